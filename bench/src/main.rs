@@ -1,0 +1,94 @@
+//! `vision-bench`: uploads CIFAR-10 test images through GraphQL, concurrently or at a fixed rate,
+//! and measures the platform end to end: sustained images/s, latency from upload to the three
+//! predictions being recorded (via the `imageCompleted` subscription), time per stage (from the
+//! server's Prometheus histograms) and the server's peak RSS. Prints the figures and writes them
+//! as JSON (default `bench/results/embedded.json`).
+//!
+//! By default it starts `vision serve` itself (the release binary beside this one) on a free
+//! port with a fresh data directory; `--url` measures a server that is already running instead.
+
+mod client;
+mod report;
+mod server;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use vision_inference::dataset::{self, Split};
+use vision_inference::offline;
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "End-to-end benchmark of the vision platform through GraphQL")]
+pub struct Args {
+    /// Images to upload (CIFAR-10 test split, spread over the classes).
+    #[arg(long, default_value_t = 1000)]
+    pub images: usize,
+    /// Uploads in flight at once (saturation mode).
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Fixed arrival rate in images/s instead of saturation.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// CIFAR-10 archive or folder.
+    #[arg(long)]
+    pub dataset: Option<PathBuf>,
+    /// Measure this running server instead of starting one (no RSS figure then).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// The `vision` binary to start (default: beside this one).
+    #[arg(long)]
+    pub binary: Option<PathBuf>,
+    /// Model runtime of the started server (tract or ort).
+    #[arg(long, default_value = "tract")]
+    pub runtime: String,
+    /// Models directory of the started server.
+    #[arg(long, default_value = "models")]
+    pub models: PathBuf,
+    /// Where to write the JSON figures.
+    #[arg(long, default_value = "bench/results/embedded.json")]
+    pub out: PathBuf,
+    /// Give up waiting for completions after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    pub timeout: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let archive = args
+        .dataset
+        .clone()
+        .unwrap_or_else(|| offline::default_archive(Split::Test));
+    let samples = offline::spread(dataset::read_samples(&archive, Split::Test)?, args.images);
+    anyhow::ensure!(!samples.is_empty(), "no images in {}", archive.display());
+
+    let server = match &args.url {
+        Some(url) => server::Server::external(url.clone()),
+        None => server::Server::start(&args).await?,
+    };
+    let before = client::scrape_metrics(&server.url).await?;
+    let started = Instant::now();
+    let run = client::run(&server.url, &samples, &args, Duration::from_secs(args.timeout)).await?;
+    let wall = started.elapsed();
+    let after = client::scrape_metrics(&server.url).await?;
+    let stats = client::model_stats(&server.url).await?;
+    let rss = server.peak_rss_bytes();
+    let report = report::Report::new(&args, &run, wall, &before, &after, stats, rss);
+    report.print();
+    report.write(&args.out)?;
+    server.stop().await;
+    anyhow::ensure!(
+        run.completed() == samples.len(),
+        "{} of {} images completed",
+        run.completed(),
+        samples.len()
+    );
+    Ok(())
+}

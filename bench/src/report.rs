@@ -1,0 +1,182 @@
+//! The benchmark's figures: computed, printed as a table, written as JSON.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::Args;
+use crate::client::{RunResult, Scrape};
+
+#[derive(Debug, Serialize)]
+pub struct Percentiles {
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub mean_ms: f64,
+}
+
+impl Percentiles {
+    fn of(mut ms: Vec<f64>) -> Option<Self> {
+        if ms.is_empty() {
+            return None;
+        }
+        ms.sort_by(f64::total_cmp);
+        // Nearest rank.
+        let at = |p: f64| ms[((p * ms.len() as f64).ceil() as usize).clamp(1, ms.len()) - 1];
+        Some(Self {
+            p50_ms: at(0.50),
+            p95_ms: at(0.95),
+            p99_ms: at(0.99),
+            mean_ms: ms.iter().sum::<f64>() / ms.len() as f64,
+        })
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub mode: String,
+    pub runtime: String,
+    pub images: usize,
+    pub accepted: usize,
+    pub completed: usize,
+    pub failed_uploads: usize,
+    pub concurrency: usize,
+    pub rate: Option<f64>,
+    pub wall_seconds: f64,
+    /// Completed images / (last completion - first upload sent).
+    pub images_per_second: f64,
+    /// Upload request sent -> response (image stored and queued).
+    pub upload_latency: Option<Percentiles>,
+    /// Upload accepted -> three predictions recorded (imageCompleted received).
+    pub end_to_end_latency: Option<Percentiles>,
+    /// Mean seconds per message in each stage, from the server's histograms (ms).
+    pub stage_mean_ms: serde_json::Map<String, Value>,
+    /// Mean model inference time alone (ms).
+    pub inference_mean_ms: serde_json::Map<String, Value>,
+    pub peak_rss_mb: Option<f64>,
+    pub model_stats: Value,
+    pub machine_cores: usize,
+}
+
+/// Mean of a histogram from the delta of its `_sum` and `_count` series, per label value.
+fn histogram_means(before: &Scrape, after: &Scrape, name: &str, label: &str) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    let prefix = format!("{name}_count{{{label}=\"");
+    for (key, count) in after {
+        let Some(rest) = key.strip_prefix(&prefix) else {
+            continue;
+        };
+        let value = rest.trim_end_matches("\"}");
+        let sum_key = key.replacen("_count{", "_sum{", 1);
+        let d_count = count - before.get(key).copied().unwrap_or(0.0);
+        let d_sum = after.get(&sum_key).copied().unwrap_or(0.0)
+            - before.get(&sum_key).copied().unwrap_or(0.0);
+        if d_count > 0.0 {
+            out.insert(value.to_string(), Value::from(d_sum / d_count * 1000.0));
+        }
+    }
+    out
+}
+
+impl Report {
+    pub fn new(
+        args: &Args,
+        run: &RunResult,
+        wall: Duration,
+        before: &Scrape,
+        after: &Scrape,
+        model_stats: Value,
+        rss: Option<u64>,
+    ) -> Self {
+        let upload = Percentiles::of(
+            run.uploads
+                .iter()
+                .filter_map(|u| Some((u.accepted? - u.sent).as_secs_f64() * 1000.0))
+                .collect(),
+        );
+        let mut last = None;
+        let e2e: Vec<f64> = run
+            .uploads
+            .iter()
+            .filter_map(|u| {
+                let done = *run.completions.get(u.id.as_ref()?)?;
+                last = Some(last.map_or(done, |l: std::time::Instant| l.max(done)));
+                Some(done.saturating_duration_since(u.accepted?).as_secs_f64() * 1000.0)
+            })
+            .collect();
+        let completed = e2e.len();
+        let span = last.map_or(wall, |l| l - run.first_sent).as_secs_f64();
+        Self {
+            mode: if args.url.is_some() { "external".into() } else { "embedded".into() },
+            runtime: args.runtime.clone(),
+            images: run.uploads.len(),
+            accepted: run.uploads.iter().filter(|u| u.id.is_some()).count(),
+            completed,
+            failed_uploads: run.uploads.iter().filter(|u| u.error.is_some()).count(),
+            concurrency: args.concurrency,
+            rate: args.rate,
+            wall_seconds: wall.as_secs_f64(),
+            images_per_second: completed as f64 / span.max(1e-9),
+            upload_latency: upload,
+            end_to_end_latency: Percentiles::of(e2e),
+            stage_mean_ms: histogram_means(before, after, "vision_stage_duration_seconds", "stage"),
+            inference_mean_ms: histogram_means(before, after, "vision_inference_duration_seconds", "model"),
+            peak_rss_mb: rss.map(|b| b as f64 / (1024.0 * 1024.0)),
+            model_stats,
+            machine_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+
+    pub fn print(&self) {
+        println!("vision-bench: {} mode, runtime {}, {} cores", self.mode, self.runtime, self.machine_cores);
+        match self.rate {
+            Some(r) => println!("  load: fixed rate {r} images/s"),
+            None => println!("  load: saturation, {} uploads in flight", self.concurrency),
+        }
+        println!(
+            "  images: {} sent, {} accepted, {} completed, {} failed uploads",
+            self.images, self.accepted, self.completed, self.failed_uploads
+        );
+        println!("  throughput: {:.1} images/s sustained ({:.1} s wall)", self.images_per_second, self.wall_seconds);
+        let show = |name: &str, p: &Option<Percentiles>| {
+            if let Some(p) = p {
+                println!(
+                    "  {name}: p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms  mean {:.1} ms",
+                    p.p50_ms, p.p95_ms, p.p99_ms, p.mean_ms
+                );
+            }
+        };
+        show("upload (sent -> accepted)        ", &self.upload_latency);
+        show("end-to-end (accepted -> recorded)", &self.end_to_end_latency);
+        for (stage, ms) in &self.stage_mean_ms {
+            println!("  stage {stage:<16} mean {:.3} ms/image", ms.as_f64().unwrap_or_default());
+        }
+        for (model, ms) in &self.inference_mean_ms {
+            println!("  inference {model:<12} mean {:.3} ms/image", ms.as_f64().unwrap_or_default());
+        }
+        if let Some(rss) = self.peak_rss_mb {
+            println!("  server peak RSS: {rss:.0} MB");
+        }
+        if let Some(stats) = self.model_stats.as_array() {
+            for s in stats {
+                println!(
+                    "  model {:<9} count {:>6}  accuracy {}",
+                    s["model"].as_str().unwrap_or("?"),
+                    s["count"],
+                    s["accuracy"].as_f64().map_or("n/a".into(), |a| format!("{:.2}%", a * 100.0))
+                );
+            }
+        }
+    }
+
+    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, serde_json::to_vec_pretty(self)?)?;
+        println!("  written to {}", path.display());
+        Ok(())
+    }
+}

@@ -1,0 +1,67 @@
+//! The consume loop every stage shares: take deliveries until shutdown, run the handler with
+//! bounded concurrency, retry transient failures with backoff, and acknowledge a delivery only
+//! once its handler reports the work durable.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::{Delivery, Subscription};
+
+/// What a handler made of one delivery.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Done (or dead-lettered): acknowledge.
+    Done,
+    /// A dependency failed; try the same delivery again later.
+    Retry(String),
+}
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Runs `handler` on every delivery of `subscription` until `shutdown` is cancelled or the bus
+/// closes. Up to `concurrency` deliveries are in flight at once.
+pub async fn consume<F, Fut>(
+    stage: &str,
+    subscription: Subscription,
+    shutdown: CancellationToken,
+    concurrency: usize,
+    handler: F,
+) where
+    F: Fn(&Delivery) -> Fut + Send + Sync,
+    Fut: Future<Output = Outcome> + Send,
+{
+    let handler = &handler;
+    let shutdown_ref = &shutdown;
+    subscription
+        .into_stream()
+        .take_until(shutdown.cancelled())
+        .for_each_concurrent(concurrency.max(1), |delivery| async move {
+            let mut backoff = FIRST_BACKOFF;
+            loop {
+                match handler(&delivery).await {
+                    Outcome::Done => break,
+                    Outcome::Retry(reason) => {
+                        crate::metrics::metrics()
+                            .errors
+                            .with_label_values(&[stage, "retry"])
+                            .inc();
+                        tracing::warn!(stage, %reason, ?backoff, "transient failure, retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            // Not acknowledged: redelivered after a restart (recovery / Kafka).
+                            _ = shutdown_ref.cancelled() => return,
+                        }
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    }
+                }
+            }
+            if let Err(e) = delivery.ack() {
+                tracing::warn!(stage, error = %e, "acknowledgement failed");
+            }
+        })
+        .await;
+}

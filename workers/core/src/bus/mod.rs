@@ -1,0 +1,116 @@
+//! The message-bus seam. Stages publish bytes to a topic under a key (the image id) and consume a
+//! topic as members of a consumer group: every group sees every message, the members of one group
+//! share them. Kafka implements it for the distributed mode, [`MemoryBus`] for the embedded one.
+//!
+//! A consumer acknowledges a delivery only once its work is durable; on Kafka that commits the
+//! offset, which gives at-least-once processing (writes downstream are idempotent).
+
+mod consume;
+mod memory;
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+
+pub use consume::{Outcome, consume};
+pub use memory::MemoryBus;
+
+/// Topic names, as in the seed documents.
+pub mod topics {
+    pub const IMAGES_INPUT: &str = "images-input-stream";
+    pub const IMAGE_FEATURES: &str = "image-features-stream";
+    pub const PREDICTIONS_OUTPUT: &str = "predictions-output-stream";
+    /// What the recorder made durable; feeds GraphQL subscriptions.
+    pub const PIPELINE_EVENTS: &str = "pipeline-events";
+    /// Messages that cannot be processed, with the reason in the payload.
+    pub const DEAD_LETTER: &str = "dead-letter";
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("message bus unavailable: {0}")]
+    Unavailable(String),
+    #[error("message bus closed")]
+    Closed,
+}
+
+#[async_trait]
+pub trait MessageBus: Send + Sync + 'static {
+    /// Publishes one message; returns once the bus has accepted it.
+    async fn publish(&self, topic: &str, key: &str, payload: Vec<u8>) -> Result<(), BusError>;
+    /// Joins `group` on `topic`.
+    async fn subscribe(&self, topic: &str, group: &str) -> Result<Subscription, BusError>;
+    /// Short name for health reports ("memory", "kafka").
+    fn kind(&self) -> &'static str;
+    /// Whether the bus can currently be reached.
+    async fn ping(&self) -> Result<(), BusError> {
+        Ok(())
+    }
+}
+
+type Acker = Box<dyn FnOnce() -> Result<(), BusError> + Send>;
+
+/// One message handed to a consumer.
+pub struct Delivery {
+    pub topic: String,
+    pub key: String,
+    pub payload: Bytes,
+    acker: Option<Acker>,
+}
+
+impl Delivery {
+    pub fn new(topic: impl Into<String>, key: impl Into<String>, payload: Bytes) -> Self {
+        Self {
+            topic: topic.into(),
+            key: key.into(),
+            payload,
+            acker: None,
+        }
+    }
+
+    pub fn with_acker(mut self, acker: Acker) -> Self {
+        self.acker = Some(acker);
+        self
+    }
+
+    /// Marks the message as processed (its effects are durable).
+    pub fn ack(mut self) -> Result<(), BusError> {
+        match self.acker.take() {
+            Some(ack) => ack(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("topic", &self.topic)
+            .field("key", &self.key)
+            .field("bytes", &self.payload.len())
+            .finish()
+    }
+}
+
+/// The stream of deliveries of one consumer; ends when the bus shuts down.
+pub struct Subscription {
+    inner: Pin<Box<dyn Stream<Item = Delivery> + Send>>,
+}
+
+impl Subscription {
+    pub fn new(stream: impl Stream<Item = Delivery> + Send + 'static) -> Self {
+        Self {
+            inner: Box::pin(stream),
+        }
+    }
+
+    pub async fn next(&mut self) -> Option<Delivery> {
+        self.inner.next().await
+    }
+
+    pub fn into_stream(self) -> Pin<Box<dyn Stream<Item = Delivery> + Send>> {
+        self.inner
+    }
+}

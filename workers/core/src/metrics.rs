@@ -1,0 +1,130 @@
+//! Process-wide Prometheus metrics. Every process (all-in-one or one stage) exposes the same
+//! families on `/metrics`; the labels tell the stages and models apart.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, Opts, Registry, TextEncoder,
+};
+
+/// Latency buckets in seconds, fine at the low end where classifier heads live.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0,
+];
+
+pub struct Metrics {
+    pub registry: Registry,
+    /// HTTP requests by route and status code.
+    pub http_requests: CounterVec,
+    pub http_duration: HistogramVec,
+    /// Images accepted, by source.
+    pub images_accepted: CounterVec,
+    /// Uploads refused, by error code.
+    pub images_rejected: CounterVec,
+    /// Time spent in a pipeline stage per message (extract, classify, record).
+    pub stage_duration: HistogramVec,
+    /// Model inference time alone, by model.
+    pub inference_duration: HistogramVec,
+    /// Predictions made, by model.
+    pub predictions: CounterVec,
+    /// Errors by stage and kind.
+    pub errors: CounterVec,
+    /// Consumer lag (messages) by topic and group, where the bus can tell.
+    pub consumer_lag: GaugeVec,
+}
+
+fn histogram(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+        labels,
+    )
+    .expect("valid histogram")
+}
+
+fn counter(name: &str, help: &str, labels: &[&str]) -> CounterVec {
+    CounterVec::new(Opts::new(name, help), labels).expect("valid counter")
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let registry = Registry::new();
+        let m = Self {
+            http_requests: counter(
+                "vision_http_requests_total",
+                "HTTP requests by route and status",
+                &["route", "status"],
+            ),
+            http_duration: histogram(
+                "vision_http_request_duration_seconds",
+                "HTTP request latency by route",
+                &["route"],
+            ),
+            images_accepted: counter(
+                "vision_images_accepted_total",
+                "Images accepted by source",
+                &["source"],
+            ),
+            images_rejected: counter(
+                "vision_images_rejected_total",
+                "Uploads refused by error code",
+                &["code"],
+            ),
+            stage_duration: histogram(
+                "vision_stage_duration_seconds",
+                "Time per message in a pipeline stage",
+                &["stage"],
+            ),
+            inference_duration: histogram(
+                "vision_inference_duration_seconds",
+                "Model inference time by model",
+                &["model"],
+            ),
+            predictions: counter(
+                "vision_predictions_total",
+                "Predictions made by model",
+                &["model"],
+            ),
+            errors: counter(
+                "vision_errors_total",
+                "Errors by stage and kind",
+                &["stage", "kind"],
+            ),
+            consumer_lag: GaugeVec::new(
+                Opts::new("vision_consumer_lag", "Consumer lag in messages"),
+                &["topic", "group"],
+            )
+            .expect("valid gauge"),
+            registry,
+        };
+        for collector in [
+            Box::new(m.http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.http_duration.clone()),
+            Box::new(m.images_accepted.clone()),
+            Box::new(m.images_rejected.clone()),
+            Box::new(m.stage_duration.clone()),
+            Box::new(m.inference_duration.clone()),
+            Box::new(m.predictions.clone()),
+            Box::new(m.errors.clone()),
+            Box::new(m.consumer_lag.clone()),
+        ] {
+            m.registry.register(collector).expect("unique metric names");
+        }
+        m
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding never fails");
+        String::from_utf8(out).expect("prometheus text is UTF-8")
+    }
+}
+
+/// The metrics of this process.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+    &METRICS
+}

@@ -1,0 +1,148 @@
+//! The feature-extractor stage: `images-input-stream` -> object store -> decode -> backbone + PCA
+//! -> `image-features-stream`. One backbone pass per image; the heads only ever see descriptors.
+//!
+//! An image that cannot be read (object missing, corrupt bytes, bad message) goes to the
+//! dead-letter topic with the reason; a dependency that is down (object store, bus) is retried.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+use vision_core::messages::{self, DeadLetter, FeaturesExtracted, ImageSubmitted, SCHEMA_VERSION};
+use vision_core::metrics::metrics;
+use vision_core::objects::StoreError;
+use vision_core::{Delivery, MessageBus, ObjectStore, Outcome, consume, topics};
+use vision_inference::image_input::{self, ImageKind};
+use vision_inference::{ExtractorModel, ImageLimits};
+
+/// Consumer group of every extractor replica.
+pub const GROUP: &str = "extractor";
+
+pub struct ExtractorStage {
+    bus: Arc<dyn MessageBus>,
+    store: Arc<dyn ObjectStore>,
+    model: Arc<ExtractorModel>,
+    limits: ImageLimits,
+    concurrency: usize,
+}
+
+impl ExtractorStage {
+    pub fn new(
+        bus: Arc<dyn MessageBus>,
+        store: Arc<dyn ObjectStore>,
+        model: Arc<ExtractorModel>,
+        limits: ImageLimits,
+    ) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            bus,
+            store,
+            model,
+            limits,
+            concurrency: cores,
+        }
+    }
+
+    /// Images in flight at once (default: one per core; the backbone is CPU-bound).
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let subscription = self.bus.subscribe(topics::IMAGES_INPUT, GROUP).await?;
+        tracing::info!(version = %self.model.version, "extractor stage started");
+        let this = &self;
+        consume("extract", subscription, shutdown, self.concurrency, |d| {
+            this.handle(d)
+        })
+        .await;
+        tracing::info!("extractor stage stopped");
+        Ok(())
+    }
+
+    async fn handle(&self, delivery: &Delivery) -> Outcome {
+        let message: ImageSubmitted = match messages::decode(&delivery.payload) {
+            Ok(m) => m,
+            Err(e) => return self.dead_letter(None, delivery, e.to_string()).await,
+        };
+        let started = Instant::now();
+        let bytes = match self.store.get(&message.object_key).await {
+            Ok(bytes) => bytes,
+            Err(StoreError::Unavailable(reason)) => return Outcome::Retry(reason),
+            Err(e) => return self.dead_letter(Some(message.image_id), delivery, e.to_string()).await,
+        };
+        let model = self.model.clone();
+        let limits = self.limits;
+        // Decoding and the backbone are CPU-bound: keep them off the async workers.
+        let computed = tokio::task::spawn_blocking(move || {
+            let kind = ImageKind::sniff(&bytes).ok_or("not a JPEG, PNG or WebP image")?;
+            let image = image_input::decode(&bytes, kind, &limits)
+                .map_err(|e| format!("cannot decode image: {e}"))?;
+            let t = Instant::now();
+            let mut rows = model
+                .extract(&[&image])
+                .map_err(|e| format!("extractor failed: {e}"))?;
+            Ok::<_, String>((rows.pop().expect("one image, one row"), t.elapsed()))
+        })
+        .await;
+        let (descriptors, inference) = match computed {
+            Ok(Ok(result)) => result,
+            Ok(Err(reason)) => return self.dead_letter(Some(message.image_id), delivery, reason).await,
+            Err(join) => {
+                return self
+                    .dead_letter(Some(message.image_id), delivery, format!("extractor panicked: {join}"))
+                    .await;
+            }
+        };
+        metrics()
+            .inference_duration
+            .with_label_values(&["extractor"])
+            .observe(inference.as_secs_f64());
+        let features = FeaturesExtracted {
+            v: SCHEMA_VERSION,
+            image_id: message.image_id,
+            descriptors,
+            extractor_version: self.model.version.clone(),
+            extract_ms: inference.as_secs_f64() * 1000.0,
+            label: message.label,
+            submitted_at: message.submitted_at,
+        };
+        let key = message.image_id.to_string();
+        if let Err(e) = self
+            .bus
+            .publish(topics::IMAGE_FEATURES, &key, messages::encode(&features))
+            .await
+        {
+            return Outcome::Retry(e.to_string());
+        }
+        metrics()
+            .stage_duration
+            .with_label_values(&["extract"])
+            .observe(started.elapsed().as_secs_f64());
+        Outcome::Done
+    }
+
+    async fn dead_letter(
+        &self,
+        image_id: Option<Uuid>,
+        delivery: &Delivery,
+        reason: String,
+    ) -> Outcome {
+        tracing::warn!(?image_id, %reason, "image cannot be processed: dead-lettered");
+        metrics()
+            .errors
+            .with_label_values(&["extract", "dead_letter"])
+            .inc();
+        let letter = DeadLetter::new(image_id, topics::IMAGES_INPUT, "extractor", reason, &delivery.payload);
+        match self
+            .bus
+            .publish(topics::DEAD_LETTER, &delivery.key, messages::encode(&letter))
+            .await
+        {
+            Ok(()) => Outcome::Done,
+            Err(e) => Outcome::Retry(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! The loaded model bundle: one extractor (backbone + PCA) and the heads, each behind a runtime
+//! [`Session`]. Loaded once per process and shared by reference.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use image::DynamicImage;
+
+use crate::manifest::{self, Manifest, ManifestError, ModelEntry};
+use crate::preprocess;
+use crate::runtime::{self, InferenceError, RuntimeKind, Session, Tensor};
+
+/// How many classes a prediction lists in its top-k.
+pub const TOP_K: usize = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Inference(#[from] InferenceError),
+    #[error("no classifier named {0:?} in the bundle")]
+    UnknownModel(String),
+}
+
+/// Image -> descriptor vector.
+pub struct ExtractorModel {
+    pub version: String,
+    pub input_size: u32,
+    pub descriptor_dim: usize,
+    session: Arc<dyn Session>,
+}
+
+impl ExtractorModel {
+    pub fn new(entry: &ModelEntry, session: Arc<dyn Session>) -> Self {
+        Self {
+            version: entry.version.clone(),
+            input_size: entry.input_size.unwrap_or(preprocess::SOURCE_SIZE),
+            descriptor_dim: entry.descriptor_dim,
+            session,
+        }
+    }
+
+    /// Descriptors of a batch of images, one row per image.
+    pub fn extract(&self, images: &[&DynamicImage]) -> Result<Vec<Vec<f32>>, InferenceError> {
+        let size = self.input_size;
+        let mut pixels = Vec::with_capacity(images.len() * (size * size * 3) as usize);
+        for image in images {
+            pixels.extend(preprocess::to_pixels(image, size, false));
+        }
+        let output = self.run_pixels(images.len(), pixels)?;
+        Ok((0..images.len()).map(|i| output.row(i).to_vec()).collect())
+    }
+
+    /// Runs the graph on `n` preprocessed images laid out NHWC.
+    pub fn run_pixels(&self, n: usize, pixels: Vec<f32>) -> Result<Tensor, InferenceError> {
+        let size = self.input_size as usize;
+        let output = self
+            .session
+            .run(Tensor::new(vec![n, size, size, 3], pixels)?)?;
+        if output.shape.len() != 2 || output.shape[0] != n {
+            return Err(InferenceError::Shape(format!(
+                "extractor returned {:?} for {n} images",
+                output.shape
+            )));
+        }
+        Ok(output)
+    }
+
+    pub fn runtime(&self) -> RuntimeKind {
+        self.session.runtime()
+    }
+}
+
+/// One head's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classification {
+    pub class_index: usize,
+    pub class: String,
+    pub confidence: f32,
+    /// The best classes with their probabilities, best first.
+    pub top_k: Vec<(String, f32)>,
+    pub probabilities: Vec<f32>,
+}
+
+/// Descriptors -> class probabilities.
+pub struct ClassifierModel {
+    pub name: String,
+    pub version: String,
+    pub classes: Vec<String>,
+    session: Arc<dyn Session>,
+}
+
+impl ClassifierModel {
+    pub fn new(entry: &ModelEntry, classes: Vec<String>, session: Arc<dyn Session>) -> Self {
+        Self {
+            name: entry.name.clone(),
+            version: entry.version.clone(),
+            classes,
+            session,
+        }
+    }
+
+    /// Classifies each row of `descriptors` (`n` rows of equal width).
+    pub fn classify_batch(
+        &self,
+        n: usize,
+        descriptors: Vec<f32>,
+    ) -> Result<Vec<Classification>, InferenceError> {
+        if n == 0 || descriptors.len() % n != 0 {
+            return Err(InferenceError::Shape(format!(
+                "{} values cannot be {n} rows",
+                descriptors.len()
+            )));
+        }
+        let width = descriptors.len() / n;
+        let output = self.session.run(Tensor::new(vec![n, width], descriptors)?)?;
+        if output.shape != [n, self.classes.len()] {
+            return Err(InferenceError::Shape(format!(
+                "{} returned {:?}, expected [{n}, {}]",
+                self.name,
+                output.shape,
+                self.classes.len()
+            )));
+        }
+        Ok((0..n).map(|i| self.describe(output.row(i))).collect())
+    }
+
+    pub fn classify(&self, descriptors: &[f32]) -> Result<Classification, InferenceError> {
+        Ok(self
+            .classify_batch(1, descriptors.to_vec())?
+            .pop()
+            .expect("one row in, one out"))
+    }
+
+    fn describe(&self, probabilities: &[f32]) -> Classification {
+        let mut order: Vec<usize> = (0..probabilities.len()).collect();
+        order.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]));
+        let best = order[0];
+        Classification {
+            class_index: best,
+            class: self.classes[best].clone(),
+            confidence: probabilities[best],
+            top_k: order
+                .iter()
+                .take(TOP_K)
+                .map(|&i| (self.classes[i].clone(), probabilities[i]))
+                .collect(),
+            probabilities: probabilities.to_vec(),
+        }
+    }
+
+    pub fn runtime(&self) -> RuntimeKind {
+        self.session.runtime()
+    }
+}
+
+/// The whole shipped bundle.
+pub struct ModelBundle {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub extractor: Arc<ExtractorModel>,
+    pub classifiers: Vec<Arc<ClassifierModel>>,
+}
+
+impl ModelBundle {
+    /// Loads `dir/manifest.json` and every model in it, checking each file's sha256 first.
+    pub fn load(dir: &Path, runtime: RuntimeKind, threads: usize) -> Result<Self, BundleError> {
+        let manifest = Manifest::load(&dir.join("manifest.json"))?;
+        for entry in manifest.entries() {
+            manifest::verify(dir, entry)?;
+        }
+        let extractor = Arc::new(ExtractorModel::new(
+            &manifest.extractor,
+            runtime::load(&dir.join(&manifest.extractor.file), runtime, threads)?,
+        ));
+        let classifiers = manifest
+            .classifiers
+            .iter()
+            .map(|entry| {
+                // Heads are tiny: one thread each, whatever the backend.
+                let session = runtime::load(&dir.join(&entry.file), runtime, 1)?;
+                Ok(Arc::new(ClassifierModel::new(
+                    entry,
+                    manifest.classes.clone(),
+                    session,
+                )))
+            })
+            .collect::<Result<Vec<_>, BundleError>>()?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            manifest,
+            extractor,
+            classifiers,
+        })
+    }
+
+    pub fn classifier(&self, name: &str) -> Result<Arc<ClassifierModel>, BundleError> {
+        self.classifiers
+            .iter()
+            .find(|c| c.name == name)
+            .cloned()
+            .ok_or_else(|| BundleError::UnknownModel(name.to_string()))
+    }
+}

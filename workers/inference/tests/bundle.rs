@@ -1,0 +1,48 @@
+//! Loads a generated bundle with tract and checks the whole image -> classes path.
+
+use image::{DynamicImage, ImageBuffer, Rgb};
+use vision_inference::{ModelBundle, RuntimeKind, manifest, testkit};
+
+fn solid(r: u8, g: u8, b: u8) -> DynamicImage {
+    DynamicImage::ImageRgb8(ImageBuffer::from_pixel(50, 40, Rgb([r, g, b])))
+}
+
+#[test]
+fn generated_bundle_classifies_colours() {
+    let dir = tempfile::tempdir().unwrap();
+    testkit::write_bundle(dir.path(), 16).unwrap();
+    let bundle = ModelBundle::load(dir.path(), RuntimeKind::Tract, 1).unwrap();
+    let images = [solid(250, 0, 0), solid(0, 250, 0), solid(0, 0, 250)];
+    let refs: Vec<&DynamicImage> = images.iter().collect();
+    let descriptors = bundle.extractor.extract(&refs).unwrap();
+    assert_eq!(descriptors.len(), 3);
+    assert!((descriptors[0][0] - 250.0 / 255.0).abs() < 1e-4);
+
+    let expected = [
+        ("fast", ["airplane", "automobile", "bird"]),
+        ("balanced", ["airplane", "cat", "bird"]),
+        ("accurate", ["airplane", "automobile", "bird"]),
+    ];
+    for (name, classes) in expected {
+        let head = bundle.classifier(name).unwrap();
+        for (d, class) in descriptors.iter().zip(classes) {
+            let c = head.classify(d).unwrap();
+            assert_eq!(c.class, class, "{name}");
+            assert_eq!(c.top_k.len(), 3);
+            assert!((c.probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+            assert!(c.top_k[0].1 >= c.top_k[1].1);
+        }
+    }
+}
+
+#[test]
+fn a_tampered_model_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    testkit::write_bundle(dir.path(), 8).unwrap();
+    std::fs::write(dir.path().join("fast.onnx"), b"tampered").unwrap();
+    let err = ModelBundle::load(dir.path(), RuntimeKind::Tract, 1)
+        .err()
+        .expect("checksum mismatch");
+    assert!(err.to_string().contains("sha256"), "{err}");
+    let _ = manifest::sha256_file(&dir.path().join("fast.onnx")).unwrap();
+}
