@@ -45,7 +45,10 @@ impl RunResult {
     pub fn completed(&self) -> usize {
         self.uploads
             .iter()
-            .filter(|u| u.id.as_ref().is_some_and(|id| self.completions.contains_key(id)))
+            .filter(|u| {
+                u.id.as_ref()
+                    .is_some_and(|id| self.completions.contains_key(id))
+            })
             .count()
     }
 }
@@ -177,8 +180,10 @@ async fn listen_completions(
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse()?);
     let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
-    ws.send(Message::text(json!({"type": "connection_init"}).to_string()))
-        .await?;
+    ws.send(Message::text(
+        json!({"type": "connection_init"}).to_string(),
+    ))
+    .await?;
     ws.send(Message::text(
         json!({
             "id": "completed",

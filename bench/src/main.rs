@@ -57,8 +57,7 @@ pub struct Args {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .init();
     let args = Args::parse();
@@ -75,7 +74,13 @@ async fn main() -> anyhow::Result<()> {
     };
     let before = client::scrape_metrics(&server.url).await?;
     let started = Instant::now();
-    let run = client::run(&server.url, &samples, &args, Duration::from_secs(args.timeout)).await?;
+    let run = client::run(
+        &server.url,
+        &samples,
+        &args,
+        Duration::from_secs(args.timeout),
+    )
+    .await?;
     let wall = started.elapsed();
     let after = client::scrape_metrics(&server.url).await?;
     let stats = client::model_stats(&server.url).await?;

@@ -61,7 +61,12 @@ pub struct Report {
 }
 
 /// Mean of a histogram from the delta of its `_sum` and `_count` series, per label value.
-fn histogram_means(before: &Scrape, after: &Scrape, name: &str, label: &str) -> serde_json::Map<String, Value> {
+fn histogram_means(
+    before: &Scrape,
+    after: &Scrape,
+    name: &str,
+    label: &str,
+) -> serde_json::Map<String, Value> {
     let mut out = serde_json::Map::new();
     let prefix = format!("{name}_count{{{label}=\"");
     for (key, count) in after {
@@ -109,7 +114,11 @@ impl Report {
         let completed = e2e.len();
         let span = last.map_or(wall, |l| l - run.first_sent).as_secs_f64();
         Self {
-            mode: if args.url.is_some() { "external".into() } else { "embedded".into() },
+            mode: if args.url.is_some() {
+                "external".into()
+            } else {
+                "embedded".into()
+            },
             runtime: args.runtime.clone(),
             images: run.uploads.len(),
             accepted: run.uploads.iter().filter(|u| u.id.is_some()).count(),
@@ -122,7 +131,12 @@ impl Report {
             upload_latency: upload,
             end_to_end_latency: Percentiles::of(e2e),
             stage_mean_ms: histogram_means(before, after, "vision_stage_duration_seconds", "stage"),
-            inference_mean_ms: histogram_means(before, after, "vision_inference_duration_seconds", "model"),
+            inference_mean_ms: histogram_means(
+                before,
+                after,
+                "vision_inference_duration_seconds",
+                "model",
+            ),
             peak_rss_mb: rss.map(|b| b as f64 / (1024.0 * 1024.0)),
             model_stats,
             machine_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -130,7 +144,10 @@ impl Report {
     }
 
     pub fn print(&self) {
-        println!("vision-bench: {} mode, runtime {}, {} cores", self.mode, self.runtime, self.machine_cores);
+        println!(
+            "vision-bench: {} mode, runtime {}, {} cores",
+            self.mode, self.runtime, self.machine_cores
+        );
         match self.rate {
             Some(r) => println!("  load: fixed rate {r} images/s"),
             None => println!("  load: saturation, {} uploads in flight", self.concurrency),
@@ -139,7 +156,10 @@ impl Report {
             "  images: {} sent, {} accepted, {} completed, {} failed uploads",
             self.images, self.accepted, self.completed, self.failed_uploads
         );
-        println!("  throughput: {:.1} images/s sustained ({:.1} s wall)", self.images_per_second, self.wall_seconds);
+        println!(
+            "  throughput: {:.1} images/s sustained ({:.1} s wall)",
+            self.images_per_second, self.wall_seconds
+        );
         let show = |name: &str, p: &Option<Percentiles>| {
             if let Some(p) = p {
                 println!(
@@ -149,12 +169,21 @@ impl Report {
             }
         };
         show("upload (sent -> accepted)        ", &self.upload_latency);
-        show("end-to-end (accepted -> recorded)", &self.end_to_end_latency);
+        show(
+            "end-to-end (accepted -> recorded)",
+            &self.end_to_end_latency,
+        );
         for (stage, ms) in &self.stage_mean_ms {
-            println!("  stage {stage:<16} mean {:.3} ms/image", ms.as_f64().unwrap_or_default());
+            println!(
+                "  stage {stage:<16} mean {:.3} ms/image",
+                ms.as_f64().unwrap_or_default()
+            );
         }
         for (model, ms) in &self.inference_mean_ms {
-            println!("  inference {model:<12} mean {:.3} ms/image", ms.as_f64().unwrap_or_default());
+            println!(
+                "  inference {model:<12} mean {:.3} ms/image",
+                ms.as_f64().unwrap_or_default()
+            );
         }
         if let Some(rss) = self.peak_rss_mb {
             println!("  server peak RSS: {rss:.0} MB");
@@ -165,7 +194,9 @@ impl Report {
                     "  model {:<9} count {:>6}  accuracy {}",
                     s["model"].as_str().unwrap_or("?"),
                     s["count"],
-                    s["accuracy"].as_f64().map_or("n/a".into(), |a| format!("{:.2}%", a * 100.0))
+                    s["accuracy"]
+                        .as_f64()
+                        .map_or("n/a".into(), |a| format!("{:.2}%", a * 100.0))
                 );
             }
         }

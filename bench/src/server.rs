@@ -36,7 +36,9 @@ impl Server {
             "{} not found: build it with `cargo build --release -p vision-api` or pass --binary",
             binary.display()
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let data = tempfile::tempdir()?;
         let child = Command::new(&binary)
             .arg("serve")
@@ -67,7 +69,10 @@ impl Server {
             {
                 return Ok(());
             }
-            anyhow::ensure!(Instant::now() < deadline, "server not ready after {limit:?}");
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "server not ready after {limit:?}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }

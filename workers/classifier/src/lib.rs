@@ -10,7 +10,7 @@ use vision_core::messages::{
     self, ClassScore, DeadLetter, FeaturesExtracted, PredictionMade, SCHEMA_VERSION,
 };
 use vision_core::metrics::metrics;
-use vision_core::{Delivery, MessageBus, Outcome, consume, topics};
+use vision_core::{Message, MessageBus, Outcome, consume, topics};
 use vision_inference::ClassifierModel;
 
 /// Consumer group of the replicas of one head.
@@ -41,15 +41,15 @@ impl ClassifierStage {
         Ok(())
     }
 
-    async fn handle(&self, delivery: &Delivery) -> Outcome {
+    async fn handle(&self, delivery: Message) -> Outcome {
         let features: FeaturesExtracted = match messages::decode(&delivery.payload) {
             Ok(m) => m,
-            Err(e) => return self.dead_letter(delivery, e.to_string()).await,
+            Err(e) => return self.dead_letter(&delivery, e.to_string()).await,
         };
         let started = Instant::now();
         let classification = match self.model.classify(&features.descriptors) {
             Ok(c) => c,
-            Err(e) => return self.dead_letter(delivery, e.to_string()).await,
+            Err(e) => return self.dead_letter(&delivery, e.to_string()).await,
         };
         let elapsed = started.elapsed();
         let m = metrics();
@@ -80,7 +80,11 @@ impl ClassifierStage {
         let key = features.image_id.to_string();
         match self
             .bus
-            .publish(topics::PREDICTIONS_OUTPUT, &key, messages::encode(&prediction))
+            .publish(
+                topics::PREDICTIONS_OUTPUT,
+                &key,
+                messages::encode(&prediction),
+            )
             .await
         {
             Ok(()) => Outcome::Done,
@@ -88,7 +92,7 @@ impl ClassifierStage {
         }
     }
 
-    async fn dead_letter(&self, delivery: &Delivery, reason: String) -> Outcome {
+    async fn dead_letter(&self, delivery: &Message, reason: String) -> Outcome {
         tracing::warn!(model = %self.model.name, %reason, "features cannot be classified: dead-lettered");
         metrics()
             .errors
@@ -96,10 +100,20 @@ impl ClassifierStage {
             .inc();
         let image_id = delivery.key.parse().ok();
         let stage = format!("classifier-{}", self.model.name);
-        let letter = DeadLetter::new(image_id, topics::IMAGE_FEATURES, &stage, reason, &delivery.payload);
+        let letter = DeadLetter::new(
+            image_id,
+            topics::IMAGE_FEATURES,
+            &stage,
+            reason,
+            &delivery.payload,
+        );
         match self
             .bus
-            .publish(topics::DEAD_LETTER, &delivery.key, messages::encode(&letter))
+            .publish(
+                topics::DEAD_LETTER,
+                &delivery.key,
+                messages::encode(&letter),
+            )
             .await
         {
             Ok(()) => Outcome::Done,

@@ -10,5 +10,5 @@ pub mod messages;
 pub mod metrics;
 pub mod objects;
 
-pub use bus::{Delivery, MessageBus, Outcome, Subscription, consume, topics};
+pub use bus::{Delivery, Message, MessageBus, Outcome, Subscription, consume, topics};
 pub use objects::ObjectStore;

@@ -166,7 +166,9 @@ mod tests {
         };
         let bytes = encode(&m);
         assert_eq!(decode::<ImageSubmitted>(&bytes).unwrap(), m);
-        let newer = String::from_utf8(bytes).unwrap().replace("\"v\":1", "\"v\":9");
+        let newer = String::from_utf8(bytes)
+            .unwrap()
+            .replace("\"v\":1", "\"v\":9");
         assert!(matches!(
             decode::<ImageSubmitted>(newer.as_bytes()),
             Err(DecodeError::Version { found: 9 })

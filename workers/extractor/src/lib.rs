@@ -12,7 +12,7 @@ use uuid::Uuid;
 use vision_core::messages::{self, DeadLetter, FeaturesExtracted, ImageSubmitted, SCHEMA_VERSION};
 use vision_core::metrics::metrics;
 use vision_core::objects::StoreError;
-use vision_core::{Delivery, MessageBus, ObjectStore, Outcome, consume, topics};
+use vision_core::{Message, MessageBus, ObjectStore, Outcome, consume, topics};
 use vision_inference::image_input::{self, ImageKind};
 use vision_inference::{ExtractorModel, ImageLimits};
 
@@ -62,16 +62,20 @@ impl ExtractorStage {
         Ok(())
     }
 
-    async fn handle(&self, delivery: &Delivery) -> Outcome {
+    async fn handle(&self, delivery: Message) -> Outcome {
         let message: ImageSubmitted = match messages::decode(&delivery.payload) {
             Ok(m) => m,
-            Err(e) => return self.dead_letter(None, delivery, e.to_string()).await,
+            Err(e) => return self.dead_letter(None, &delivery, e.to_string()).await,
         };
         let started = Instant::now();
         let bytes = match self.store.get(&message.object_key).await {
             Ok(bytes) => bytes,
             Err(StoreError::Unavailable(reason)) => return Outcome::Retry(reason),
-            Err(e) => return self.dead_letter(Some(message.image_id), delivery, e.to_string()).await,
+            Err(e) => {
+                return self
+                    .dead_letter(Some(message.image_id), &delivery, e.to_string())
+                    .await;
+            }
         };
         let model = self.model.clone();
         let limits = self.limits;
@@ -89,10 +93,18 @@ impl ExtractorStage {
         .await;
         let (descriptors, inference) = match computed {
             Ok(Ok(result)) => result,
-            Ok(Err(reason)) => return self.dead_letter(Some(message.image_id), delivery, reason).await,
+            Ok(Err(reason)) => {
+                return self
+                    .dead_letter(Some(message.image_id), &delivery, reason)
+                    .await;
+            }
             Err(join) => {
                 return self
-                    .dead_letter(Some(message.image_id), delivery, format!("extractor panicked: {join}"))
+                    .dead_letter(
+                        Some(message.image_id),
+                        &delivery,
+                        format!("extractor panicked: {join}"),
+                    )
                     .await;
             }
         };
@@ -127,7 +139,7 @@ impl ExtractorStage {
     async fn dead_letter(
         &self,
         image_id: Option<Uuid>,
-        delivery: &Delivery,
+        delivery: &Message,
         reason: String,
     ) -> Outcome {
         tracing::warn!(?image_id, %reason, "image cannot be processed: dead-lettered");
@@ -135,10 +147,20 @@ impl ExtractorStage {
             .errors
             .with_label_values(&["extract", "dead_letter"])
             .inc();
-        let letter = DeadLetter::new(image_id, topics::IMAGES_INPUT, "extractor", reason, &delivery.payload);
+        let letter = DeadLetter::new(
+            image_id,
+            topics::IMAGES_INPUT,
+            "extractor",
+            reason,
+            &delivery.payload,
+        );
         match self
             .bus
-            .publish(topics::DEAD_LETTER, &delivery.key, messages::encode(&letter))
+            .publish(
+                topics::DEAD_LETTER,
+                &delivery.key,
+                messages::encode(&letter),
+            )
             .await
         {
             Ok(()) => Outcome::Done,

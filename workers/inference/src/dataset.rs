@@ -127,7 +127,10 @@ fn read_tar(reader: impl Read, split: Split) -> Result<Vec<Sample>, String> {
 fn decode_binary_batch(batch: &str, bytes: &[u8]) -> Result<Vec<Sample>, String> {
     const RECORD: usize = 1 + 3 * 1024;
     if bytes.len() % RECORD != 0 {
-        return Err(format!("{batch}: {} bytes is not whole records", bytes.len()));
+        return Err(format!(
+            "{batch}: {} bytes is not whole records",
+            bytes.len()
+        ));
     }
     bytes
         .chunks(RECORD)
@@ -189,7 +192,10 @@ mod tests {
         )
         .unwrap();
         let samples = read_samples(&folders, Split::Test).unwrap();
-        let got: Vec<_> = samples.iter().map(|s| (s.class_index, s.name.as_str())).collect();
+        let got: Vec<_> = samples
+            .iter()
+            .map(|s| (s.class_index, s.name.as_str()))
+            .collect();
         assert_eq!(got, [(0, "1.jpg"), (3, "2.jpg")]);
 
         let mut record = vec![7u8];
@@ -199,7 +205,10 @@ mod tests {
             &binary,
             tar_gz(&[
                 ("cifar-10-batches-bin/test_batch.bin", record.clone()),
-                ("cifar-10-batches-bin/data_batch_1.bin", [record.clone(), record].concat()),
+                (
+                    "cifar-10-batches-bin/data_batch_1.bin",
+                    [record.clone(), record].concat(),
+                ),
             ]),
         )
         .unwrap();

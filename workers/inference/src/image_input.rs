@@ -177,7 +177,10 @@ mod tests {
             (ImageFormat::WebP, ImageKind::Webp),
         ] {
             let checked = check_image(&encoded(40, 30, format), &limits).unwrap();
-            assert_eq!((checked.kind, checked.width, checked.height), (kind, 40, 30));
+            assert_eq!(
+                (checked.kind, checked.width, checked.height),
+                (kind, 40, 30)
+            );
         }
     }
 
@@ -191,7 +194,10 @@ mod tests {
         assert_eq!(code(b""), "EMPTY_FILE");
         assert_eq!(code(&vec![0u8; 10_001]), "FILE_TOO_LARGE");
         assert_eq!(code(b"GIF89a......"), "UNSUPPORTED_MEDIA_TYPE");
-        assert_eq!(code(&encoded(101, 100, ImageFormat::Png)), "IMAGE_TOO_LARGE");
+        assert_eq!(
+            code(&encoded(101, 100, ImageFormat::Png)),
+            "IMAGE_TOO_LARGE"
+        );
         let png = encoded(50, 50, ImageFormat::Png);
         assert_eq!(code(&png[..png.len() / 2]), "CORRUPT_IMAGE");
         let mut garbage = b"\x89PNG\r\n\x1a\n".to_vec();

@@ -53,11 +53,10 @@ impl Manifest {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
-        let manifest: Manifest =
-            serde_json::from_str(&text).map_err(|e| ManifestError::Read {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| ManifestError::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
         manifest.validate()?;
         Ok(manifest)
     }

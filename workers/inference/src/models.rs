@@ -114,7 +114,9 @@ impl ClassifierModel {
             )));
         }
         let width = descriptors.len() / n;
-        let output = self.session.run(Tensor::new(vec![n, width], descriptors)?)?;
+        let output = self
+            .session
+            .run(Tensor::new(vec![n, width], descriptors)?)?;
         if output.shape != [n, self.classes.len()] {
             return Err(InferenceError::Shape(format!(
                 "{} returned {:?}, expected [{n}, {}]",

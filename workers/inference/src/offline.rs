@@ -50,20 +50,34 @@ pub fn featurize(options: &FeaturizeOptions) -> anyhow::Result<FeaturizeReport> 
         RuntimeKind::Tract => (options.threads.max(1), 1),
     };
     let session = runtime::load(&options.model, options.runtime, intra)?;
-    let variants: &[bool] = if options.flip { &[false, true] } else { &[false] };
+    let variants: &[bool] = if options.flip {
+        &[false, true]
+    } else {
+        &[false]
+    };
     let mut width = 0;
     for &flip in variants {
         let rows = run_parallel(&session, &samples, options, flip, workers)?;
         width = rows.first().map_or(0, Vec::len);
         let flat: Vec<f32> = rows.into_iter().flatten().collect();
-        let name = if flip { "features_flip.npy" } else { "features.npy" };
+        let name = if flip {
+            "features_flip.npy"
+        } else {
+            "features.npy"
+        };
         npy::write_f32(&options.out.join(name), &[samples.len(), width], &flat)?;
     }
     let labels: Vec<i64> = samples.iter().map(|s| s.class_index as i64).collect();
     npy::write_i64(&options.out.join("labels.npy"), &labels)?;
     let names: Vec<String> = samples
         .iter()
-        .map(|s| format!("{}/{}", vision_core::classes::CIFAR10_CLASSES[s.class_index], s.name))
+        .map(|s| {
+            format!(
+                "{}/{}",
+                vision_core::classes::CIFAR10_CLASSES[s.class_index],
+                s.name
+            )
+        })
         .collect();
     std::fs::write(options.out.join("names.txt"), names.join("\n") + "\n")?;
     Ok(FeaturizeReport {
@@ -108,7 +122,8 @@ fn run_parallel(
                     let mut rows = Vec::with_capacity(part.len());
                     for batch in part.chunks(options.batch.max(1)) {
                         rows.extend(features_of(session, batch, options.size, flip)?);
-                        let total = done.fetch_add(batch.len(), std::sync::atomic::Ordering::Relaxed)
+                        let total = done
+                            .fetch_add(batch.len(), std::sync::atomic::Ordering::Relaxed)
                             + batch.len();
                         if total % 2000 < batch.len() {
                             tracing::info!(total, of = samples.len(), flip, "featurized");

@@ -49,7 +49,12 @@ fn value_info(name: &str, dims: &[Option<i64>]) -> pb::ValueInfoProto {
     }
 }
 
-fn node(op: &str, inputs: &[&str], output: &str, attributes: Vec<pb::AttributeProto>) -> pb::NodeProto {
+fn node(
+    op: &str,
+    inputs: &[&str],
+    output: &str,
+    attributes: Vec<pb::AttributeProto>,
+) -> pb::NodeProto {
     pb::NodeProto {
         op_type: op.to_string(),
         name: output.to_string(),
@@ -97,11 +102,19 @@ pub fn extractor_onnx(size: i64) -> Vec<u8> {
     model(pb::GraphProto {
         name: "test-extractor".into(),
         node: vec![
-            node("ReduceMean", &["pixels"], "mean", vec![ints("axes", &[1, 2]), int("keepdims", 0)]),
+            node(
+                "ReduceMean",
+                &["pixels"],
+                "mean",
+                vec![ints("axes", &[1, 2]), int("keepdims", 0)],
+            ),
             node("Div", &["mean", "scale"], "descriptors", vec![]),
         ],
         initializer: vec![tensor("scale", &[], vec![255.0])],
-        input: vec![value_info("pixels", &[None, Some(size), Some(size), Some(3)])],
+        input: vec![value_info(
+            "pixels",
+            &[None, Some(size), Some(size), Some(3)],
+        )],
         output: vec![value_info("descriptors", &[None, Some(3)])],
         ..Default::default()
     })
@@ -113,9 +126,18 @@ pub fn head_onnx(weights: [[f32; 10]; 3]) -> Vec<u8> {
         name: "test-head".into(),
         node: vec![
             node("MatMul", &["descriptors", "w"], "logits", vec![]),
-            node("Softmax", &["logits"], "probabilities", vec![int("axis", 1)]),
+            node(
+                "Softmax",
+                &["logits"],
+                "probabilities",
+                vec![int("axis", 1)],
+            ),
         ],
-        initializer: vec![tensor("w", &[3, 10], weights.iter().flatten().copied().collect())],
+        initializer: vec![tensor(
+            "w",
+            &[3, 10],
+            weights.iter().flatten().copied().collect(),
+        )],
         input: vec![value_info("descriptors", &[None, Some(3)])],
         output: vec![value_info("probabilities", &[None, Some(10)])],
         ..Default::default()
@@ -152,7 +174,12 @@ pub fn write_bundle(dir: &Path, input_size: u32) -> std::io::Result<Manifest> {
             details: Default::default(),
         })
     };
-    let extractor = write("extractor", extractor_onnx(i64::from(input_size)), 3, Some(input_size))?;
+    let extractor = write(
+        "extractor",
+        extractor_onnx(i64::from(input_size)),
+        3,
+        Some(input_size),
+    )?;
     let classifiers = vec![
         write("fast", head_onnx(colour_weights(0, 1, 2, 4.0)), 3, None)?,
         write("balanced", head_onnx(colour_weights(0, 3, 2, 6.0)), 3, None)?,

@@ -63,7 +63,7 @@ mod tests {
             predicted_class: class.into(),
             class_index: 0,
             confidence,
-            top_k: serde_json::json!([]),
+            top_k: vision_db::TopKList(Vec::new()),
             inference_ms: ms,
             correct: None,
             created_at: Utc::now(),
@@ -76,7 +76,10 @@ mod tests {
 
     #[test]
     fn waits_for_every_head() {
-        let rows = [row("fast", "cat", 0.5, 0.1), row("accurate", "cat", 0.9, 0.3)];
+        let rows = [
+            row("fast", "cat", 0.5, 0.1),
+            row("accurate", "cat", 0.9, 0.3),
+        ];
         assert!(compare(&rows, &expected()).is_none());
     }
 

@@ -19,7 +19,7 @@ use vision_core::messages::{
     self, DeadLetter, FeaturesExtracted, PipelineEvent, PredictionMade, SCHEMA_VERSION,
 };
 use vision_core::metrics::metrics;
-use vision_core::{Delivery, MessageBus, Outcome, consume, topics};
+use vision_core::{Message, MessageBus, Outcome, consume, topics};
 use vision_db::{Db, NewPrediction, TopK};
 
 pub use comparison::compare;
@@ -45,7 +45,10 @@ impl RecorderStage {
     }
 
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let predictions = self.bus.subscribe(topics::PREDICTIONS_OUTPUT, GROUP).await?;
+        let predictions = self
+            .bus
+            .subscribe(topics::PREDICTIONS_OUTPUT, GROUP)
+            .await?;
         let features = self.bus.subscribe(topics::IMAGE_FEATURES, GROUP).await?;
         let dead_letters = self.bus.subscribe(topics::DEAD_LETTER, GROUP).await?;
         tracing::info!(models = ?self.expected_models, "recorder stage started");
@@ -55,8 +58,9 @@ impl RecorderStage {
                 .on_prediction(d)),
             consume("record_features", features, shutdown.clone(), 4, |d| this
                 .on_features(d)),
-            consume("record_failure", dead_letters, shutdown.clone(), 1, |d| this
-                .on_dead_letter(d)),
+            consume("record_failure", dead_letters, shutdown.clone(), 1, |d| {
+                this.on_dead_letter(d)
+            }),
         );
         tracing::info!("recorder stage stopped");
         Ok(())
@@ -70,7 +74,7 @@ impl RecorderStage {
             .map_err(|e| e.to_string())
     }
 
-    async fn on_prediction(&self, delivery: &Delivery) -> Outcome {
+    async fn on_prediction(&self, delivery: Message) -> Outcome {
         let started = Instant::now();
         let p: PredictionMade = match messages::decode(&delivery.payload) {
             Ok(p) => p,
@@ -160,7 +164,7 @@ impl RecorderStage {
         Ok(())
     }
 
-    async fn on_features(&self, delivery: &Delivery) -> Outcome {
+    async fn on_features(&self, delivery: Message) -> Outcome {
         let f: FeaturesExtracted = match messages::decode(&delivery.payload) {
             Ok(f) => f,
             // The classifiers dead-letter it; nothing to keep here.
@@ -168,7 +172,12 @@ impl RecorderStage {
         };
         match self
             .db
-            .set_extracted(f.image_id, &f.descriptors, &f.extractor_version, f.extract_ms)
+            .set_extracted(
+                f.image_id,
+                &f.descriptors,
+                &f.extractor_version,
+                f.extract_ms,
+            )
             .await
         {
             Ok(_) => Outcome::Done,
@@ -177,7 +186,7 @@ impl RecorderStage {
         }
     }
 
-    async fn on_dead_letter(&self, delivery: &Delivery) -> Outcome {
+    async fn on_dead_letter(&self, delivery: Message) -> Outcome {
         let letter: DeadLetter = match messages::decode(&delivery.payload) {
             Ok(l) => l,
             Err(e) => {
@@ -220,5 +229,5 @@ impl RecorderStage {
 
 /// A write that failed because the image row does not exist (deleted, or never committed).
 fn is_missing_image(error: &vision_db::DbError) -> bool {
-    matches!(error, vision_db::DbError::NotFound(_))
+    matches!(error, vision_db::DbError::NotFound { .. })
 }

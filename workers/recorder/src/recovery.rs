@@ -14,10 +14,7 @@ pub async fn recover(db: &Db, bus: &dyn MessageBus) -> anyhow::Result<usize> {
     let images = db.incomplete_images(RECOVERY_BATCH).await?;
     for image in &images {
         let key = image.id.to_string();
-        let descriptors: Option<Vec<f32>> = image
-            .descriptors
-            .as_ref()
-            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        let descriptors = image.descriptors.as_ref().map(|d| d.0.clone());
         match (descriptors, &image.extractor_version) {
             (Some(descriptors), Some(version)) if image.status == "extracted" => {
                 let features = FeaturesExtracted {
@@ -47,7 +44,10 @@ pub async fn recover(db: &Db, bus: &dyn MessageBus) -> anyhow::Result<usize> {
         }
     }
     if !images.is_empty() {
-        tracing::info!(count = images.len(), "re-sent incomplete images through the pipeline");
+        tracing::info!(
+            count = images.len(),
+            "re-sent incomplete images through the pipeline"
+        );
     }
     Ok(images.len())
 }

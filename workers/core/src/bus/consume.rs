@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use super::{Delivery, Subscription};
+use super::{Message, Subscription};
 
 /// What a handler made of one delivery.
 #[derive(Debug)]
@@ -31,7 +31,7 @@ pub async fn consume<F, Fut>(
     concurrency: usize,
     handler: F,
 ) where
-    F: Fn(&Delivery) -> Fut + Send + Sync,
+    F: Fn(Message) -> Fut + Send + Sync,
     Fut: Future<Output = Outcome> + Send,
 {
     let handler = &handler;
@@ -40,9 +40,14 @@ pub async fn consume<F, Fut>(
         .into_stream()
         .take_until(shutdown.cancelled())
         .for_each_concurrent(concurrency.max(1), |delivery| async move {
+            let message = Message {
+                topic: delivery.topic.clone(),
+                key: delivery.key.clone(),
+                payload: delivery.payload.clone(),
+            };
             let mut backoff = FIRST_BACKOFF;
             loop {
-                match handler(&delivery).await {
+                match handler(message.clone()).await {
                     Outcome::Done => break,
                     Outcome::Retry(reason) => {
                         crate::metrics::metrics()

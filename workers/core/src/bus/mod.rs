@@ -50,7 +50,15 @@ pub trait MessageBus: Send + Sync + 'static {
     }
 }
 
-type Acker = Box<dyn FnOnce() -> Result<(), BusError> + Send>;
+/// The content of a delivery, cheap to clone (the payload is shared), handed to handlers.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub topic: String,
+    pub key: String,
+    pub payload: Bytes,
+}
+
+type Acker = Box<dyn FnOnce() -> Result<(), BusError> + Send + Sync>;
 
 /// One message handed to a consumer.
 pub struct Delivery {

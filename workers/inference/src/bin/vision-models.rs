@@ -114,7 +114,9 @@ fn main() -> anyhow::Result<()> {
                 report.images,
                 report.width,
                 report.seconds,
-                report.seconds * 1000.0 / report.images.max(1) as f64 / if flip { 2.0 } else { 1.0 },
+                report.seconds * 1000.0
+                    / report.images.max(1) as f64
+                    / if flip { 2.0 } else { 1.0 },
                 options.out.display()
             );
         }
@@ -143,7 +145,14 @@ fn main() -> anyhow::Result<()> {
                 let accuracy = card
                     .quality
                     .as_ref()
-                    .map(|q| format!("accuracy {:.2}%  macro-F1 {:.4}  ECE {:.4}", q.accuracy * 100.0, q.macro_f1, q.expected_calibration_error))
+                    .map(|q| {
+                        format!(
+                            "accuracy {:.2}%  macro-F1 {:.4}  ECE {:.4}",
+                            q.accuracy * 100.0,
+                            q.macro_f1,
+                            q.expected_calibration_error
+                        )
+                    })
                     .unwrap_or_default();
                 println!(
                     "{:<10} {:<28} {:>8.3} ms/image  {}",

@@ -72,7 +72,12 @@ pub struct ModelCard {
 }
 
 /// Computes the quality figures from true and predicted classes and the predicted confidence.
-pub fn quality(classes: &[String], truth: &[usize], predicted: &[usize], confidence: &[f32]) -> Quality {
+pub fn quality(
+    classes: &[String],
+    truth: &[usize],
+    predicted: &[usize],
+    confidence: &[f32],
+) -> Quality {
     let k = classes.len();
     let mut confusion = vec![vec![0u64; k]; k];
     for (&t, &p) in truth.iter().zip(predicted) {
@@ -85,8 +90,16 @@ pub fn quality(classes: &[String], truth: &[usize], predicted: &[usize], confide
             let tp = confusion[c][c] as f64;
             let predicted_c: u64 = (0..k).map(|t| confusion[t][c]).sum();
             let support: u64 = confusion[c].iter().sum();
-            let precision = if predicted_c > 0 { tp / predicted_c as f64 } else { 0.0 };
-            let recall = if support > 0 { tp / support as f64 } else { 0.0 };
+            let precision = if predicted_c > 0 {
+                tp / predicted_c as f64
+            } else {
+                0.0
+            };
+            let recall = if support > 0 {
+                tp / support as f64
+            } else {
+                0.0
+            };
             let f1 = if precision + recall > 0.0 {
                 2.0 * precision * recall / (precision + recall)
             } else {
@@ -196,7 +209,10 @@ pub fn evaluate(options: &EvaluateOptions) -> anyhow::Result<Vec<ModelCard>> {
         let confidence: Vec<f32> = results.iter().map(|r| r.confidence).collect();
         let q = quality(&classes, &truth, &predicted, &confidence);
         let mut head_ms = Vec::new();
-        for row in descriptors.chunks(dim).take(options.timing_images.max(1000)) {
+        for row in descriptors
+            .chunks(dim)
+            .take(options.timing_images.max(1000))
+        {
             let t = Instant::now();
             head.classify(row)?;
             head_ms.push(t.elapsed().as_secs_f64() * 1000.0);

@@ -89,9 +89,7 @@ impl Session for OrtSession {
         let value = OrtTensor::from_array((shape, input.data)).map_err(run_error)?;
         let mut session = self.inner.lock().expect("ort session lock");
         let outputs = session.run(ort::inputs![value]).map_err(run_error)?;
-        let (shape, data) = outputs[0]
-            .try_extract_tensor::<f32>()
-            .map_err(run_error)?;
+        let (shape, data) = outputs[0].try_extract_tensor::<f32>().map_err(run_error)?;
         Tensor::new(shape.iter().map(|&d| d as usize).collect(), data.to_vec())
     }
 

@@ -1,0 +1,26 @@
+//! Database schema of the vision platform.
+//!
+//! [`Migrator`] is a sea-orm-migration migrator; `vision-db` runs `Migrator::up` on connect.
+//! Every migration works on both SQLite (embedded mode) and PostgreSQL (distributed mode).
+//!
+//! Tables (see `m20250101_000001_initial` for the exact columns):
+//! - `images`: one row per uploaded image, its status (`pending`, `extracted`, `completed`,
+//!   `failed`) and the descriptors written by the feature extractor;
+//! - `predictions`: one row per (image, model, model version), unique, so redelivered messages
+//!   are idempotent;
+//! - `comparisons`: one row per completed image (F8);
+//! - `events`: audit log of system events (F25).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20250101_000001_initial;
+
+/// The migrator of the vision platform.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20250101_000001_initial::Migration)]
+    }
+}
