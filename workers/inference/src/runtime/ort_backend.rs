@@ -29,7 +29,7 @@ pub fn library_path() -> PathBuf {
                 for file in files.flatten() {
                     let name = file.file_name().to_string_lossy().to_string();
                     if name.starts_with("libonnxruntime.so") {
-                        return file.path();
+                        return file.path().canonicalize().unwrap_or_else(|_| file.path());
                     }
                 }
             }
