@@ -126,7 +126,7 @@ fn read_tar(reader: impl Read, split: Split) -> Result<Vec<Sample>, String> {
 /// Official binary format: 10,000 records of `label, R[1024], G[1024], B[1024]`.
 fn decode_binary_batch(batch: &str, bytes: &[u8]) -> Result<Vec<Sample>, String> {
     const RECORD: usize = 1 + 3 * 1024;
-    if bytes.len() % RECORD != 0 {
+    if !bytes.len().is_multiple_of(RECORD) {
         return Err(format!(
             "{batch}: {} bytes is not whole records",
             bytes.len()

@@ -107,7 +107,7 @@ impl ClassifierModel {
         n: usize,
         descriptors: Vec<f32>,
     ) -> Result<Vec<Classification>, InferenceError> {
-        if n == 0 || descriptors.len() % n != 0 {
+        if n == 0 || !descriptors.len().is_multiple_of(n) {
             return Err(InferenceError::Shape(format!(
                 "{} values cannot be {n} rows",
                 descriptors.len()
