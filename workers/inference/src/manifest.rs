@@ -8,7 +8,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// On disk the models are one list, each with a `role` (`extractor` or `classifier`); in memory
+/// the extractor and the heads are apart.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "ManifestFile", into = "ManifestFile")]
 pub struct Manifest {
     /// Class names in the index order of the heads' outputs.
     pub classes: Vec<String>,
@@ -31,6 +34,62 @@ pub struct ModelEntry {
     /// Everything else the build recorded (weights package, data, parameters, scores).
     #[serde(flatten)]
     pub details: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ManifestFile {
+    #[serde(default = "schema_version")]
+    schema: u32,
+    classes: Vec<String>,
+    models: Vec<RoleEntry>,
+}
+
+fn schema_version() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RoleEntry {
+    role: String,
+    #[serde(flatten)]
+    entry: ModelEntry,
+}
+
+impl TryFrom<ManifestFile> for Manifest {
+    type Error = String;
+    fn try_from(file: ManifestFile) -> Result<Self, String> {
+        let mut extractor = None;
+        let mut classifiers = Vec::new();
+        for model in file.models {
+            match model.role.as_str() {
+                "extractor" if extractor.is_none() => extractor = Some(model.entry),
+                "extractor" => return Err("more than one extractor".into()),
+                "classifier" => classifiers.push(model.entry),
+                other => return Err(format!("unknown model role {other:?}")),
+            }
+        }
+        Ok(Manifest {
+            classes: file.classes,
+            extractor: extractor.ok_or("no extractor in the manifest")?,
+            classifiers,
+        })
+    }
+}
+
+impl From<Manifest> for ManifestFile {
+    fn from(m: Manifest) -> Self {
+        let role = |role: &str, entry: ModelEntry| RoleEntry {
+            role: role.to_string(),
+            entry,
+        };
+        ManifestFile {
+            schema: 1,
+            classes: m.classes,
+            models: std::iter::once(role("extractor", m.extractor))
+                .chain(m.classifiers.into_iter().map(|c| role("classifier", c)))
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
