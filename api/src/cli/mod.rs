@@ -1,0 +1,90 @@
+//! The `vision` command line: one binary for every role of the platform.
+
+mod serve;
+mod worker;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vision",
+    version,
+    about = "Real-time multi-model vision platform"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Everything in one process: gateway, extractor, classifiers and recorder.
+    Serve,
+    /// The GraphQL gateway alone (distributed mode).
+    Api,
+    /// One processing stage (distributed mode).
+    Worker {
+        #[command(subcommand)]
+        stage: WorkerStage,
+    },
+    /// Prints the GraphQL schema (SDL), as kept in `schema.graphql`.
+    Schema,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkerStage {
+    /// Images -> descriptors.
+    Extractor,
+    /// Descriptors -> one head's predictions.
+    Classifier {
+        /// The head to run (`fast`, `balanced`, `accurate`).
+        #[arg(long)]
+        model: String,
+    },
+    /// Predictions -> database, and the pipeline events.
+    Recorder,
+}
+
+impl Cli {
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Serve => serve::serve(&self.config).await,
+            Command::Api => serve::api(&self.config).await,
+            Command::Worker { stage } => worker::run(&self.config, stage).await,
+            Command::Schema => {
+                print!("{}", crate::graphql::sdl());
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    tracing::info!("shutdown requested");
+}

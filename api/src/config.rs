@@ -1,0 +1,137 @@
+//! Settings shared by every subcommand, from flags or the environment (flags win).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+use vision_inference::{ImageLimits, RuntimeKind};
+
+const MIB: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    #[arg(
+        long,
+        env = "VISION_ADDR",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub addr: SocketAddr,
+
+    /// Folder of the embedded defaults: `vision.db` (SQLite) and `objects/`.
+    #[arg(long, env = "VISION_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Database URL (for example `postgres://user:pass@host/db`); SQLite in the data folder when unset.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+
+    /// Folder of the object store; `<data-dir>/objects` when unset.
+    #[arg(long, env = "VISION_OBJECTS_DIR", global = true)]
+    pub objects_dir: Option<PathBuf>,
+
+    /// Folder holding `manifest.json` and the ONNX models it lists.
+    #[arg(
+        long,
+        env = "VISION_MODELS_DIR",
+        default_value = "./models",
+        global = true
+    )]
+    pub models_dir: PathBuf,
+
+    /// Inference runtime: `tract` (pure Rust) or `ort` (ONNX Runtime).
+    #[arg(long, env = "VISION_RUNTIME", default_value = "tract", global = true)]
+    pub runtime: RuntimeKind,
+
+    /// Intra-op threads of the extractor (ONNX Runtime only); 0 means one per core.
+    #[arg(long, env = "VISION_THREADS", default_value_t = 0, global = true)]
+    pub threads: usize,
+
+    /// Largest accepted image file, in bytes.
+    #[arg(long, env = "VISION_MAX_UPLOAD_BYTES", default_value_t = 10 * MIB, global = true)]
+    pub max_upload_bytes: usize,
+
+    /// Largest accepted image, in pixels (width x height), against decompression bombs.
+    #[arg(long, env = "VISION_MAX_PIXELS", default_value_t = ImageLimits::default().max_pixels, global = true)]
+    pub max_pixels: u64,
+
+    /// Most files in one `uploadImages` call.
+    #[arg(long, env = "VISION_MAX_BATCH", default_value_t = 64, global = true)]
+    pub max_batch: usize,
+
+    /// Largest HTTP request body, in bytes; by default a full batch of the largest files plus room
+    /// for the multipart framing.
+    #[arg(long, env = "VISION_MAX_BODY_BYTES", global = true)]
+    pub max_body_bytes: Option<usize>,
+
+    /// Origins allowed by CORS, comma-separated, or `*` for any; by default any page served from
+    /// localhost or 127.0.0.1 (a dashboard on another port during development).
+    #[arg(
+        long,
+        env = "VISION_CORS_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub cors_origins: Vec<String>,
+}
+
+impl Config {
+    /// Defaults for a data folder, as if no flag nor variable were given (used by tests).
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>, models_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            database_url: None,
+            objects_dir: None,
+            models_dir: models_dir.into(),
+            runtime: RuntimeKind::Tract,
+            threads: 0,
+            max_upload_bytes: 10 * MIB,
+            max_pixels: ImageLimits::default().max_pixels,
+            max_batch: 64,
+            max_body_bytes: None,
+            cors_origins: Vec::new(),
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            // `mode=rwc` creates the file on first start.
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("vision.db").display()
+            ),
+        }
+    }
+
+    pub fn objects_dir(&self) -> PathBuf {
+        self.objects_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("objects"))
+    }
+
+    pub fn image_limits(&self) -> ImageLimits {
+        ImageLimits {
+            max_bytes: self.max_upload_bytes,
+            max_pixels: self.max_pixels,
+        }
+    }
+
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes.unwrap_or_else(|| {
+            self.max_upload_bytes
+                .saturating_mul(self.max_batch.max(1))
+                .saturating_add(MIB)
+        })
+    }
+
+    pub fn threads(&self) -> usize {
+        if self.threads > 0 {
+            self.threads
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Gives the errors async-graphql raises itself (syntax, validation, limits) a stable
+//! `extensions.code` too, so that clients match every refusal the same way.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
+
+use crate::errors::ErrorCode;
+
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodes)
+    }
+}
+
+fn with_code(mut error: ServerError, code: &str) -> ServerError {
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    if extensions.get("code").is_none() {
+        extensions.set("code", code);
+    }
+    error
+}
+
+/// The code of a validation error. The limit errors are recognised by async-graphql's message
+/// (a test pins it, so an upgrade that changes it fails loudly).
+fn validation_code(error: &ServerError) -> &'static str {
+    match error.message.as_str() {
+        "Query is nested too deep." => ErrorCode::QueryTooDeep.as_str(),
+        "Query is too complex." => ErrorCode::QueryTooComplex.as_str(),
+        _ => "GRAPHQL_VALIDATION_FAILED",
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for ErrorCodes {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        next.run(ctx, query, variables)
+            .await
+            .map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| {
+                    let code = validation_code(&e);
+                    with_code(e, code)
+                })
+                .collect()
+        })
+    }
+}

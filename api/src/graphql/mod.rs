@@ -1,0 +1,45 @@
+//! The GraphQL API: schema, resolvers, dataloaders and the guards against abusive queries.
+
+mod error_codes;
+mod ids;
+mod loaders;
+mod mutation;
+mod pagination;
+mod query;
+mod subscription;
+pub mod types;
+
+use async_graphql::{Schema, SchemaBuilder};
+
+pub use loaders::Loaders;
+pub use mutation::MutationRoot;
+pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
+
+use crate::state::AppState;
+
+/// Deepest selection accepted; the deepest useful query (a prediction's image's predictions'
+/// top-k) is 5 levels.
+pub const MAX_DEPTH: usize = 10;
+/// Most fields a query may select, against alias amplification.
+pub const MAX_COMPLEXITY: usize = 500;
+
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .extension(error_codes::ErrorCodes)
+}
+
+/// The served schema, resolving against `state`.
+pub fn schema(state: AppState) -> AppSchema {
+    let loaders = Loaders::new(state.db.clone());
+    builder().data(state).data(loaders).finish()
+}
+
+/// The schema in SDL, as kept in `schema.graphql`.
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}

@@ -1,0 +1,84 @@
+//! Uploads (F1, F2), per the GraphQL multipart request spec.
+
+use async_graphql::{Context, Object, Result, Upload};
+
+use super::types::Image;
+use crate::errors::{ApiError, ApiResult, ErrorCode};
+use crate::ingest::{self, Incoming};
+use crate::state::AppState;
+
+pub struct MutationRoot;
+
+/// Source of an upload that names none.
+const DEFAULT_SOURCE: &str = "upload";
+
+fn incoming(ctx: &Context<'_>, file: &Upload, label: Option<String>) -> ApiResult<Incoming> {
+    let value = file
+        .value(ctx)
+        .map_err(|e| ApiError::internal("cannot open the uploaded file", e))?;
+    Ok(Incoming {
+        filename: value.filename,
+        content: value.content,
+        label,
+    })
+}
+
+#[Object(name = "Mutation")]
+impl MutationRoot {
+    /// Uploads one JPEG, PNG or WebP image, optionally with its true class. Returns at once
+    /// (status PENDING); subscribe to `predictionAdded` / `imageCompleted` for the results.
+    async fn upload_image(
+        &self,
+        ctx: &Context<'_>,
+        file: Upload,
+        #[graphql(desc = "Ground-truth class (one of the CIFAR-10 classes).")] label: Option<
+            String,
+        >,
+        #[graphql(default_with = "Some(String::from(\"upload\"))")] source: Option<String>,
+    ) -> Result<Image> {
+        let state = ctx.data_unchecked::<AppState>();
+        let file = incoming(ctx, &file, label)?;
+        let record =
+            ingest::upload_one(state, file, source.as_deref().unwrap_or(DEFAULT_SOURCE)).await?;
+        Ok(Image(record))
+    }
+
+    /// Uploads many images at once, all or none: when one file is refused, nothing is stored
+    /// and the error's `extensions` name its `index` and `filename`.
+    async fn upload_images(
+        &self,
+        ctx: &Context<'_>,
+        files: Vec<Upload>,
+        #[graphql(desc = "One ground-truth class (or null) per file, in order.")] labels: Option<
+            Vec<Option<String>>,
+        >,
+        #[graphql(default_with = "Some(String::from(\"upload\"))")] source: Option<String>,
+    ) -> Result<Vec<Image>> {
+        let state = ctx.data_unchecked::<AppState>();
+        ingest::check_batch_size(state, files.len())?;
+        let labels = match labels {
+            Some(labels) if labels.len() != files.len() => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidLabel,
+                    format!(
+                        "{} labels for {} files: give one label (or null) per file",
+                        labels.len(),
+                        files.len()
+                    ),
+                )
+                .into());
+            }
+            Some(labels) => labels,
+            None => vec![None; files.len()],
+        };
+        let incoming = files
+            .iter()
+            .zip(labels)
+            .map(|(file, label)| incoming(ctx, file, label))
+            .collect::<ApiResult<Vec<_>>>()?;
+        let records =
+            ingest::upload_batch(state, incoming, source.as_deref().unwrap_or(DEFAULT_SOURCE))
+                .await?;
+        Ok(records.into_iter().map(Image).collect())
+    }
+}

@@ -1,0 +1,127 @@
+//! Queries (F10).
+
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+use vision_db::PredictionFilter;
+
+use super::pagination::{self, MAX_PAGE};
+use super::types::{
+    Image, ImageConnection, ImageFilter, ModelInfo, ModelStats, Prediction, PredictionConnection,
+};
+use super::{Loaders, ids};
+use crate::errors::ApiError;
+use crate::health::{self, HealthReport};
+use crate::state::AppState;
+
+pub struct QueryRoot;
+
+/// Predictions `recentPredictions` returns when the client gives no limit (or null).
+const RECENT: i32 = 50;
+
+#[Object(name = "Query")]
+impl QueryRoot {
+    /// One image; null when no image has this id.
+    async fn image(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Image>> {
+        let id = ids::parse(&id)?;
+        Ok(ctx
+            .data_unchecked::<Loaders>()
+            .images
+            .load_one(id)
+            .await?
+            .map(Image))
+    }
+
+    /// Images, newest first.
+    async fn images(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20, desc = "Page size, at most 100.")] first: Option<i32>,
+        #[graphql(desc = "`endCursor` of the previous page.")] after: Option<String>,
+        filter: Option<ImageFilter>,
+    ) -> Result<ImageConnection> {
+        let state = ctx.data_unchecked::<AppState>();
+        let size = pagination::page_size(first);
+        let after = pagination::decode_after(after.as_deref())?;
+        let filter: vision_db::ImageFilter = filter.unwrap_or_default().into();
+        let rows = state
+            .db
+            .list_images(&filter, after, size + 1)
+            .await
+            .map_err(|e| ApiError::internal("cannot list images", e))?;
+        let (rows, more) = pagination::split_page(rows, size);
+        Ok(ImageConnection::new(rows, more, filter))
+    }
+
+    /// Predictions, newest first, by image, model and time (`since` inclusive, `until`
+    /// exclusive).
+    #[allow(clippy::too_many_arguments)]
+    async fn predictions(
+        &self,
+        ctx: &Context<'_>,
+        image_id: Option<ID>,
+        model: Option<String>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        #[graphql(default = 20, desc = "Page size, at most 100.")] first: Option<i32>,
+        #[graphql(desc = "`endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<PredictionConnection> {
+        let state = ctx.data_unchecked::<AppState>();
+        let size = pagination::page_size(first);
+        let after = pagination::decode_after(after.as_deref())?;
+        let filter = PredictionFilter {
+            image_id: ids::parse_opt(image_id.as_ref())?,
+            model,
+            since,
+            until,
+        };
+        let rows = state
+            .db
+            .list_predictions(&filter, after, size + 1)
+            .await
+            .map_err(|e| ApiError::internal("cannot list predictions", e))?;
+        let (rows, more) = pagination::split_page(rows, size);
+        Ok(PredictionConnection::new(rows, more))
+    }
+
+    /// The latest predictions of every model, newest first.
+    async fn recent_predictions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50, desc = "At most 100.")] limit: Option<i32>,
+    ) -> Result<Vec<Prediction>> {
+        let state = ctx.data_unchecked::<AppState>();
+        let rows = state
+            .db
+            .recent_predictions(limit.unwrap_or(RECENT).clamp(0, MAX_PAGE) as u64)
+            .await
+            .map_err(|e| ApiError::internal("cannot list predictions", e))?;
+        Ok(rows.into_iter().map(Prediction).collect())
+    }
+
+    /// Latency, confidence and accuracy per model, over predictions made since `since` (all
+    /// time when null).
+    async fn model_stats(
+        &self,
+        ctx: &Context<'_>,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<ModelStats>> {
+        let state = ctx.data_unchecked::<AppState>();
+        let stats = state
+            .db
+            .model_stats(since)
+            .await
+            .map_err(|e| ApiError::internal("cannot compute model statistics", e))?;
+        Ok(stats.into_iter().map(ModelStats::from).collect())
+    }
+
+    /// The models of the bundle: the extractor, then the classifier heads.
+    async fn models(&self, ctx: &Context<'_>) -> Vec<ModelInfo> {
+        let state = ctx.data_unchecked::<AppState>();
+        state.models.cards.iter().map(ModelInfo::from).collect()
+    }
+
+    /// The state of every dependency, as on `/health`.
+    async fn health(&self, ctx: &Context<'_>) -> HealthReport {
+        health::check(ctx.data_unchecked::<AppState>()).await
+    }
+}

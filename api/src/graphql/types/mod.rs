@@ -1,0 +1,16 @@
+//! GraphQL object types. Each wraps a database row and resolves its relations through the
+//! dataloaders.
+
+mod comparison;
+mod connection;
+mod image;
+mod model;
+mod prediction;
+mod stats;
+
+pub use comparison::Comparison;
+pub use connection::{ImageConnection, ImageEdge, PageInfo, PredictionConnection, PredictionEdge};
+pub use image::{Image, ImageFilter, ImageStatus};
+pub use model::{ModelInfo, ModelKind};
+pub use prediction::{ClassScore, Prediction};
+pub use stats::ModelStats;

@@ -1,0 +1,9 @@
+//! Is the process healthy (every dependency answers) and ready (models loaded, database
+//! migrated, interrupted work recovered)? Served on `/health` and `/ready`, and as the `health`
+//! GraphQL query.
+
+mod readiness;
+mod report;
+
+pub use readiness::Readiness;
+pub use report::{ComponentHealth, HealthReport, HealthStatus, check};

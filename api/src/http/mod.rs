@@ -1,0 +1,47 @@
+//! The HTTP surface: `/graphql` (queries and uploads by POST, GraphiQL by GET, subscriptions by
+//! WebSocket upgrade, all on one path) and the operators' `/health`, `/ready`, `/metrics`.
+
+mod cors;
+mod graphql;
+mod metrics;
+mod probes;
+
+use axum::Router;
+use axum::routing::get;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::graphql::AppSchema;
+use crate::state::AppState;
+
+/// What the HTTP layer needs besides the state.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Origins allowed by CORS (`*` for any); empty means localhost pages only.
+    pub cors_origins: Vec<String>,
+}
+
+#[derive(Clone)]
+pub(crate) struct HttpState {
+    pub app: AppState,
+    pub schema: AppSchema,
+}
+
+pub fn router(app: AppState, schema: AppSchema, options: &HttpOptions) -> Router {
+    let state = HttpState { app, schema };
+    Router::new()
+        .route(
+            "/graphql",
+            get(graphql::get_graphql).post(graphql::post_graphql),
+        )
+        .route("/health", get(probes::health))
+        .route("/ready", get(probes::ready))
+        .route("/metrics", get(metrics::render))
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(options.max_body_bytes))
+        .layer(cors::layer(&options.cors_origins))
+        .layer(axum::middleware::from_fn(metrics::track))
+        .layer(TraceLayer::new_for_http())
+}

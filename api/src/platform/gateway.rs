@@ -1,0 +1,76 @@
+//! The gateway part of a process: state, event feed, GraphQL schema and HTTP server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+use vision_core::{MessageBus, ObjectStore};
+use vision_db::Db;
+
+use super::Tasks;
+use crate::catalog::ModelCatalog;
+use crate::config::Config;
+use crate::events::EventHub;
+use crate::graphql;
+use crate::health::Readiness;
+use crate::http::{self, HttpOptions};
+use crate::state::{AppState, UploadLimits};
+
+pub async fn start(
+    config: &Config,
+    db: Db,
+    bus: Arc<dyn MessageBus>,
+    store: Arc<dyn ObjectStore>,
+    shutdown: &CancellationToken,
+    tasks: &mut Tasks,
+) -> anyhow::Result<(AppState, SocketAddr)> {
+    let models = ModelCatalog::load(&config.models_dir, config.runtime).with_context(|| {
+        format!(
+            "cannot read the model manifest in {}",
+            config.models_dir.display()
+        )
+    })?;
+    let (events, feed) = EventHub::start(bus.clone(), shutdown.clone())
+        .await
+        .context("cannot subscribe to pipeline events")?;
+    tasks.spawn(async move {
+        let outcome = feed
+            .await
+            .map_err(|e| anyhow::anyhow!("event feed panicked: {e}"));
+        ("pipeline event feed".to_string(), outcome)
+    });
+    let state = AppState {
+        db,
+        bus,
+        store,
+        limits: UploadLimits {
+            image: config.image_limits(),
+            max_batch: config.max_batch,
+            check_parallelism: config.threads(),
+        },
+        models: Arc::new(models),
+        readiness: Arc::new(Readiness::default()),
+        events,
+    };
+    let schema = graphql::schema(state.clone());
+    let options = HttpOptions {
+        max_body_bytes: config.max_body_bytes(),
+        cors_origins: config.cors_origins.clone(),
+    };
+    let router = http::router(state.clone(), schema, &options);
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.addr))?;
+    let addr = listener.local_addr()?;
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        let outcome = axum::serve(listener, router)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+            .context("HTTP server failed");
+        ("HTTP server".to_string(), outcome)
+    });
+    tracing::info!(%addr, "serving GraphQL on http://{addr}/graphql");
+    Ok((state, addr))
+}

@@ -1,0 +1,176 @@
+//! Wiring: everything a process runs, started in order and stopped together. `serve` starts the
+//! whole platform in one process (what the integration tests do too, on a random port); the
+//! split subcommands start one part each.
+
+mod distributed;
+mod gateway;
+pub(crate) mod pipeline;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use vision_core::bus::MemoryBus;
+use vision_core::objects::LocalStore;
+use vision_core::{MessageBus, ObjectStore};
+use vision_db::Db;
+
+pub use distributed::distributed_bus;
+
+use crate::config::Config;
+use crate::state::AppState;
+
+/// How long running work may take to finish after a shutdown request.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The tasks of one process: each ends with its name and outcome.
+type Tasks = JoinSet<(String, anyhow::Result<()>)>;
+
+/// A running process: its HTTP address, its state, its tasks.
+pub struct Platform {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: CancellationToken,
+    tasks: Tasks,
+}
+
+impl Platform {
+    /// The whole platform in one process (embedded mode): in-process bus, local object store,
+    /// SQLite (or `DATABASE_URL`), the extractor, one classifier per head and the recorder
+    /// behind the gateway. Returns once everything runs and earlier incomplete work is requeued.
+    pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        let bus: Arc<dyn MessageBus> = Arc::new(MemoryBus::new());
+        let mut platform = Self::launch_gateway(config, bus).await?;
+        let pipeline = pipeline::Pipeline::load(config).await?;
+        platform.state.readiness.mark_models_loaded();
+        pipeline
+            .start(&platform.state, &platform.shutdown, &mut platform.tasks)
+            .await?;
+        platform.state.readiness.mark_recovered();
+        tracing::info!(addr = %platform.addr, "vision platform ready");
+        Ok(platform)
+    }
+
+    /// The gateway alone, over `bus`. The stages run elsewhere; the recorder recovers
+    /// interrupted work, so this process is ready once serving.
+    pub async fn start_gateway(config: &Config, bus: Arc<dyn MessageBus>) -> anyhow::Result<Self> {
+        let platform = Self::launch_gateway(config, bus).await?;
+        // The gateway needs only the manifest, read at launch.
+        platform.state.readiness.mark_models_loaded();
+        platform.state.readiness.mark_recovered();
+        Ok(platform)
+    }
+
+    /// Serves HTTP as early as possible: `/health` and `/ready` answer while models load.
+    async fn launch_gateway(config: &Config, bus: Arc<dyn MessageBus>) -> anyhow::Result<Self> {
+        let db = connect_db(config).await?;
+        let store = local_store(config)?;
+        let shutdown = CancellationToken::new();
+        let mut tasks = Tasks::new();
+        let (state, addr) = gateway::start(config, db, bus, store, &shutdown, &mut tasks).await?;
+        Ok(Self {
+            addr,
+            state,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Cancelling this token stops the process (what SIGINT/SIGTERM do).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Runs until shutdown is requested or a part stops by itself (an error, which is returned).
+    pub async fn run(mut self) -> anyhow::Result<()> {
+        let outcome = tokio::select! {
+            _ = self.shutdown.cancelled() => Ok(()),
+            Some(ended) = self.tasks.join_next() => match ended {
+                Ok((name, Ok(()))) => Err(anyhow::anyhow!("{name} stopped unexpectedly")),
+                Ok((name, Err(e))) => Err(e.context(format!("{name} failed"))),
+                Err(e) => Err(anyhow::anyhow!("a task panicked: {e}")),
+            },
+        };
+        if let Err(e) = &outcome {
+            tracing::error!(error = format!("{e:#}"), "shutting down");
+        }
+        self.stop().await?;
+        outcome
+    }
+
+    /// Stops everything: no new work is taken, running work gets [`DRAIN_TIMEOUT`] to finish.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+            while let Some(ended) = self.tasks.join_next().await {
+                match ended {
+                    Ok((name, Err(e))) => {
+                        tracing::warn!(%name, error = format!("{e:#}"), "stopped with an error")
+                    }
+                    Ok((name, Ok(()))) => tracing::debug!(%name, "stopped"),
+                    Err(e) => tracing::warn!(error = %e, "a task panicked"),
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(timeout = ?DRAIN_TIMEOUT, "work still running at shutdown was abandoned");
+            self.tasks.shutdown().await;
+        }
+        Ok(())
+    }
+}
+
+/// Connects (and migrates) the database.
+pub async fn connect_db(config: &Config) -> anyhow::Result<Db> {
+    if config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    }
+    let url = config.database_url();
+    Db::connect(&url)
+        .await
+        .with_context(|| format!("cannot open the database at {}", redact(&url)))
+}
+
+/// The object store (a local folder until the S3 store lands).
+pub fn local_store(config: &Config) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    let dir = config.objects_dir();
+    let store = LocalStore::new(&dir)
+        .with_context(|| format!("cannot open the object store at {}", dir.display()))?;
+    Ok(Arc::new(store))
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("postgres://vision:s3cret@db:5432/vision"),
+            "postgres://vision:***@db:5432/vision"
+        );
+        assert_eq!(
+            redact("sqlite://data/vision.db?mode=rwc"),
+            "sqlite://data/vision.db?mode=rwc"
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! Integration tests: the whole platform in-process on a random port, driven over HTTP
+//! (GraphQL multipart uploads, queries) and WebSocket (subscriptions), like a client would.
+
+mod common;
+mod images;
+mod ws;
+
+mod cli;
+mod operations;
+mod queries;
+mod recovery;
+mod refusals;
+mod subscriptions;
+mod uploads;

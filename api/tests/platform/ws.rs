@@ -1,0 +1,128 @@
+//! A minimal GraphQL-over-WebSocket client speaking both protocols.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// `graphql-transport-ws` (graphql-ws library, current).
+    TransportWs,
+    /// `graphql-ws` (subscriptions-transport-ws, legacy).
+    LegacyWs,
+}
+
+impl Protocol {
+    fn name(self) -> &'static str {
+        match self {
+            Protocol::TransportWs => "graphql-transport-ws",
+            Protocol::LegacyWs => "graphql-ws",
+        }
+    }
+}
+
+pub struct Subscriber {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    protocol: Protocol,
+}
+
+const WAIT: Duration = Duration::from_secs(30);
+
+impl Subscriber {
+    /// Connects to `ws://addr/graphql` and completes the protocol's handshake.
+    pub async fn connect(addr: &str, protocol: Protocol) -> Self {
+        let mut request = format!("ws://{addr}/graphql")
+            .into_client_request()
+            .expect("request");
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            protocol.name().parse().expect("header"),
+        );
+        let (socket, response) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("WebSocket upgrade");
+        assert_eq!(
+            response
+                .headers()
+                .get("sec-websocket-protocol")
+                .and_then(|v| v.to_str().ok()),
+            Some(protocol.name())
+        );
+        let mut subscriber = Self { socket, protocol };
+        subscriber
+            .send(json!({ "type": "connection_init", "payload": {} }))
+            .await;
+        let ack = subscriber.receive().await;
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        subscriber
+    }
+
+    async fn send(&mut self, message: Value) {
+        self.socket
+            .send(Message::text(message.to_string()))
+            .await
+            .expect("send");
+    }
+
+    /// The next protocol message, answering pings and skipping keep-alives.
+    async fn receive(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.socket.next())
+                .await
+                .expect("no message within the time limit")
+                .expect("socket closed")
+                .expect("socket error");
+            let Message::Text(text) = message else {
+                continue;
+            };
+            let value: Value = serde_json::from_str(text.as_str()).expect("JSON message");
+            match value["type"].as_str() {
+                Some("ka") | Some("pong") => continue,
+                Some("ping") => self.send(json!({ "type": "pong" })).await,
+                _ => return value,
+            }
+        }
+    }
+
+    /// Starts a subscription under `id`.
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        let kind = match self.protocol {
+            Protocol::TransportWs => "subscribe",
+            Protocol::LegacyWs => "start",
+        };
+        self.send(json!({
+            "id": id,
+            "type": kind,
+            "payload": { "query": query, "variables": variables },
+        }))
+        .await;
+    }
+
+    /// The next result: `(subscription id, payload)` with `data` and maybe `errors`.
+    pub async fn next(&mut self) -> (String, Value) {
+        let data_kind = match self.protocol {
+            Protocol::TransportWs => "next",
+            Protocol::LegacyWs => "data",
+        };
+        loop {
+            let message = self.receive().await;
+            let kind = message["type"].as_str().unwrap_or_default();
+            if kind == data_kind {
+                let id = message["id"].as_str().expect("id").to_string();
+                return (id, message["payload"].clone());
+            }
+            assert_ne!(kind, "error", "subscription error: {message}");
+            assert_ne!(kind, "connection_error", "connection error: {message}");
+        }
+    }
+
+    /// The next protocol message of any kind (to see errors and completions).
+    pub async fn next_message(&mut self) -> Value {
+        self.receive().await
+    }
+}
