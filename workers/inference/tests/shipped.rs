@@ -57,7 +57,10 @@ fn shipped_models_classify_cifar10_with_tract() {
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -74,7 +77,11 @@ fn ort_and_tract_agree_on_the_shipped_models() {
     let b = ort.extractor.extract(&refs).unwrap();
     for (x, y) in a.iter().zip(&b) {
         let scale = x.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        assert!(max_abs_diff(x, y) / scale < 1e-4, "extractor differs: {}", max_abs_diff(x, y));
+        assert!(
+            max_abs_diff(x, y) / scale < 1e-4,
+            "extractor differs: {}",
+            max_abs_diff(x, y)
+        );
     }
     for (ht, ho) in tract.classifiers.iter().zip(&ort.classifiers) {
         for d in &a {
@@ -108,7 +115,17 @@ fn a_missing_onnx_runtime_library_names_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     testkit::write_bundle(dir.path(), 8).unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_vision-models"))
-        .args(["featurize", "--runtime", "ort", "--size", "8", "--limit", "1", "--split", "test"])
+        .args([
+            "featurize",
+            "--runtime",
+            "ort",
+            "--size",
+            "8",
+            "--limit",
+            "1",
+            "--split",
+            "test",
+        ])
         .arg("--model")
         .arg(dir.path().join("extractor.onnx"))
         .arg("--dataset")
