@@ -1,11 +1,12 @@
 //! F11: live subscriptions over WebSocket, both protocols, on `/graphql`.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use serde_json::json;
 
 use crate::common::TestApp;
-use crate::images::{self, RED};
+use crate::images::{self, BLUE, RED};
 use crate::ws::{Protocol, Subscriber};
 
 const PREDICTION_ADDED: &str = "subscription ($imageId: ID, $model: String) {
@@ -23,6 +24,27 @@ const IMAGE_COMPLETED: &str = "subscription ($imageId: ID) {
     }
 }";
 
+/// Waits until both unfiltered subscriptions deliver live events. A subscription starts
+/// asynchronously after its `subscribe` message (the protocols have no acknowledgement), so
+/// probe images are uploaded until one is seen on each.
+async fn wait_until_live(app: &TestApp, subscriber: &mut Subscriber) {
+    let (mut prediction, mut completion) = (false, false);
+    for _ in 0..20 {
+        app.upload_ok("probe.png", images::png(BLUE), None).await;
+        while let Some((sub, _)) = subscriber.next_within(Duration::from_secs(1)).await {
+            match sub.as_str() {
+                "predictions" => prediction = true,
+                "completed" => completion = true,
+                _ => {}
+            }
+            if prediction && completion {
+                return;
+            }
+        }
+    }
+    panic!("the subscriptions never went live");
+}
+
 async fn predictions_then_completion(protocol: Protocol) {
     let app = TestApp::start().await;
     let mut subscriber = Subscriber::connect(&app.addr(), protocol).await;
@@ -32,40 +54,48 @@ async fn predictions_then_completion(protocol: Protocol) {
     subscriber
         .subscribe("completed", IMAGE_COMPLETED, json!({}))
         .await;
-    // The subscriptions start asynchronously: a request through the same server orders them
-    // before the upload in practice, and the pipeline takes longer than that anyway.
-    app.query("{ models { name } }", json!({})).await;
+    wait_until_live(&app, &mut subscriber).await;
+
     let id = app
         .upload_ok("red.png", images::png(RED), Some("airplane"))
         .await;
+    // The usual client flow: subscribe for the image just uploaded. Whether its results are
+    // already recorded or not, they arrive once.
+    subscriber
+        .subscribe("mine", IMAGE_COMPLETED, json!({ "imageId": id }))
+        .await;
 
     let mut models = BTreeSet::new();
-    let mut completed = None;
-    while completed.is_none() || models.len() < 3 {
+    let (mut completed, mut mine) = (0, 0);
+    while models.len() < 3 || completed == 0 || mine == 0 {
         let (sub, payload) = subscriber.next().await;
         assert!(payload.get("errors").is_none(), "{payload:#}");
         match sub.as_str() {
             "predictions" => {
                 let p = &payload["data"]["predictionAdded"];
-                assert_eq!(p["imageId"], id.as_str());
+                if p["imageId"] != id.as_str() {
+                    continue; // a probe's
+                }
                 assert_eq!(p["predictedClass"], "airplane");
                 assert_eq!(p["correct"], true);
                 assert_eq!(p["topK"].as_array().unwrap().len(), 3);
                 assert!(p["modelVersion"].as_str().unwrap().ends_with("-test-v1"));
-                assert!(
-                    completed.is_none(),
-                    "imageCompleted came before every prediction"
-                );
                 assert!(models.insert(p["model"].as_str().unwrap().to_string()));
             }
-            "completed" => {
-                let image = payload["data"]["imageCompleted"].clone();
-                assert_eq!(image["id"], id.as_str());
+            "completed" | "mine" => {
+                let image = &payload["data"]["imageCompleted"];
+                if image["id"] != id.as_str() {
+                    continue; // a probe's
+                }
                 assert_eq!(image["status"], "COMPLETED");
                 assert_eq!(image["predictions"].as_array().unwrap().len(), 3);
                 assert_eq!(image["comparison"]["consensusClass"], "airplane");
                 assert_eq!(image["comparison"]["agreement"], 1.0);
-                completed = Some(image);
+                if sub == "mine" {
+                    mine += 1;
+                } else {
+                    completed += 1;
+                }
             }
             other => panic!("unexpected subscription {other}"),
         }
@@ -74,6 +104,9 @@ async fn predictions_then_completion(protocol: Protocol) {
         models,
         BTreeSet::from(["accurate".into(), "balanced".into(), "fast".into()])
     );
+    assert_eq!((completed, mine), (1, 1));
+    // The filtered subscription ends after its image.
+    subscriber.wait_complete("mine").await;
     app.stop().await;
 }
 
@@ -102,9 +135,7 @@ async fn filtered_subscriptions_replay_what_is_already_recorded() {
     assert_eq!(sub, "done");
     assert_eq!(payload["data"]["imageCompleted"]["id"], id.as_str());
     // One image completes once: the subscription then ends.
-    let end = subscriber.next_message().await;
-    assert_eq!(end["type"], "complete", "{end}");
-    assert_eq!(end["id"], "done");
+    subscriber.wait_complete("done").await;
 
     subscriber
         .subscribe(
@@ -141,7 +172,6 @@ async fn subscribing_to_an_unknown_image_is_refused() {
         "NOT_FOUND",
         "{payload:#}"
     );
-    let end = subscriber.next_message().await;
-    assert_eq!(end["type"], "complete", "{end}");
+    subscriber.wait_complete("x").await;
     app.stop().await;
 }

@@ -29,6 +29,8 @@ impl Protocol {
 pub struct Subscriber {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     protocol: Protocol,
+    /// Subscriptions the server reported complete while results were awaited.
+    completed: Vec<String>,
 }
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -53,7 +55,11 @@ impl Subscriber {
                 .and_then(|v| v.to_str().ok()),
             Some(protocol.name())
         );
-        let mut subscriber = Self { socket, protocol };
+        let mut subscriber = Self {
+            socket,
+            protocol,
+            completed: Vec::new(),
+        };
         subscriber
             .send(json!({ "type": "connection_init", "payload": {} }))
             .await;
@@ -71,10 +77,17 @@ impl Subscriber {
 
     /// The next protocol message, answering pings and skipping keep-alives.
     async fn receive(&mut self) -> Value {
+        self.receive_within(WAIT)
+            .await
+            .expect("no message within the time limit")
+    }
+
+    async fn receive_within(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let message = tokio::time::timeout(WAIT, self.socket.next())
+            let message = tokio::time::timeout_at(deadline, self.socket.next())
                 .await
-                .expect("no message within the time limit")
+                .ok()?
                 .expect("socket closed")
                 .expect("socket error");
             let Message::Text(text) = message else {
@@ -84,7 +97,7 @@ impl Subscriber {
             match value["type"].as_str() {
                 Some("ka") | Some("pong") => continue,
                 Some("ping") => self.send(json!({ "type": "pong" })).await,
-                _ => return value,
+                _ => return Some(value),
             }
         }
     }
@@ -105,24 +118,46 @@ impl Subscriber {
 
     /// The next result: `(subscription id, payload)` with `data` and maybe `errors`.
     pub async fn next(&mut self) -> (String, Value) {
+        self.next_within(WAIT)
+            .await
+            .expect("no result within the time limit")
+    }
+
+    /// The next result if one comes within `wait`.
+    pub async fn next_within(&mut self, wait: Duration) -> Option<(String, Value)> {
+        let deadline = tokio::time::Instant::now() + wait;
         let data_kind = match self.protocol {
             Protocol::TransportWs => "next",
             Protocol::LegacyWs => "data",
         };
         loop {
-            let message = self.receive().await;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let message = self.receive_within(left).await?;
             let kind = message["type"].as_str().unwrap_or_default();
             if kind == data_kind {
                 let id = message["id"].as_str().expect("id").to_string();
-                return (id, message["payload"].clone());
+                return Some((id, message["payload"].clone()));
+            }
+            if kind == "complete" {
+                self.completed
+                    .push(message["id"].as_str().unwrap_or_default().to_string());
             }
             assert_ne!(kind, "error", "subscription error: {message}");
             assert_ne!(kind, "connection_error", "connection error: {message}");
         }
     }
 
-    /// The next protocol message of any kind (to see errors and completions).
-    pub async fn next_message(&mut self) -> Value {
-        self.receive().await
+    /// Waits until the server completes subscription `id` (it may already have).
+    pub async fn wait_complete(&mut self, id: &str) {
+        while !self.completed.iter().any(|c| c == id) {
+            let message = self.receive().await;
+            match message["type"].as_str() {
+                Some("complete") => self
+                    .completed
+                    .push(message["id"].as_str().unwrap_or_default().to_string()),
+                Some("next" | "data") => {}
+                _ => panic!("unexpected message while waiting for {id} to complete: {message}"),
+            }
+        }
     }
 }
