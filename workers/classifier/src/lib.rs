@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
-use vision_core::messages::{
-    self, ClassScore, DeadLetter, FeaturesExtracted, PredictionMade, SCHEMA_VERSION,
-};
+use vision_core::messages::{self, ClassScore, FeaturesExtracted, PredictionMade, SCHEMA_VERSION};
 use vision_core::metrics::metrics;
 use vision_core::{Message, MessageBus, Outcome, consume, topics};
 use vision_inference::ClassifierModel;
@@ -92,32 +90,10 @@ impl ClassifierStage {
         }
     }
 
-    async fn dead_letter(&self, delivery: &Message, reason: String) -> Outcome {
-        tracing::warn!(model = %self.model.name, %reason, "features cannot be classified: dead-lettered");
-        metrics()
-            .errors
-            .with_label_values(&["classify", "dead_letter"])
-            .inc();
-        let image_id = delivery.key.parse().ok();
+    async fn dead_letter(&self, message: &Message, reason: String) -> Outcome {
         let stage = format!("classifier-{}", self.model.name);
-        let letter = DeadLetter::new(
-            image_id,
-            topics::IMAGE_FEATURES,
-            &stage,
-            reason,
-            &delivery.payload,
-        );
-        match self
-            .bus
-            .publish(
-                topics::DEAD_LETTER,
-                &delivery.key,
-                messages::encode(&letter),
-            )
+        let image_id = message.key.parse().ok();
+        vision_core::bus::dead_letter(&*self.bus, message, image_id, "classify", &stage, reason)
             .await
-        {
-            Ok(()) => Outcome::Done,
-            Err(e) => Outcome::Retry(e.to_string()),
-        }
     }
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-use vision_core::messages::{self, DeadLetter, FeaturesExtracted, ImageSubmitted, SCHEMA_VERSION};
+use vision_core::messages::{self, FeaturesExtracted, ImageSubmitted, SCHEMA_VERSION};
 use vision_core::metrics::metrics;
 use vision_core::objects::StoreError;
 use vision_core::{Message, MessageBus, ObjectStore, Outcome, consume, topics};
@@ -139,32 +139,17 @@ impl ExtractorStage {
     async fn dead_letter(
         &self,
         image_id: Option<Uuid>,
-        delivery: &Message,
+        message: &Message,
         reason: String,
     ) -> Outcome {
-        tracing::warn!(?image_id, %reason, "image cannot be processed: dead-lettered");
-        metrics()
-            .errors
-            .with_label_values(&["extract", "dead_letter"])
-            .inc();
-        let letter = DeadLetter::new(
+        vision_core::bus::dead_letter(
+            &*self.bus,
+            message,
             image_id,
-            topics::IMAGES_INPUT,
+            "extract",
             "extractor",
             reason,
-            &delivery.payload,
-        );
-        match self
-            .bus
-            .publish(
-                topics::DEAD_LETTER,
-                &delivery.key,
-                messages::encode(&letter),
-            )
-            .await
-        {
-            Ok(()) => Outcome::Done,
-            Err(e) => Outcome::Retry(e.to_string()),
-        }
+        )
+        .await
     }
 }

@@ -70,3 +70,33 @@ pub async fn consume<F, Fut>(
         })
         .await;
 }
+
+/// Sends `message` to the dead-letter topic with `reason`, counted as a `dead_letter` error of
+/// `metric_stage`. Done once the letter is on the bus; a bus failure is retried like any other.
+pub async fn dead_letter(
+    bus: &dyn super::MessageBus,
+    message: &Message,
+    image_id: Option<uuid::Uuid>,
+    metric_stage: &str,
+    stage: &str,
+    reason: String,
+) -> Outcome {
+    tracing::warn!(?image_id, stage, %reason, "message cannot be processed: dead-lettered");
+    crate::metrics::metrics()
+        .errors
+        .with_label_values(&[metric_stage, "dead_letter"])
+        .inc();
+    let letter =
+        crate::messages::DeadLetter::new(image_id, &message.topic, stage, reason, &message.payload);
+    match bus
+        .publish(
+            super::topics::DEAD_LETTER,
+            &message.key,
+            crate::messages::encode(&letter),
+        )
+        .await
+    {
+        Ok(()) => Outcome::Done,
+        Err(e) => Outcome::Retry(e.to_string()),
+    }
+}

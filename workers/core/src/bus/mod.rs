@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
-pub use consume::{Outcome, consume};
+pub use consume::{Outcome, consume, dead_letter};
 pub use memory::MemoryBus;
 
 /// Topic names, as in the seed documents.
