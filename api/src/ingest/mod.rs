@@ -7,7 +7,6 @@
 
 mod commit;
 mod fields;
-mod jpeg;
 mod prepare;
 
 use futures::{StreamExt, TryStreamExt};

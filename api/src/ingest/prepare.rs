@@ -7,7 +7,7 @@ use std::io::{Read, Seek, SeekFrom};
 use sha2::{Digest, Sha256};
 use vision_inference::image_input::{self, ImageKind, ImageLimits, ImageRejection};
 
-use super::{fields, jpeg};
+use super::fields;
 use crate::errors::{ApiError, ApiResult};
 
 /// One file as it arrived: the multipart layer has already spooled it to a temporary file.
@@ -76,11 +76,6 @@ fn check(mut content: File, label: Option<String>, limits: ImageLimits) -> ApiRe
         .read_to_end(&mut bytes)
         .map_err(|e| ApiError::internal("cannot read the uploaded file", e))?;
     let checked = image_input::check_image(&bytes, &limits)?;
-    if checked.kind == ImageKind::Jpeg && !jpeg::is_complete(&bytes) {
-        return Err(
-            ImageRejection::Corrupt("the JPEG data ends early (truncated file)".into()).into(),
-        );
-    }
     let content_hash = hex::encode(Sha256::digest(&bytes));
     Ok(Prepared {
         content,

@@ -2,6 +2,8 @@
 //! size limit, pixel-count limit against decompression bombs, and a full decode so that empty,
 //! truncated and corrupt files are refused at the door with a stable error code.
 
+mod jpeg;
+
 use std::io::Cursor;
 
 use image::{DynamicImage, ImageFormat, ImageReader};
@@ -117,6 +119,12 @@ pub fn check_image(bytes: &[u8], limits: &ImageLimits) -> Result<CheckedImage, I
         });
     }
     let kind = ImageKind::sniff(bytes).ok_or(ImageRejection::UnsupportedType)?;
+    // JPEG decoders paint a cut-short file grey instead of failing: check its end first.
+    if kind == ImageKind::Jpeg && !jpeg::is_complete(bytes) {
+        return Err(ImageRejection::Corrupt(
+            "the JPEG data ends early (truncated file)".into(),
+        ));
+    }
     let (width, height) = ImageReader::with_format(Cursor::new(bytes), kind.format())
         .into_dimensions()
         .map_err(|e| ImageRejection::Corrupt(e.to_string()))?;
