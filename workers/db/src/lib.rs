@@ -36,6 +36,10 @@
 //! - [`Db::model_stats`]`(since) -> Vec<`[`ModelStats`]`>`;
 //! - [`Db::purge_predictions_before`] (F23 retention).
 //!
+//! Dashboard figures (module `statistics`): [`Db::confusion_counts`],
+//! [`Db::predicted_class_counts`], [`Db::prediction_samples`] (a bounded window),
+//! [`Db::activity_since`].
+//!
 //! Events (F25): [`Db::record_event`], [`Db::recent_events`].
 //!
 //! Entities: [`images`], [`predictions`], [`comparisons`], [`events`] (module [`entities`]);
@@ -62,6 +66,7 @@
 //!   numbers of one call agree.
 
 pub mod entities;
+mod statistics;
 
 use std::time::Duration;
 
@@ -80,6 +85,7 @@ use uuid::Uuid;
 pub use entities::{Descriptors, TopK, TopKList, comparisons, events, images, predictions};
 pub use sea_orm;
 pub use sea_orm::prelude::DateTimeUtc;
+pub use statistics::{Activity, LabelledCount, PredictionSample};
 pub use vision_migrations::Migrator;
 use vision_migrations::MigratorTrait;
 
@@ -585,8 +591,10 @@ impl Db {
     }
 
     /// Stores the extractor's output. The status becomes `extracted` if it was `pending`;
-    /// an image already `completed` or `failed` is left untouched and `false` is returned.
-    /// [`DbError::NotFound`] if there is no such image.
+    /// an image already `completed` or `failed` keeps its status and `false` is returned. A
+    /// `completed` image gets the descriptors all the same (the recorder may see the classifiers'
+    /// answers before the extractor's, and the figures belong to the image); a `failed` one
+    /// does not. [`DbError::NotFound`] if there is no such image.
     pub async fn set_extracted(
         &self,
         id: Uuid,
@@ -601,7 +609,7 @@ impl Db {
             )));
         }
         check_finite("extract_ms", extract_ms)?;
-        let res = images::Entity::update_many()
+        let stored = images::Entity::update_many()
             .col_expr(
                 images::Column::Descriptors,
                 Expr::value(Descriptors(descriptors.to_vec())),
@@ -611,6 +619,15 @@ impl Db {
                 Expr::value(extractor_version),
             )
             .col_expr(images::Column::ExtractMs, Expr::value(extract_ms))
+            .filter(images::Column::Id.eq(id))
+            .filter(images::Column::Status.ne(images::STATUS_FAILED))
+            .exec(&self.conn)
+            .await?;
+        if stored.rows_affected == 0 {
+            self.require_image(id).await?;
+            return Ok(false);
+        }
+        let res = images::Entity::update_many()
             .col_expr(
                 images::Column::Status,
                 Expr::value(images::STATUS_EXTRACTED),
@@ -621,11 +638,7 @@ impl Db {
             )
             .exec(&self.conn)
             .await?;
-        if res.rows_affected > 0 {
-            return Ok(true);
-        }
-        self.require_image(id).await?;
-        Ok(false)
+        Ok(res.rows_affected > 0)
     }
 
     /// Marks an image `failed` with a reason. A `completed` image is left untouched and `false`

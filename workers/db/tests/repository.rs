@@ -638,10 +638,11 @@ async fn status_transitions_and_incomplete_images(db: Db) {
     // A completed or failed image is not moved back by a late extraction.
     assert!(!db.set_extracted(ids[3], &[1.0], "x", 1.0).await.unwrap());
     assert!(!db.set_extracted(ids[2], &[1.0], "x", 1.0).await.unwrap());
-    assert_eq!(
-        db.get_image(ids[3]).await.unwrap().unwrap().status,
-        images::STATUS_COMPLETED
-    );
+    let completed = db.get_image(ids[3]).await.unwrap().unwrap();
+    assert_eq!(completed.status, images::STATUS_COMPLETED);
+    // ...but a completed one keeps the late descriptors (the recorder may see the heads first).
+    assert_eq!(completed.descriptors.as_deref(), Some(&[1.0f32][..]));
+    assert_eq!(completed.extractor_version.as_deref(), Some("x"));
     assert_eq!(
         db.get_image(ids[2]).await.unwrap().unwrap().descriptors,
         None

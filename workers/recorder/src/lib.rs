@@ -139,8 +139,19 @@ impl RecorderStage {
         Outcome::Done
     }
 
-    /// Completes the image once every expected head has a prediction.
+    /// Completes the image once its descriptors are stored and every expected head has a
+    /// prediction. Both the features and the predictions handlers call this after their own
+    /// write, so whichever lands last completes the image, and a completed image always shows
+    /// its extractor figures.
     async fn try_complete(&self, image_id: Uuid) -> Result<(), String> {
+        let image = self
+            .db
+            .get_image(image_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        if image.is_none_or(|image| image.extractor_version.is_none()) {
+            return Ok(());
+        }
         let predictions = self
             .db
             .predictions_for_images(&[image_id])
@@ -180,9 +191,13 @@ impl RecorderStage {
             )
             .await
         {
-            Ok(_) => Outcome::Done,
-            Err(e) if is_missing_image(&e) => Outcome::Done,
-            Err(e) => Outcome::Retry(e.to_string()),
+            Ok(_) => {}
+            Err(e) if is_missing_image(&e) => return Outcome::Done,
+            Err(e) => return Outcome::Retry(e.to_string()),
+        }
+        match self.try_complete(f.image_id).await {
+            Ok(()) => Outcome::Done,
+            Err(e) => Outcome::Retry(e),
         }
     }
 
