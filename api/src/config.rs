@@ -40,6 +40,17 @@ pub struct Config {
     )]
     pub models_dir: PathBuf,
 
+    /// Folder of the CIFAR-10 splits for replays (`train.tar.gz`/`test.tar.gz`, `train/`/`test/`
+    /// class folders, or the official `cifar-10-binary.tar.gz`); by default `./data/cifar10`,
+    /// else `../shared/data/cifar10`, whichever exists.
+    #[arg(long, env = "VISION_CIFAR10_DIR", global = true)]
+    pub cifar10_dir: Option<PathBuf>,
+
+    /// Folder of the built dashboard (`npm run build` in `frontend/`), served at `/`; by default
+    /// `./frontend/dist` when it exists. Without one, `/` says how to build it.
+    #[arg(long, env = "VISION_FRONTEND_DIR", global = true)]
+    pub frontend_dir: Option<PathBuf>,
+
     /// Inference runtime: `tract` (pure Rust) or `ort` (ONNX Runtime).
     #[arg(long, env = "VISION_RUNTIME", default_value = "tract", global = true)]
     pub runtime: RuntimeKind,
@@ -85,6 +96,8 @@ impl Config {
             database_url: None,
             objects_dir: None,
             models_dir: models_dir.into(),
+            cifar10_dir: None,
+            frontend_dir: None,
             runtime: RuntimeKind::Tract,
             threads: 0,
             max_upload_bytes: 10 * MIB,
@@ -93,6 +106,26 @@ impl Config {
             max_body_bytes: None,
             cors_origins: Vec::new(),
         }
+    }
+
+    /// The CIFAR-10 folder replays read: the configured one, else the first default that exists.
+    pub fn cifar10_dir(&self) -> Option<PathBuf> {
+        if let Some(dir) = &self.cifar10_dir {
+            return Some(dir.clone());
+        }
+        ["data/cifar10", "../shared/data/cifar10"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|dir| dir.is_dir())
+    }
+
+    /// The dashboard folder the gateway serves: the configured one, else `./frontend/dist` if
+    /// it was built.
+    pub fn frontend_dir(&self) -> Option<PathBuf> {
+        self.frontend_dir.clone().or_else(|| {
+            let built = PathBuf::from("frontend/dist");
+            built.join("index.html").is_file().then_some(built)
+        })
     }
 
     pub fn database_url(&self) -> String {

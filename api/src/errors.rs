@@ -19,6 +19,8 @@ pub enum ErrorCode {
     BadCursor,
     QueryTooDeep,
     QueryTooComplex,
+    InvalidArgument,
+    DatasetUnavailable,
     Internal,
 }
 
@@ -38,6 +40,8 @@ impl ErrorCode {
             ErrorCode::BadCursor => "BAD_CURSOR",
             ErrorCode::QueryTooDeep => "QUERY_TOO_DEEP",
             ErrorCode::QueryTooComplex => "QUERY_TOO_COMPLEX",
+            ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
+            ErrorCode::DatasetUnavailable => "DATASET_UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
         }
     }

@@ -3,13 +3,17 @@
 //!
 //! - [`graphql`]: schema, resolvers, dataloaders, limits;
 //! - [`ingest`]: accepting uploads (check, store, record, announce), all or nothing;
+//! - [`stats`]: dashboard statistics shaped from the database's counts;
+//! - [`replay`]: server-side CIFAR-10 replays;
 //! - [`events`]: the process's one pipeline-event consumer, fanned out to subscriptions;
 //! - [`http`]: the axum router (`/graphql`, `/health`, `/ready`, `/metrics`);
 //! - [`platform`]: starting and stopping a process (`serve`, `api`, workers);
-//! - [`cli`]: the `vision` command line.
+//! - [`cli`]: the `vision` command line;
+//! - [`client`]: a GraphQL client of this API, for the command line's client commands.
 
 pub mod catalog;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod errors;
 pub mod events;
@@ -18,7 +22,9 @@ pub mod health;
 pub mod http;
 pub mod ingest;
 pub mod platform;
+pub mod replay;
 pub mod state;
+pub mod stats;
 
 pub use config::Config;
 pub use platform::Platform;

@@ -10,6 +10,7 @@ use vision_inference::ImageLimits;
 use crate::catalog::ModelCatalog;
 use crate::events::EventHub;
 use crate::health::Readiness;
+use crate::replay::Replays;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -20,6 +21,7 @@ pub struct AppState {
     pub models: Arc<ModelCatalog>,
     pub readiness: Arc<Readiness>,
     pub events: EventHub,
+    pub replays: Replays,
 }
 
 #[derive(Debug, Clone, Copy)]

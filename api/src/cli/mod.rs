@@ -1,10 +1,15 @@
 //! The `vision` command line: one binary for every role of the platform.
 
 mod serve;
+mod stats;
+mod stream;
+mod upload;
+mod watch;
 mod worker;
 
 use clap::{Parser, Subcommand};
 
+use crate::client::Client;
 use crate::config::Config;
 
 #[derive(Debug, Parser)]
@@ -34,6 +39,42 @@ pub enum Command {
     },
     /// Prints the GraphQL schema (SDL), as kept in `schema.graphql`.
     Schema,
+    /// Uploads images to a running server and prints their predictions (a GraphQL client).
+    Upload {
+        #[command(flatten)]
+        server: ServerUrl,
+        #[command(flatten)]
+        args: upload::UploadArgs,
+    },
+    /// Prints predictions live as a running server records them.
+    Watch {
+        #[command(flatten)]
+        server: ServerUrl,
+        #[command(flatten)]
+        args: watch::WatchArgs,
+    },
+    /// Prints the models' statistics of a running server.
+    Stats {
+        #[command(flatten)]
+        server: ServerUrl,
+        #[command(flatten)]
+        args: stats::StatsArgs,
+    },
+    /// Replays a dataset through a running server and follows its progress.
+    Stream {
+        #[command(flatten)]
+        server: ServerUrl,
+        #[command(flatten)]
+        args: stream::StreamArgs,
+    },
+}
+
+/// The server a client command talks to.
+#[derive(Debug, clap::Args)]
+pub struct ServerUrl {
+    /// Root URL of the server.
+    #[arg(long, env = "VISION_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +101,10 @@ impl Cli {
                 print!("{}", crate::graphql::sdl());
                 Ok(())
             }
+            Command::Upload { server, args } => upload::run(&Client::new(&server.url), args).await,
+            Command::Watch { server, args } => watch::run(&Client::new(&server.url), args).await,
+            Command::Stats { server, args } => stats::run(&Client::new(&server.url), args).await,
+            Command::Stream { server, args } => stream::run(&Client::new(&server.url), args).await,
         }
     }
 }

@@ -2,10 +2,13 @@
 
 mod error_codes;
 mod ids;
+mod live;
 mod loaders;
 mod mutation;
 mod pagination;
 mod query;
+mod replay;
+mod statistics;
 mod subscription;
 pub mod types;
 
@@ -27,10 +30,14 @@ pub const MAX_COMPLEXITY: usize = 500;
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        .extension(error_codes::ErrorCodes)
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot::default(),
+    )
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+    .extension(error_codes::ErrorCodes)
 }
 
 /// The served schema, resolving against `state`.

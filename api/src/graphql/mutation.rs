@@ -1,13 +1,20 @@
 //! Uploads (F1, F2), per the GraphQL multipart request spec.
 
-use async_graphql::{Context, Object, Result, Upload};
+use async_graphql::{Context, MergedObject, Object, Result, Upload};
 
+use super::replay::ReplayMutation;
 use super::types::Image;
 use crate::errors::{ApiError, ApiResult, ErrorCode};
 use crate::ingest::{self, Incoming};
 use crate::state::AppState;
 
-pub struct MutationRoot;
+// Every mutation: uploads here, replays in their own file.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(UploadMutation, ReplayMutation);
+
+#[derive(Default)]
+pub struct UploadMutation;
 
 /// Source of an upload that names none.
 const DEFAULT_SOURCE: &str = "upload";
@@ -23,8 +30,8 @@ fn incoming(ctx: &Context<'_>, file: &Upload, label: Option<String>) -> ApiResul
     })
 }
 
-#[Object(name = "Mutation")]
-impl MutationRoot {
+#[Object]
+impl UploadMutation {
     /// Uploads one JPEG, PNG or WebP image, optionally with its true class. Returns at once
     /// (status PENDING); subscribe to `predictionAdded` / `imageCompleted` for the results.
     async fn upload_image(

@@ -1,10 +1,12 @@
 //! Queries (F10).
 
-use async_graphql::{Context, ID, Object, Result};
+use async_graphql::{Context, ID, MergedObject, Object, Result};
 use chrono::{DateTime, Utc};
 use vision_db::PredictionFilter;
 
 use super::pagination::{self, MAX_PAGE};
+use super::replay::ReplayQuery;
+use super::statistics::StatisticsQuery;
 use super::types::{
     Image, ImageConnection, ImageFilter, ModelInfo, ModelStats, Prediction, PredictionConnection,
 };
@@ -13,13 +15,19 @@ use crate::errors::ApiError;
 use crate::health::{self, HealthReport};
 use crate::state::AppState;
 
-pub struct QueryRoot;
+// Every query: the core ones here, the dashboard's in their own files.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(CoreQuery, StatisticsQuery, ReplayQuery);
+
+#[derive(Default)]
+pub struct CoreQuery;
 
 /// Predictions `recentPredictions` returns when the client gives no limit (or null).
 const RECENT: i32 = 50;
 
-#[Object(name = "Query")]
-impl QueryRoot {
+#[Object]
+impl CoreQuery {
     /// One image; null when no image has this id.
     async fn image(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Image>> {
         let id = ids::parse(&id)?;

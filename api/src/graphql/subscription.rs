@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use async_graphql::{Context, ID, Result, Subscription};
+use async_graphql::{Context, ID, MergedSubscription, Result, Subscription};
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
@@ -15,11 +15,18 @@ use vision_core::messages::PipelineEvent;
 use vision_db::entities::images;
 
 use super::ids;
+use super::live::LiveSubscription;
 use super::types::{Image, ImageStatus, Prediction};
 use crate::errors::ApiError;
 use crate::state::AppState;
 
-pub struct SubscriptionRoot;
+// Every subscription: the pipeline's here, the dashboard's in `live.rs`.
+#[derive(MergedSubscription, Default)]
+#[graphql(name = "Subscription")]
+pub struct SubscriptionRoot(PipelineSubscription, LiveSubscription);
+
+#[derive(Default)]
+pub struct PipelineSubscription;
 
 /// The next event, skipping over those a slow subscriber missed; `None` once the feed closes.
 async fn next_event(
@@ -84,8 +91,8 @@ async fn image_reaching(
     })
 }
 
-#[Subscription(name = "Subscription")]
-impl SubscriptionRoot {
+#[Subscription]
+impl PipelineSubscription {
     /// A prediction was recorded; optionally only for one image and/or one model.
     async fn prediction_added(
         &self,

@@ -1,10 +1,15 @@
 //! The HTTP surface: `/graphql` (queries and uploads by POST, GraphiQL by GET, subscriptions by
-//! WebSocket upgrade, all on one path) and the operators' `/health`, `/ready`, `/metrics`.
+//! WebSocket upgrade, all on one path), the operators' `/health`, `/ready`, `/metrics`, the
+//! stored image files (`/images/{id}/file`) and the dashboard (`/`).
 
 mod cors;
+mod dashboard;
+mod files;
 mod graphql;
 mod metrics;
 mod probes;
+
+use std::path::PathBuf;
 
 use axum::Router;
 use axum::routing::get;
@@ -21,6 +26,8 @@ pub struct HttpOptions {
     pub max_body_bytes: usize,
     /// Origins allowed by CORS (`*` for any); empty means localhost pages only.
     pub cors_origins: Vec<String>,
+    /// The built dashboard, served at `/`.
+    pub frontend_dir: Option<PathBuf>,
 }
 
 #[derive(Clone)]
@@ -39,7 +46,9 @@ pub fn router(app: AppState, schema: AppSchema, options: &HttpOptions) -> Router
         .route("/health", get(probes::health))
         .route("/ready", get(probes::ready))
         .route("/metrics", get(metrics::render))
+        .route("/images/{id}/file", get(files::image_file))
         .with_state(state)
+        .merge(dashboard::routes(options.frontend_dir.as_deref()))
         .layer(RequestBodyLimitLayer::new(options.max_body_bytes))
         .layer(cors::layer(&options.cors_origins))
         .layer(axum::middleware::from_fn(metrics::track))

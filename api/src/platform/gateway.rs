@@ -15,6 +15,7 @@ use crate::events::EventHub;
 use crate::graphql;
 use crate::health::Readiness;
 use crate::http::{self, HttpOptions};
+use crate::replay::{CifarDatasets, Replays};
 use crate::state::{AppState, UploadLimits};
 
 pub async fn start(
@@ -52,11 +53,13 @@ pub async fn start(
         models: Arc::new(models),
         readiness: Arc::new(Readiness::default()),
         events,
+        replays: Replays::new(CifarDatasets::new(config.cifar10_dir())),
     };
     let schema = graphql::schema(state.clone());
     let options = HttpOptions {
         max_body_bytes: config.max_body_bytes(),
         cors_origins: config.cors_origins.clone(),
+        frontend_dir: config.frontend_dir(),
     };
     let router = http::router(state.clone(), schema, &options);
     let listener = tokio::net::TcpListener::bind(config.addr)

@@ -42,3 +42,99 @@ fn split_subcommands_need_the_kafka_bus() {
         );
     }
 }
+
+/// Runs `vision ARGS --url <app>` (a client command) and returns (success, stdout, stderr).
+async fn client_command(app: &crate::common::TestApp, args: &[&str]) -> (bool, String, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_vision"))
+        .args(args)
+        .args(["--url", &app.base])
+        .output()
+        .await
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).to_string(),
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
+}
+
+#[tokio::test]
+async fn client_commands_upload_watch_stats_and_stream() {
+    use crate::common::{TestApp, prepared_dir, write_cifar10};
+    use crate::images::{self, BLUE, RED};
+
+    let dir = prepared_dir();
+    write_cifar10(dir.path(), &[(RED, "airplane"), (BLUE, "bird")], 2);
+    let app = TestApp::start_in(dir).await;
+    let files = tempfile::tempdir().unwrap();
+    let red = files.path().join("red.png");
+    std::fs::write(&red, images::png(RED)).unwrap();
+    let broken = files.path().join("broken.png");
+    std::fs::write(&broken, images::corrupt_png()).unwrap();
+
+    // `watch` prints the predictions of the upload below as they arrive.
+    let watch = tokio::process::Command::new(env!("CARGO_BIN_EXE_vision"))
+        .args(["watch", "--count", "3", "--url", &app.base])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    let (ok, stdout, stderr) = client_command(
+        &app,
+        &["upload", red.to_str().unwrap(), "--label", "airplane"],
+    )
+    .await;
+    assert!(ok, "{stdout}\n{stderr}");
+    for model in ["fast", "balanced", "accurate"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.contains(model) && l.contains("airplane") && l.contains("right")),
+            "{stdout}"
+        );
+    }
+    assert!(stdout.contains("consensus airplane"), "{stdout}");
+
+    let watched =
+        tokio::time::timeout(std::time::Duration::from_secs(30), watch.wait_with_output())
+            .await
+            .expect("watch ends after 3 predictions")
+            .unwrap();
+    let watched = String::from_utf8_lossy(&watched.stdout);
+    assert_eq!(
+        watched.lines().filter(|l| l.contains("airplane")).count(),
+        3,
+        "{watched}"
+    );
+
+    // A refused file: its code on stderr, a failing exit status.
+    let (ok, _, stderr) = client_command(&app, &["upload", broken.to_str().unwrap()]).await;
+    assert!(!ok);
+    assert!(stderr.contains("CORRUPT_IMAGE"), "{stderr}");
+
+    let (ok, stdout, stderr) =
+        client_command(&app, &["stream", "cifar10", "--limit", "4", "--rate", "50"]).await;
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("FINISHED: 4/4 sent, 4 completed, 0 failed"),
+        "{stdout}"
+    );
+
+    let (ok, stdout, stderr) = client_command(&app, &["stats", "--json"]).await;
+    assert!(ok, "{stderr}");
+    let stats: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let counts: Vec<i64> = stats["modelStats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["count"].as_i64().unwrap())
+        .collect();
+    assert_eq!(counts, vec![5, 5, 5]);
+    let (ok, table, _) = client_command(&app, &["stats"]).await;
+    assert!(
+        ok && table.contains("accurate") && table.contains("100.0% (5/5)"),
+        "{table}"
+    );
+    app.stop().await;
+}

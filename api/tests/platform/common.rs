@@ -34,7 +34,26 @@ pub fn config_for(dir: &Path) -> Config {
     config.max_pixels = MAX_PIXELS;
     config.max_batch = MAX_BATCH;
     config.threads = 2;
+    // Only there once a test writes it (see `write_cifar10`).
+    config.cifar10_dir = Some(dir.join("cifar10"));
     config
+}
+
+/// A tiny CIFAR-10 test split in `<dir>/cifar10/test/<class>/`: `per_class` solid images per
+/// entry of `classes` (colour, class folder). The test models answer by colour, so every
+/// figure of a replay of it is known in advance.
+pub fn write_cifar10(dir: &Path, classes: &[([u8; 3], &str)], per_class: usize) {
+    for (colour, class) in classes {
+        let folder = dir.join("cifar10").join("test").join(class);
+        std::fs::create_dir_all(&folder).expect("class folder");
+        for i in 0..per_class {
+            std::fs::write(
+                folder.join(format!("{class}_{i}.png")),
+                crate::images::png(*colour),
+            )
+            .expect("sample");
+        }
+    }
 }
 
 impl TestApp {
@@ -45,6 +64,11 @@ impl TestApp {
     /// Starts on an existing folder (made by [`prepared_dir`]), as after a restart.
     pub async fn start_in(dir: TempDir) -> Self {
         let config = config_for(dir.path());
+        Self::start_with(dir, config).await
+    }
+
+    /// Starts on an existing folder with settings of the test's own (from [`config_for`]).
+    pub async fn start_with(dir: TempDir, config: Config) -> Self {
         let platform = Platform::start(&config).await.expect("platform starts");
         let base = format!("http://{}", platform.addr);
         Self {

@@ -6,6 +6,8 @@ mod images;
 mod ws;
 
 mod cli;
+mod dashboard;
+mod files;
 mod operations;
 mod queries;
 mod recovery;

@@ -6,6 +6,8 @@ mod connection;
 mod image;
 mod model;
 mod prediction;
+mod replay;
+mod statistics;
 mod stats;
 
 pub use comparison::Comparison;
@@ -13,4 +15,6 @@ pub use connection::{ImageConnection, ImageEdge, PageInfo, PredictionConnection,
 pub use image::{Image, ImageFilter, ImageStatus};
 pub use model::{ModelInfo, ModelKind};
 pub use prediction::{ClassScore, Prediction};
+pub use replay::{Replay, ReplayInput};
+pub use statistics::{ClassCount, ClassMetrics, ConfusionMatrix, Throughput, TimeBucket};
 pub use stats::ModelStats;
