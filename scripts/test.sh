@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README): formatting, lints, every Rust test (against SQLite and the
-# local PostgreSQL), and the Python model-pipeline tests.
+# local PostgreSQL), the Python model-pipeline tests, and the dashboard: type check, build and
+# end-to-end tests in headless Chromium against a real `vision serve`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/vision/target}
@@ -14,3 +15,11 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 .venv/bin/python -m pytest -q models/build
+# deploy/: compose, Kubernetes, Prometheus and Grafana files agree with each other and the code.
+.venv/bin/python deploy/check_consistency.py >/dev/null
+
+# The dashboard's browser tests drive the debug `vision` binary cargo test just built.
+scripts/frontend-build.sh
+(cd frontend && npm run typecheck)
+VISION_BIN="$CARGO_TARGET_DIR/debug/vision" CHROMIUM_PATH=${CHROMIUM_PATH:-$(command -v chromium)} \
+    npm --prefix frontend test

@@ -27,6 +27,16 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", global = true)]
     pub database_url: Option<String>,
 
+    /// Kafka brokers (`host:port,...`) of the distributed mode: the bus of `vision api` and
+    /// `vision worker ...` (`vision serve` always uses its in-process bus).
+    #[arg(long, env = "KAFKA_BROKERS", global = true)]
+    pub kafka_brokers: Option<String>,
+
+    /// Partitions of the topics a process creates when they are missing (replicas of one stage
+    /// beyond this number stay idle).
+    #[arg(long, env = "KAFKA_PARTITIONS", default_value_t = 3, global = true)]
+    pub kafka_partitions: i32,
+
     /// Folder of the object store; `<data-dir>/objects` when unset.
     #[arg(long, env = "VISION_OBJECTS_DIR", global = true)]
     pub objects_dir: Option<PathBuf>,
@@ -94,6 +104,8 @@ impl Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.into(),
             database_url: None,
+            kafka_brokers: None,
+            kafka_partitions: 3,
             objects_dir: None,
             models_dir: models_dir.into(),
             cifar10_dir: None,

@@ -33,9 +33,8 @@ impl EventHub {
         shutdown: CancellationToken,
     ) -> Result<(Self, JoinHandle<()>), BusError> {
         let hub = Self::detached();
-        // A group per process: replicas must not share (and so split) the events.
-        let group = format!("gateway-{}", uuid::Uuid::new_v4());
-        let mut subscription = bus.subscribe(topics::PIPELINE_EVENTS, &group).await?;
+        // Live, in no shared group: replicas must not split the events between them.
+        let mut subscription = bus.subscribe_live(topics::PIPELINE_EVENTS).await?;
         let tx = hub.tx.clone();
         let task = tokio::spawn(async move {
             loop {

@@ -8,7 +8,7 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
 }
 
 pub async fn api(config: &Config) -> anyhow::Result<()> {
-    let bus = platform::distributed_bus()?;
+    let bus = platform::distributed_bus(config, "api").await?;
     run(Platform::start_gateway(config, bus).await?).await
 }
 

@@ -12,7 +12,12 @@ use crate::platform::{self, pipeline};
 
 pub async fn run(config: &Config, stage: WorkerStage) -> anyhow::Result<()> {
     // First, so that a missing bus is reported before models load.
-    let bus = platform::distributed_bus()?;
+    let role = match &stage {
+        WorkerStage::Extractor => "extractor".to_string(),
+        WorkerStage::Classifier { model } => format!("classifier-{model}"),
+        WorkerStage::Recorder => "recorder".to_string(),
+    };
+    let bus = platform::distributed_bus(config, &role).await?;
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
     tokio::spawn(async move {

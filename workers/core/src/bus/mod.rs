@@ -6,6 +6,7 @@
 //! offset, which gives at-least-once processing (writes downstream are idempotent).
 
 mod consume;
+mod kafka;
 mod memory;
 
 use std::pin::Pin;
@@ -15,6 +16,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
 pub use consume::{Outcome, consume, dead_letter};
+pub use kafka::{KafkaBus, KafkaSettings, OffsetTracker};
 pub use memory::MemoryBus;
 
 /// Topic names, as in the seed documents.
@@ -42,6 +44,12 @@ pub trait MessageBus: Send + Sync + 'static {
     async fn publish(&self, topic: &str, key: &str, payload: Vec<u8>) -> Result<(), BusError>;
     /// Joins `group` on `topic`.
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Subscription, BusError>;
+    /// Every message published on `topic` from now on, shared with no one and never
+    /// acknowledged: for fanning events out to live clients (each gateway replica has its own).
+    async fn subscribe_live(&self, topic: &str) -> Result<Subscription, BusError> {
+        self.subscribe(topic, &format!("live-{}", uuid::Uuid::new_v4()))
+            .await
+    }
     /// Short name for health reports ("memory", "kafka").
     fn kind(&self) -> &'static str;
     /// Whether the bus can currently be reached.

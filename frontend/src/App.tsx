@@ -1,0 +1,96 @@
+import { useEffect, useState } from 'react';
+import { href, useRoute, type Route } from './router';
+import { onSocketState, type SocketState } from './graphql/client';
+import { HomePage } from './pages/Home';
+import { UploadPage } from './pages/Upload';
+import { ResultPage } from './pages/Result';
+import { LivePage } from './pages/Live';
+import { StatsPage } from './pages/Stats';
+import { HistoryPage } from './pages/History';
+
+const NAV: { page: Route['page']; label: string; href: string }[] = [
+  { page: 'home', label: 'Overview', href: href.home },
+  { page: 'upload', label: 'Upload', href: href.upload },
+  { page: 'live', label: 'Live', href: href.live },
+  { page: 'stats', label: 'Statistics', href: href.stats },
+  { page: 'history', label: 'History', href: href.history },
+];
+
+function SocketBadge() {
+  const [state, setState] = useState<SocketState>('connecting');
+  useEffect(() => onSocketState(setState), []);
+  const label = state === 'connected' ? 'live' : state === 'connecting' ? 'connecting…' : 'reconnecting…';
+  return (
+    <span className={`socket socket-${state}`} data-testid="socket-state" data-state={state} title="Subscription WebSocket">
+      <span className="dot" /> {label}
+    </span>
+  );
+}
+
+export function App() {
+  const route = useRoute();
+  const [menuOpen, setMenuOpen] = useState(false);
+  useEffect(() => setMenuOpen(false), [route]);
+
+  let page;
+  switch (route.page) {
+    case 'home':
+      page = <HomePage />;
+      break;
+    case 'upload':
+      page = <UploadPage />;
+      break;
+    case 'result':
+      page = <ResultPage key={route.id} id={route.id} />;
+      break;
+    case 'live':
+      page = <LivePage />;
+      break;
+    case 'stats':
+      page = <StatsPage />;
+      break;
+    case 'history':
+      page = <HistoryPage />;
+      break;
+    default:
+      page = (
+        <div className="card" data-testid="not-found">
+          <h2>Page not found</h2>
+          <p>
+            Nothing at <code>{route.path}</code>. <a href={href.home}>Back to the overview</a>.
+          </p>
+        </div>
+      );
+  }
+
+  const active = route.page === 'result' ? 'history' : route.page;
+  return (
+    <>
+      <header className="topbar">
+        <div className="topbar-inner">
+          <a className="brand" href={href.home}>
+            <span className="brand-logo" aria-hidden="true" />
+            Vision
+          </a>
+          <button className="menu-toggle" aria-label="Menu" onClick={() => setMenuOpen((o) => !o)}>
+            ☰
+          </button>
+          <nav className={menuOpen ? 'nav open' : 'nav'} data-testid="nav">
+            {NAV.map((n) => (
+              <a key={n.page} href={n.href} className={active === n.page ? 'active' : ''} data-testid={`nav-${n.page}`}>
+                {n.label}
+              </a>
+            ))}
+          </nav>
+          <SocketBadge />
+        </div>
+      </header>
+      <main className="container" data-testid={`page-${route.page}`}>
+        {page}
+      </main>
+      <footer className="footer">
+        Vision platform · one backbone pass, three heads · GraphQL at <a href="/graphql">/graphql</a>
+      </footer>
+    </>
+  );
+}

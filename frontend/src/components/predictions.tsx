@@ -1,0 +1,122 @@
+import type { Comparison, Image, Prediction } from '../graphql/types';
+import { HEADS, byHead, headColor } from '../lib/constants';
+import { ms, pct } from '../lib/format';
+import { ClassChip, Meter, Spinner } from './ui';
+
+/** The three heads' answers for one image; a placeholder row for every head still missing. */
+export function PredictionList({
+  predictions,
+  label,
+  topK = false,
+  compact = false,
+}: {
+  predictions: Prediction[];
+  label?: string | null;
+  topK?: boolean;
+  compact?: boolean;
+}) {
+  const sorted = byHead(predictions, (p) => p.model);
+  const present = new Set(sorted.map((p) => p.model));
+  const missing = HEADS.filter((h) => !present.has(h));
+  return (
+    <div className={compact ? 'predictions compact' : 'predictions'} data-testid="predictions" data-count={sorted.length}>
+      {sorted.map((p) => (
+        <div key={p.id} className="prediction" data-testid={`prediction-${p.model}`} data-model={p.model} data-class={p.predictedClass}>
+          <div className="prediction-head">
+            <span className="model-name" style={{ borderColor: headColor(p.model) }}>
+              {p.model}
+              {!compact && <span className="muted small version"> {p.modelVersion}</span>}
+            </span>
+            <ClassChip cls={p.predictedClass} />
+            {label && p.correct !== null && (
+              <span className={p.correct ? 'verdict ok' : 'verdict bad'} title={p.correct ? 'matches the label' : `label is ${label}`}>
+                {p.correct ? '✓' : '✗'}
+              </span>
+            )}
+            <span className="prediction-ms" data-testid="inference-ms">
+              {ms(p.inferenceMs)}
+            </span>
+          </div>
+          <div className="prediction-conf">
+            <Meter value={p.confidence} color={headColor(p.model)} testId="confidence-bar" />
+            <span className="conf-value" data-testid="confidence">
+              {pct(p.confidence)}
+            </span>
+          </div>
+          {topK && p.topK.length > 0 && (
+            <div className="topk" data-testid="topk">
+              {p.topK.map((s) => (
+                <div key={s.class} className="topk-row">
+                  <span className="topk-class">{s.class}</span>
+                  <Meter value={s.probability} color={headColor(p.model)} />
+                  <span className="topk-value">{pct(s.probability)}</span>
+                </div>
+              ))}
+            </div>
+          )}
+        </div>
+      ))}
+      {missing.map((m) => (
+        <div key={m} className="prediction pending" data-testid={`prediction-pending-${m}`}>
+          <div className="prediction-head">
+            <span className="model-name" style={{ borderColor: headColor(m) }}>
+              {m}
+            </span>
+            <span className="muted small">
+              <Spinner /> waiting…
+            </span>
+          </div>
+        </div>
+      ))}
+    </div>
+  );
+}
+
+export function ComparisonView({ comparison, label }: { comparison: Comparison | null; label?: string | null }) {
+  if (!comparison) {
+    return (
+      <div className="comparison pending muted small" data-testid="comparison-pending">
+        Comparison appears when all three heads have answered.
+      </div>
+    );
+  }
+  const consensusOk = label && comparison.consensusClass ? comparison.consensusClass === label : null;
+  return (
+    <div className="comparison" data-testid="comparison">
+      <div>
+        <span className="k">Consensus</span>
+        <span className="v" data-testid="consensus">
+          {comparison.consensusClass ? <ClassChip cls={comparison.consensusClass} /> : <em>tie</em>}
+          {consensusOk !== null && <span className={consensusOk ? 'verdict ok' : 'verdict bad'}>{consensusOk ? '✓' : '✗'}</span>}
+        </span>
+      </div>
+      <div>
+        <span className="k">Agreement</span>
+        <span className="v" data-testid="agreement">
+          {pct(comparison.agreement, 0)}
+        </span>
+      </div>
+      <div>
+        <span className="k">Fastest</span>
+        <span className="v" data-testid="fastest-model">
+          {comparison.fastestModel}
+        </span>
+      </div>
+      <div>
+        <span className="k">Most confident</span>
+        <span className="v" data-testid="most-confident-model">
+          {comparison.mostConfidentModel}
+        </span>
+      </div>
+    </div>
+  );
+}
+
+export function ImageSummary({ image }: { image: Image }) {
+  return (
+    <>
+      <PredictionList predictions={image.predictions} label={image.label} compact />
+      <ComparisonView comparison={image.comparison} label={image.label} />
+    </>
+  );
+}

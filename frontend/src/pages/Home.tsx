@@ -1,0 +1,215 @@
+import { useEffect, useState } from 'react';
+import { useQuery } from 'urql';
+import { HOME_QUERY, STATS_UPDATED } from '../graphql/documents';
+import type { Health, ModelInfo, ModelStats } from '../graphql/types';
+import { apiErrors } from '../graphql/errors';
+import { Card, ErrorList, Spinner } from '../components/ui';
+import { useSubscriptionEvents } from '../lib/hooks';
+import { byHead, headColor } from '../lib/constants';
+import { ms, num, pct } from '../lib/format';
+import { href } from '../router';
+
+interface HomeData {
+  health: Health;
+  models: ModelInfo[];
+  modelStats: ModelStats[];
+}
+
+function HealthCard({ health }: { health: Health }) {
+  return (
+    <Card
+      title="Health"
+      testId="health"
+      actions={
+        <span className={`badge health-${health.status.toLowerCase()}`} data-testid="health-status">
+          {health.status}
+          {health.ready ? ' · ready' : ' · not ready'}
+        </span>
+      }
+    >
+      <table className="table">
+        <thead>
+          <tr>
+            <th>Component</th>
+            <th>Kind</th>
+            <th>Status</th>
+            <th className="num">Latency</th>
+            <th>Detail</th>
+          </tr>
+        </thead>
+        <tbody>
+          {health.components.map((c) => (
+            <tr key={c.name} data-testid="health-component">
+              <td>
+                <strong>{c.name}</strong>
+              </td>
+              <td>
+                <code>{c.kind}</code>
+              </td>
+              <td>
+                <span className={`badge health-${c.status.toLowerCase()}`}>{c.status}</span>
+              </td>
+              <td className="num">{ms(c.latencyMs)}</td>
+              <td className="muted small">{c.detail ?? ''}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </Card>
+  );
+}
+
+function HeadCard({ model, stats }: { model: ModelInfo; stats: ModelStats | undefined }) {
+  return (
+    <div className="head-card" data-testid={`head-${model.name}`} style={{ borderTopColor: headColor(model.name) }}>
+      <div className="head-title">
+        <h3>{model.name}</h3>
+        <span className="muted small">
+          {model.version} · {model.runtime} · {model.descriptorDim}-d input
+        </span>
+      </div>
+      <div className="head-figures">
+        <div>
+          <span className="k">Predictions</span>
+          <span className="v" data-testid="head-count">
+            {num(stats?.count ?? 0)}
+          </span>
+        </div>
+        <div>
+          <span className="k">p50 latency</span>
+          <span className="v">{ms(stats?.latencyP50Ms)}</span>
+        </div>
+        <div>
+          <span className="k">p95 latency</span>
+          <span className="v">{ms(stats?.latencyP95Ms)}</span>
+        </div>
+        <div>
+          <span className="k">Accuracy</span>
+          <span className="v" title={stats ? `${stats.correct} / ${stats.labeled} labeled` : ''}>
+            {pct(stats?.accuracy)}
+          </span>
+        </div>
+        <div>
+          <span className="k">Mean confidence</span>
+          <span className="v">{stats && stats.count > 0 ? pct(stats.meanConfidence) : '—'}</span>
+        </div>
+        <div>
+          <span className="k">Labeled</span>
+          <span className="v">{num(stats?.labeled ?? 0)}</span>
+        </div>
+      </div>
+    </div>
+  );
+}
+
+export function HomePage() {
+  const [{ data, error, fetching }, reexecute] = useQuery<HomeData>({ query: HOME_QUERY, requestPolicy: 'network-only' });
+  const [liveStats, setLiveStats] = useState<ModelStats[] | null>(null);
+
+  useSubscriptionEvents<{ statsUpdated: ModelStats[] }>(STATS_UPDATED, { intervalMs: 1000 }, (d) => setLiveStats(d.statsUpdated));
+
+  // Health has no subscription: refresh it every 10 s.
+  useEffect(() => {
+    const t = setInterval(() => reexecute({ requestPolicy: 'network-only' }), 10_000);
+    return () => clearInterval(t);
+  }, [reexecute]);
+
+  const stats = liveStats ?? data?.modelStats ?? [];
+  const extractor = data?.models.find((m) => m.kind === 'EXTRACTOR');
+  const heads = byHead(data?.models.filter((m) => m.kind === 'CLASSIFIER') ?? [], (m) => m.name);
+
+  return (
+    <div className="page">
+      <section className="hero">
+        <div>
+          <h1>Real-time multi-model image classification</h1>
+          <p className="lead">
+            Images arrive from uploads, a webcam or a CIFAR-10 replay. Each goes <strong>once</strong> through a
+            pretrained CNN backbone that turns it into a compact descriptor, then through <strong>three classifier
+            heads in parallel</strong> — <span style={{ color: headColor('fast') }}>fast</span>,{' '}
+            <span style={{ color: headColor('balanced') }}>balanced</span> and{' '}
+            <span style={{ color: headColor('accurate') }}>accurate</span>. Every prediction is timed and recorded,
+            so you can watch, live, which model is faster and which is more accurate.
+          </p>
+          <div className="hero-actions">
+            <a className="btn primary" href={href.upload}>
+              Upload images
+            </a>
+            <a className="btn" href={href.live}>
+              Start a live replay
+            </a>
+            <a className="btn" href={href.stats}>
+              See the statistics
+            </a>
+          </div>
+        </div>
+        <div className="pipeline" aria-label="pipeline">
+          <div className="stage">image</div>
+          <div className="arrow">→</div>
+          <div className="stage">
+            backbone
+            <small>{extractor ? `${extractor.name} · ${extractor.inputSize ?? '?'} px → ${extractor.descriptorDim}-d` : 'one pass'}</small>
+          </div>
+          <div className="arrow">→</div>
+          <div className="stage-group">
+            {['fast', 'balanced', 'accurate'].map((h) => (
+              <div key={h} className="stage head" style={{ borderColor: headColor(h) }}>
+                {h}
+              </div>
+            ))}
+          </div>
+        </div>
+      </section>
+
+      <ErrorList errors={apiErrors(error)} />
+      {fetching && !data && (
+        <p>
+          <Spinner /> loading…
+        </p>
+      )}
+
+      {data && (
+        <>
+          <Card title="Models — live figures" testId="models" actions={<span className="muted small">updated by the statsUpdated subscription</span>}>
+            <div className="grid grid-3">
+              {heads.map((m) => (
+                <HeadCard key={m.name} model={m} stats={stats.find((s) => s.model === m.name)} />
+              ))}
+            </div>
+            <table className="table models-table">
+              <thead>
+                <tr>
+                  <th>Model</th>
+                  <th>Kind</th>
+                  <th>Version</th>
+                  <th className="num">Descriptor dim</th>
+                  <th className="num">Input size</th>
+                  <th>Runtime</th>
+                </tr>
+              </thead>
+              <tbody>
+                {data.models.map((m) => (
+                  <tr key={m.name} data-testid="model-row">
+                    <td>
+                      <strong>{m.name}</strong>
+                    </td>
+                    <td>{m.kind.toLowerCase()}</td>
+                    <td>
+                      <code>{m.version}</code>
+                    </td>
+                    <td className="num">{m.descriptorDim}</td>
+                    <td className="num">{m.inputSize ? `${m.inputSize} px` : '—'}</td>
+                    <td>
+                      <code>{m.runtime}</code>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </Card>
+          <HealthCard health={data.health} />
+        </>
+      )}
+    </div>
+  );
+}
