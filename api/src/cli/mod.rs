@@ -1,5 +1,6 @@
 //! The `vision` command line: one binary for every role of the platform.
 
+mod dataset;
 mod serve;
 mod stats;
 mod stream;
@@ -39,6 +40,11 @@ pub enum Command {
     },
     /// Prints the GraphQL schema (SDL), as kept in `schema.graphql`.
     Schema,
+    /// Datasets for replays.
+    Dataset {
+        #[command(subcommand)]
+        command: dataset::DatasetCommand,
+    },
     /// Uploads images to a running server and prints their predictions (a GraphQL client).
     Upload {
         #[command(flatten)]
@@ -101,6 +107,7 @@ impl Cli {
                 print!("{}", crate::graphql::sdl());
                 Ok(())
             }
+            Command::Dataset { command } => dataset::run(&self.config, command).await,
             Command::Upload { server, args } => upload::run(&Client::new(&server.url), args).await,
             Command::Watch { server, args } => watch::run(&Client::new(&server.url), args).await,
             Command::Stats { server, args } => stats::run(&Client::new(&server.url), args).await,

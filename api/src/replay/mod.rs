@@ -3,10 +3,12 @@
 //! true class as label, and reports its progress live.
 //!
 //! - [`dataset`]: finding and caching the CIFAR-10 splits;
+//! - [`download`]: fetching the official archive;
 //! - [`run`]: one replay's task and its progress;
 //! - this file: the registry of replays of the process.
 
 pub mod dataset;
+pub mod download;
 mod run;
 
 use std::sync::{Arc, Mutex};

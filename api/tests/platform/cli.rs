@@ -135,3 +135,119 @@ async fn client_commands_upload_watch_stats_and_stream() {
     );
     app.stop().await;
 }
+
+/// A tiny archive in the official binary layout: `n_train` + `n_test` solid 32x32 records.
+fn official_archive(n_train: usize, n_test: usize) -> Vec<u8> {
+    let record = |class: u8| {
+        let mut r = vec![class];
+        r.extend(std::iter::repeat_n(40 * class, 3072));
+        r
+    };
+    let batch = |n: usize| {
+        (0..n)
+            .flat_map(|i| record((i % 10) as u8))
+            .collect::<Vec<u8>>()
+    };
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    for (name, bytes) in [
+        ("cifar-10-batches-bin/data_batch_1.bin", batch(n_train)),
+        ("cifar-10-batches-bin/test_batch.bin", batch(n_test)),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        tar.append_data(&mut header, name, bytes.as_slice())
+            .unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+/// `vision dataset download-cifar10` against a local server standing in for the official site.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cifar10_download_checks_the_archive_before_a_replay_can_use_it() {
+    use crate::common::{TestApp, prepared_dir};
+    use axum::routing::get;
+
+    let archive = official_archive(3, 2);
+    let site = axum::Router::new()
+        .route("/cifar.tar.gz", get(move || async move { archive.clone() }))
+        .route("/broken.tar.gz", get(|| async { "<html>moved</html>" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, site).await.unwrap() });
+    let download = |url: String, dir: std::path::PathBuf| async move {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_vision"))
+            .args(["dataset", "download-cifar10", "--url", &url, "--dir"])
+            .arg(&dir)
+            .output()
+            .await
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).to_string(),
+            String::from_utf8_lossy(&output.stderr).to_string(),
+        )
+    };
+
+    // Not an archive, or not there: an error that says so, and nothing left behind.
+    let empty = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = download(format!("{base}/broken.tar.gz"), empty.path().into()).await;
+    assert!(!ok);
+    assert!(stderr.contains("not a CIFAR-10 binary archive"), "{stderr}");
+    let (ok, _, stderr) = download(format!("{base}/missing"), empty.path().into()).await;
+    assert!(!ok);
+    assert!(stderr.contains("404"), "{stderr}");
+    assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
+
+    // A good one lands where replays look, and is not fetched twice.
+    let dir = prepared_dir();
+    let target = dir.path().join("cifar10");
+    let (ok, stdout, stderr) = download(format!("{base}/cifar.tar.gz"), target.clone()).await;
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("downloaded") && stdout.contains("3 train and 2 test images"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("the official set has 50000 train"),
+        "{stderr}"
+    );
+    let (ok, stdout, _) = download(format!("{base}/missing"), target.clone()).await;
+    assert!(ok && stdout.contains("already there"), "{stdout}");
+
+    let app = TestApp::start_in(dir).await;
+    let started = app
+        .query(
+            "mutation { startReplay(input: { split: TEST, limit: 2, rate: 50 }) { id } }",
+            serde_json::json!({}),
+        )
+        .await;
+    let id = started["startReplay"]["id"].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let replay = app
+            .query(
+                "query($id: ID!) { replay(id: $id) { status submitted completed } }",
+                serde_json::json!({ "id": id }),
+            )
+            .await["replay"]
+            .clone();
+        if replay["status"] != "RUNNING" {
+            assert_eq!(replay["status"], "FINISHED", "{replay:#}");
+            assert_eq!(
+                (replay["submitted"].as_i64(), replay["completed"].as_i64()),
+                (Some(2), Some(2))
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replay stuck: {replay:#}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    app.stop().await;
+}
