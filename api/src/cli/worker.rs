@@ -1,5 +1,10 @@
-//! `vision worker ...`: one processing stage per process, scaled by running more of them.
+//! `vision worker ...`: one processing stage per process, scaled by running more of them. Each
+//! serves its operator port (`/health`, `/ready`, `/metrics`) on `VISION_ADDR`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 use vision_classifier::ClassifierStage;
 use vision_extractor::ExtractorStage;
@@ -8,15 +13,16 @@ use vision_recorder::RecorderStage;
 use super::WorkerStage;
 use crate::catalog::ModelCatalog;
 use crate::config::Config;
+use crate::http::{WorkerProbes, worker_router};
 use crate::platform::{self, pipeline};
 
 pub async fn run(config: &Config, stage: WorkerStage) -> anyhow::Result<()> {
-    // First, so that a missing bus is reported before models load.
     let role = match &stage {
         WorkerStage::Extractor => "extractor".to_string(),
         WorkerStage::Classifier { model } => format!("classifier-{model}"),
         WorkerStage::Recorder => "recorder".to_string(),
     };
+    // First, so that a missing bus is reported before models load.
     let bus = platform::distributed_bus(config, &role).await?;
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
@@ -24,25 +30,72 @@ pub async fn run(config: &Config, stage: WorkerStage) -> anyhow::Result<()> {
         super::shutdown_signal().await;
         token.cancel();
     });
+
+    let (store, db) = match &stage {
+        WorkerStage::Extractor => (Some(platform::local_store(config)?), None),
+        WorkerStage::Classifier { .. } => (None, None),
+        WorkerStage::Recorder => (None, Some(platform::connect_db(config).await?)),
+    };
+    let ready = Arc::new(AtomicBool::new(false));
+    let probes = WorkerProbes {
+        bus: bus.clone(),
+        store: store.clone(),
+        db: db.clone(),
+        ready: ready.clone(),
+    };
+    serve_operator_port(config, probes, &shutdown).await?;
+
     match stage {
         WorkerStage::Extractor => {
             let bundle = pipeline::load_bundle(config).await?;
-            let store = platform::local_store(config)?;
-            ExtractorStage::new(bus, store, bundle.extractor.clone(), config.image_limits())
-                .run(shutdown)
-                .await
+            let store = store.expect("the extractor has a store");
+            let stage =
+                ExtractorStage::new(bus, store, bundle.extractor.clone(), config.image_limits());
+            ready.store(true, Ordering::Release);
+            stage.run(shutdown).await
         }
         WorkerStage::Classifier { model } => {
             let bundle = pipeline::load_bundle(config).await?;
             let head = pipeline::head(&bundle, &model)?;
+            ready.store(true, Ordering::Release);
             ClassifierStage::new(bus, head).run(shutdown).await
         }
         WorkerStage::Recorder => {
-            let db = platform::connect_db(config).await?;
+            let db = db.expect("the recorder has a database");
             let heads = ModelCatalog::load(&config.models_dir, config.runtime)?.classifier_names();
             let resent = vision_recorder::recover(&db, bus.as_ref()).await?;
             tracing::info!(resent, "incomplete images requeued");
+            ready.store(true, Ordering::Release);
             RecorderStage::new(bus, db, heads).run(shutdown).await
         }
     }
+}
+
+/// `/health`, `/ready` and `/metrics` on `VISION_ADDR` until shutdown.
+async fn serve_operator_port(
+    config: &Config,
+    probes: WorkerProbes,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} for /health, /ready and /metrics (give each process on one \
+             machine its own VISION_ADDR)",
+                config.addr
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let served = axum::serve(listener, worker_router(probes))
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "operator port failed");
+        }
+    });
+    tracing::info!(%addr, "operator port: /health /ready /metrics");
+    Ok(())
 }

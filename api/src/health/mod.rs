@@ -6,4 +6,5 @@ mod readiness;
 mod report;
 
 pub use readiness::Readiness;
+pub(crate) use report::timed;
 pub use report::{ComponentHealth, HealthReport, HealthStatus, check};

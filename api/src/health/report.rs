@@ -49,20 +49,30 @@ pub async fn check(state: &AppState) -> HealthReport {
         timed("objectStore", state.store.kind(), state.store.ping()),
     );
     let models = models(state);
-    let components = vec![database, bus, store, models];
-    let status = if components.iter().all(|c| c.status == HealthStatus::Up) {
-        HealthStatus::Up
-    } else {
-        HealthStatus::Down
-    };
-    HealthReport {
-        status,
-        ready: state.readiness.is_ready(),
-        components,
+    HealthReport::new(
+        vec![database, bus, store, models],
+        state.readiness.is_ready(),
+    )
+}
+
+impl HealthReport {
+    /// `UP` when every component is.
+    pub fn new(components: Vec<ComponentHealth>, ready: bool) -> Self {
+        let status = if components.iter().all(|c| c.status == HealthStatus::Up) {
+            HealthStatus::Up
+        } else {
+            HealthStatus::Down
+        };
+        Self {
+            status,
+            ready,
+            components,
+        }
     }
 }
 
-async fn timed<E: std::fmt::Display>(
+/// One dependency checked within the timeout.
+pub(crate) async fn timed<E: std::fmt::Display>(
     name: &str,
     kind: &str,
     check: impl Future<Output = Result<(), E>>,

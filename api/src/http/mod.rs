@@ -7,6 +7,7 @@ mod dashboard;
 mod files;
 mod graphql;
 mod metrics;
+mod operator;
 mod probes;
 
 use std::path::PathBuf;
@@ -15,6 +16,8 @@ use axum::Router;
 use axum::routing::get;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
+
+pub use operator::{WorkerProbes, worker_router};
 
 use crate::graphql::AppSchema;
 use crate::state::AppState;

@@ -251,3 +251,111 @@ async fn cifar10_download_checks_the_archive_before_a_replay_can_use_it() {
     }
     app.stop().await;
 }
+
+/// `vision worker classifier` as its own process on Kafka (librdkafka's mock cluster, in this
+/// test process): it answers a features message with a prediction, and serves its probes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_classifier_worker_process_answers_over_kafka_and_serves_its_probes() {
+    use rdkafka::mocking::MockCluster;
+    use vision_core::bus::{KafkaBus, KafkaSettings};
+    use vision_core::messages::{self, FeaturesExtracted, PredictionMade};
+    use vision_core::{MessageBus, topics};
+
+    let cluster = MockCluster::new(1).unwrap();
+    for topic in [
+        topics::IMAGES_INPUT,
+        topics::IMAGE_FEATURES,
+        topics::PREDICTIONS_OUTPUT,
+        topics::PIPELINE_EVENTS,
+        topics::DEAD_LETTER,
+    ] {
+        cluster.create_topic(topic, 2, 1).unwrap();
+    }
+    let brokers = cluster.bootstrap_servers();
+    let dir = crate::common::prepared_dir();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_vision"))
+        .args(["worker", "classifier", "--model", "fast"])
+        .env("KAFKA_BROKERS", &brokers)
+        .env("VISION_ADDR", format!("127.0.0.1:{port}"))
+        .env("VISION_MODELS_DIR", dir.path().join("models"))
+        .env("VISION_DATA_DIR", dir.path().join("data"))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/ready")).send().await
+            && r.status() == 200
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "worker never ready");
+        assert!(worker.try_wait().unwrap().is_none(), "worker exited");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let health: serde_json::Value = http
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "UP", "{health:#}");
+    assert_eq!(health["components"][0]["kind"], "kafka", "{health:#}");
+
+    let bus = KafkaBus::new(KafkaSettings::new(brokers)).unwrap();
+    let mut predictions = bus
+        .subscribe(topics::PREDICTIONS_OUTPUT, "test-reader")
+        .await
+        .unwrap();
+    let image_id = uuid::Uuid::new_v4();
+    let features = FeaturesExtracted {
+        v: messages::SCHEMA_VERSION,
+        image_id,
+        // The test bundle's heads read the mean colour (3 values).
+        descriptors: vec![0.5; 3],
+        extractor_version: "test".into(),
+        extract_ms: 1.0,
+        label: Some("cat".into()),
+        submitted_at: chrono::Utc::now(),
+    };
+    bus.publish(
+        topics::IMAGE_FEATURES,
+        &image_id.to_string(),
+        messages::encode(&features),
+    )
+    .await
+    .unwrap();
+    let delivery = tokio::time::timeout(std::time::Duration::from_secs(30), predictions.next())
+        .await
+        .expect("a prediction in time")
+        .unwrap();
+    let prediction: PredictionMade = messages::decode(&delivery.payload).unwrap();
+    assert_eq!(prediction.image_id, image_id);
+    assert_eq!(prediction.model, "fast");
+    assert_eq!(prediction.label.as_deref(), Some("cat"));
+    assert_eq!(delivery.key, image_id.to_string());
+
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("vision_predictions_total{model=\"fast\"} 1"),
+        "{metrics}"
+    );
+    worker.kill().await.unwrap();
+}

@@ -1,7 +1,7 @@
 //! The Kafka bus against librdkafka's mock cluster: the real Kafka protocol (idempotent producer,
 //! consumer groups, offset commits, metadata) served in-process. The mock does not serve
-//! CreateTopics, so topics are made through its own API here; `ensure_topics` meets a real
-//! broker in the distributed end-to-end run.
+//! CreateTopics, so topics are made through its own API here; creating missing topics is
+//! exercised against a real broker (tansu) in the distributed run.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -45,6 +45,8 @@ async fn groups_each_see_everything_and_members_share_partitions() {
     let cluster = MockCluster::new(1).unwrap();
     let bus = bus(&cluster);
     cluster.create_topic("t", 3, 1).unwrap();
+    // Existing topics need no admin request (the mock serves none).
+    bus.ensure_topics(&["t"]).await.unwrap();
     bus.ping().await.unwrap();
     assert_eq!(bus.kind(), "kafka");
 

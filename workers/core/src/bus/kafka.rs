@@ -24,6 +24,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message as _;
+use rdkafka::metadata::Metadata;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -92,14 +93,24 @@ impl KafkaBus {
     }
 
     /// Creates the topics that do not exist yet, with the configured partitions and replication;
-    /// existing topics are left as they are.
+    /// existing topics are left as they are, and when all exist no admin request is made.
     pub async fn ensure_topics(&self, topics: &[&str]) -> Result<(), BusError> {
+        let metadata = self.cluster_metadata().await?;
+        let existing: Vec<&str> = metadata.topics().iter().map(|t| t.name()).collect();
+        let missing: Vec<&str> = topics
+            .iter()
+            .copied()
+            .filter(|t| !existing.contains(t))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
         let admin: AdminClient<DefaultClientContext> = self
             .settings
             .client_config()
             .create()
             .map_err(unavailable)?;
-        let new: Vec<NewTopic> = topics
+        let new: Vec<NewTopic> = missing
             .iter()
             .map(|t| {
                 NewTopic::new(
@@ -131,6 +142,17 @@ impl KafkaBus {
             }
         }
         Ok(())
+    }
+
+    /// Every topic of the cluster (a blocking librdkafka call, so off the async workers).
+    async fn cluster_metadata(&self) -> Result<Metadata, BusError> {
+        let producer = self.producer.clone();
+        tokio::task::spawn_blocking(move || {
+            producer.client().fetch_metadata(None, METADATA_TIMEOUT)
+        })
+        .await
+        .map_err(|e| BusError::Unavailable(e.to_string()))?
+        .map_err(unavailable)
     }
 
     fn consumer(&self, group: &str, from: &str, commits: bool) -> Result<StreamConsumer, BusError> {
