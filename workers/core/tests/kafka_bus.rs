@@ -169,3 +169,43 @@ async fn an_unreachable_broker_is_reported_not_hung_on() {
         .unwrap_err();
     assert!(err.to_string().contains("unavailable"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_consumer_reports_its_uncommitted_messages_as_lag() {
+    let cluster = MockCluster::new(1).unwrap();
+    let mut settings = KafkaSettings::new(cluster.bootstrap_servers());
+    settings.lag_every = Duration::from_millis(300);
+    let bus = KafkaBus::new(settings).unwrap();
+    cluster.create_topic("lagging", 1, 1).unwrap();
+    publish_all(&bus, "lagging", (0..8).map(|i| format!("m{i}"))).await;
+
+    let mut sub = bus.subscribe("lagging", "slow-stage").await.unwrap();
+    let mut held = Vec::new();
+    for i in 0..8 {
+        let d = next(&mut sub).await;
+        // Three done, five still in flight.
+        if i < 3 {
+            d.ack().unwrap()
+        } else {
+            held.push(d)
+        }
+    }
+    let lag = || {
+        vision_core::metrics::metrics()
+            .consumer_lag
+            .with_label_values(&["lagging", "slow-stage"])
+            .get()
+    };
+    let deadline = std::time::Instant::now() + WAIT;
+    while lag() != 5.0 {
+        assert!(std::time::Instant::now() < deadline, "lag stayed {}", lag());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for d in held {
+        d.ack().unwrap();
+    }
+    while lag() != 0.0 {
+        assert!(std::time::Instant::now() < deadline, "lag stayed {}", lag());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -9,11 +9,12 @@
 //!   close or rebalance). The consume loop acknowledges out of order (it runs several handlers
 //!   at once), so [`OffsetTracker`] stores, per partition, only up to the oldest delivery still in
 //!   flight: a crash redelivers everything unfinished, never skips it (at-least-once).
+//! - Each group consumer reports its lag (`vision_consumer_lag`) periodically.
 //! - A live subscription reads every partition from its end, in no group and committing nothing:
 //!   what gateways fan out to their WebSocket clients.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -49,6 +50,8 @@ pub struct KafkaSettings {
     pub replication: i32,
     /// Name of this client in the broker's logs and metrics.
     pub client_id: String,
+    /// How often group consumers report their lag.
+    pub lag_every: Duration,
 }
 
 impl KafkaSettings {
@@ -58,6 +61,7 @@ impl KafkaSettings {
             partitions: 3,
             replication: 1,
             client_id: "vision".into(),
+            lag_every: Duration::from_secs(10),
         }
     }
 
@@ -217,6 +221,11 @@ impl MessageBus for KafkaBus {
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Subscription, BusError> {
         let consumer = Arc::new(self.consumer(group, "earliest", true)?);
         consumer.subscribe(&[topic]).map_err(unavailable)?;
+        tokio::spawn(report_lag(
+            Arc::downgrade(&consumer),
+            group.to_string(),
+            self.settings.lag_every,
+        ));
         Ok(deliveries(consumer, topic, true))
     }
 
@@ -247,6 +256,48 @@ impl MessageBus for KafkaBus {
         .map(|_| ())
         .map_err(unavailable)
     }
+}
+
+/// Every `every`, sets `vision_consumer_lag{topic, group}` to the messages of this
+/// consumer's partitions not yet committed (high watermark - committed offset), until the
+/// subscription is dropped. Each replica reports its own partitions; dashboards sum them.
+async fn report_lag(consumer: Weak<StreamConsumer>, group: String, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        ticks.tick().await;
+        let Some(consumer) = consumer.upgrade() else {
+            return;
+        };
+        let lag = tokio::task::spawn_blocking(move || lag_by_topic(&consumer)).await;
+        match lag {
+            Ok(Ok(lag)) => {
+                for (topic, messages) in lag {
+                    crate::metrics::metrics()
+                        .consumer_lag
+                        .with_label_values(&[topic.as_str(), group.as_str()])
+                        .set(messages as f64);
+                }
+            }
+            Ok(Err(e)) => tracing::debug!(%group, error = %e, "consumer lag unknown"),
+            Err(_) => return,
+        }
+    }
+}
+
+/// Uncommitted messages per topic over the consumer's current assignment.
+fn lag_by_topic(consumer: &StreamConsumer) -> Result<HashMap<String, i64>, KafkaError> {
+    let committed = consumer.committed(METADATA_TIMEOUT)?;
+    let mut lag = HashMap::new();
+    for tp in committed.elements() {
+        let (low, high) =
+            consumer.fetch_watermarks(tp.topic(), tp.partition(), METADATA_TIMEOUT)?;
+        let done = match tp.offset() {
+            Offset::Offset(n) => n,
+            _ => low,
+        };
+        *lag.entry(tp.topic().to_string()).or_insert(0) += (high - done).max(0);
+    }
+    Ok(lag)
 }
 
 /// The consumer's messages as deliveries; acknowledging stores offsets when `commits`.
