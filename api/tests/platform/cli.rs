@@ -258,49 +258,16 @@ async fn cifar10_download_checks_the_archive_before_a_replay_can_use_it() {
 async fn a_classifier_worker_process_answers_over_kafka_and_serves_its_probes() {
     use rdkafka::mocking::MockCluster;
     use vision_core::bus::{KafkaBus, KafkaSettings};
-    use vision_core::messages::{self, FeaturesExtracted, PredictionMade};
+    use vision_core::messages::{self, PredictionMade};
     use vision_core::{MessageBus, topics};
 
     let cluster = MockCluster::new(1).unwrap();
-    for topic in [
-        topics::IMAGES_INPUT,
-        topics::IMAGE_FEATURES,
-        topics::PREDICTIONS_OUTPUT,
-        topics::PIPELINE_EVENTS,
-        topics::DEAD_LETTER,
-    ] {
-        cluster.create_topic(topic, 2, 1).unwrap();
-    }
-    let brokers = cluster.bootstrap_servers();
+    let brokers = pipeline_topics(&cluster);
     let dir = crate::common::prepared_dir();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_vision"))
-        .args(["worker", "classifier", "--model", "fast"])
-        .env("KAFKA_BROKERS", &brokers)
-        .env("VISION_ADDR", format!("127.0.0.1:{port}"))
-        .env("VISION_MODELS_DIR", dir.path().join("models"))
-        .env("VISION_DATA_DIR", dir.path().join("data"))
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-
+    let port = free_port();
+    let mut worker = ready_classifier(&brokers, dir.path(), port).await;
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        if let Ok(r) = http.get(format!("{base}/ready")).send().await
-            && r.status() == 200
-        {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "worker never ready");
-        assert!(worker.try_wait().unwrap().is_none(), "worker exited");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
     let health: serde_json::Value = http
         .get(format!("{base}/health"))
         .send()
@@ -317,24 +284,7 @@ async fn a_classifier_worker_process_answers_over_kafka_and_serves_its_probes() 
         .subscribe(topics::PREDICTIONS_OUTPUT, "test-reader")
         .await
         .unwrap();
-    let image_id = uuid::Uuid::new_v4();
-    let features = FeaturesExtracted {
-        v: messages::SCHEMA_VERSION,
-        image_id,
-        // The test bundle's heads read the mean colour (3 values).
-        descriptors: vec![0.5; 3],
-        extractor_version: "test".into(),
-        extract_ms: 1.0,
-        label: Some("cat".into()),
-        submitted_at: chrono::Utc::now(),
-    };
-    bus.publish(
-        topics::IMAGE_FEATURES,
-        &image_id.to_string(),
-        messages::encode(&features),
-    )
-    .await
-    .unwrap();
+    let image_id = publish_features(&bus).await;
     let delivery = tokio::time::timeout(std::time::Duration::from_secs(30), predictions.next())
         .await
         .expect("a prediction in time")
@@ -358,4 +308,137 @@ async fn a_classifier_worker_process_answers_over_kafka_and_serves_its_probes() 
         "{metrics}"
     );
     worker.kill().await.unwrap();
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Creates the pipeline's topics (2 partitions) on the mock cluster; returns its brokers.
+fn pipeline_topics(
+    cluster: &rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+) -> String {
+    use vision_core::topics;
+    for topic in [
+        topics::IMAGES_INPUT,
+        topics::IMAGE_FEATURES,
+        topics::PREDICTIONS_OUTPUT,
+        topics::PIPELINE_EVENTS,
+        topics::DEAD_LETTER,
+    ] {
+        cluster.create_topic(topic, 2, 1).unwrap();
+    }
+    cluster.bootstrap_servers()
+}
+
+/// A `vision worker classifier --model fast` process on `brokers`, once its `/ready` says so.
+async fn ready_classifier(
+    brokers: &str,
+    dir: &std::path::Path,
+    port: u16,
+) -> tokio::process::Child {
+    let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_vision"))
+        .args(["worker", "classifier", "--model", "fast"])
+        .env("KAFKA_BROKERS", brokers)
+        .env("VISION_ADDR", format!("127.0.0.1:{port}"))
+        .env("VISION_MODELS_DIR", dir.join("models"))
+        .env("VISION_DATA_DIR", dir.join("data"))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/ready")).await
+            && r.status() == 200
+        {
+            return worker;
+        }
+        assert!(std::time::Instant::now() < deadline, "worker never ready");
+        assert!(worker.try_wait().unwrap().is_none(), "worker exited");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Publishes a features message for a new image; returns the image's id.
+async fn publish_features(bus: &dyn vision_core::MessageBus) -> uuid::Uuid {
+    use vision_core::messages::{self, FeaturesExtracted};
+    let image_id = uuid::Uuid::new_v4();
+    let features = FeaturesExtracted {
+        v: messages::SCHEMA_VERSION,
+        image_id,
+        // The test bundle's heads read the mean colour (3 values).
+        descriptors: vec![0.5; 3],
+        extractor_version: "test".into(),
+        extract_ms: 1.0,
+        label: Some("cat".into()),
+        submitted_at: chrono::Utc::now(),
+    };
+    bus.publish(
+        vision_core::topics::IMAGE_FEATURES,
+        &image_id.to_string(),
+        messages::encode(&features),
+    )
+    .await
+    .unwrap();
+    image_id
+}
+
+/// A worker killed with SIGKILL (no goodbye to the group) is replaced: its successor gets the
+/// partitions once the dead member's session times out, and answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_s_partitions_move_to_its_replacement() {
+    use rdkafka::mocking::MockCluster;
+    use vision_core::bus::{KafkaBus, KafkaSettings};
+    use vision_core::messages::{self, PredictionMade};
+    use vision_core::{MessageBus, topics};
+
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = pipeline_topics(&cluster);
+    let dir = crate::common::prepared_dir();
+    let bus = KafkaBus::new(KafkaSettings::new(brokers.clone())).unwrap();
+    let mut predictions = bus
+        .subscribe(topics::PREDICTIONS_OUTPUT, "test-reader")
+        .await
+        .unwrap();
+
+    let mut first = ready_classifier(&brokers, dir.path(), free_port()).await;
+    let answered = publish_features(&bus).await;
+    let d = tokio::time::timeout(std::time::Duration::from_secs(30), predictions.next())
+        .await
+        .expect("first worker answers")
+        .unwrap();
+    assert_eq!(
+        messages::decode::<PredictionMade>(&d.payload)
+            .unwrap()
+            .image_id,
+        answered
+    );
+    d.ack().unwrap();
+    first.start_kill().unwrap(); // SIGKILL
+    first.wait().await.unwrap();
+
+    let _second = ready_classifier(&brokers, dir.path(), free_port()).await;
+    let ids = [publish_features(&bus).await, publish_features(&bus).await];
+    let mut got = Vec::new();
+    while got.len() < ids.len() {
+        // Session timeout (10 s) plus a rebalance.
+        let d = tokio::time::timeout(std::time::Duration::from_secs(40), predictions.next())
+            .await
+            .expect("the replacement answers")
+            .unwrap();
+        got.push(
+            messages::decode::<PredictionMade>(&d.payload)
+                .unwrap()
+                .image_id,
+        );
+        d.ack().unwrap();
+    }
+    got.sort();
+    let mut want = ids.to_vec();
+    want.sort();
+    assert_eq!(got, want);
 }
