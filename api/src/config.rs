@@ -37,6 +37,35 @@ pub struct Config {
     #[arg(long, env = "KAFKA_PARTITIONS", default_value_t = 3, global = true)]
     pub kafka_partitions: i32,
 
+    /// Redis (`redis://host:port`) for the descriptor cache shared by extractor replicas; an
+    /// in-process cache when unset.
+    #[arg(long, env = "REDIS_URL", global = true)]
+    pub redis_url: Option<String>,
+
+    /// S3 or MinIO endpoint (`http://host:9000`) of the object store; the local folder below
+    /// when unset.
+    #[arg(long, env = "S3_ENDPOINT", global = true)]
+    pub s3_endpoint: Option<String>,
+
+    /// Bucket of the images (created when missing).
+    #[arg(long, env = "S3_BUCKET", default_value = "vision", global = true)]
+    pub s3_bucket: String,
+
+    #[arg(long, env = "S3_REGION", default_value = "us-east-1", global = true)]
+    pub s3_region: String,
+
+    #[arg(long, env = "S3_ACCESS_KEY", default_value = "", global = true)]
+    pub s3_access_key: String,
+
+    #[arg(
+        long,
+        env = "S3_SECRET_KEY",
+        default_value = "",
+        global = true,
+        hide_env_values = true
+    )]
+    pub s3_secret_key: String,
+
     /// Folder of the object store; `<data-dir>/objects` when unset.
     #[arg(long, env = "VISION_OBJECTS_DIR", global = true)]
     pub objects_dir: Option<PathBuf>,
@@ -106,6 +135,12 @@ impl Config {
             database_url: None,
             kafka_brokers: None,
             kafka_partitions: 3,
+            redis_url: None,
+            s3_endpoint: None,
+            s3_bucket: "vision".into(),
+            s3_region: "us-east-1".into(),
+            s3_access_key: String::new(),
+            s3_secret_key: String::new(),
             objects_dir: None,
             models_dir: models_dir.into(),
             cifar10_dir: None,

@@ -32,7 +32,7 @@ pub async fn run(config: &Config, stage: WorkerStage) -> anyhow::Result<()> {
     });
 
     let (store, db) = match &stage {
-        WorkerStage::Extractor => (Some(platform::local_store(config)?), None),
+        WorkerStage::Extractor => (Some(platform::object_store(config).await?), None),
         WorkerStage::Classifier { .. } => (None, None),
         WorkerStage::Recorder => (None, Some(platform::connect_db(config).await?)),
     };
@@ -49,8 +49,11 @@ pub async fn run(config: &Config, stage: WorkerStage) -> anyhow::Result<()> {
         WorkerStage::Extractor => {
             let bundle = pipeline::load_bundle(config).await?;
             let store = store.expect("the extractor has a store");
-            let stage =
+            let mut stage =
                 ExtractorStage::new(bus, store, bundle.extractor.clone(), config.image_limits());
+            if let Some(cache) = platform::descriptor_cache(config).await {
+                stage = stage.with_cache(cache);
+            }
             ready.store(true, Ordering::Release);
             stage.run(shutdown).await
         }

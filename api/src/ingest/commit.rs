@@ -56,6 +56,7 @@ impl Committer<'_> {
                 source: record.source.clone(),
                 label: record.label.clone(),
                 submitted_at: record.created_at,
+                content_hash: Some(record.content_hash.clone()),
             };
             let key = record.id.to_string();
             if let Err(e) = self

@@ -14,7 +14,8 @@ use anyhow::Context as _;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use vision_core::bus::MemoryBus;
-use vision_core::objects::LocalStore;
+use vision_core::cache::{DescriptorCache, RedisCache};
+use vision_core::objects::{LocalStore, S3Settings, S3Store};
 use vision_core::{MessageBus, ObjectStore};
 use vision_db::Db;
 
@@ -67,7 +68,7 @@ impl Platform {
     /// Serves HTTP as early as possible: `/health` and `/ready` answer while models load.
     async fn launch_gateway(config: &Config, bus: Arc<dyn MessageBus>) -> anyhow::Result<Self> {
         let db = connect_db(config).await?;
-        let store = local_store(config)?;
+        let store = object_store(config).await?;
         let shutdown = CancellationToken::new();
         let mut tasks = Tasks::new();
         let (state, addr) = gateway::start(config, db, bus, store, &shutdown, &mut tasks).await?;
@@ -136,12 +137,52 @@ pub async fn connect_db(config: &Config) -> anyhow::Result<Db> {
         .with_context(|| format!("cannot open the database at {}", redact(&url)))
 }
 
-/// The object store (a local folder until the S3 store lands).
-pub fn local_store(config: &Config) -> anyhow::Result<Arc<dyn ObjectStore>> {
+/// The object store: S3/MinIO at `S3_ENDPOINT` (the bucket is created when missing), else the
+/// local folder.
+pub async fn object_store(config: &Config) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    let Some(endpoint) = &config.s3_endpoint else {
+        return local_store(config);
+    };
+    let settings = S3Settings {
+        endpoint: endpoint.clone(),
+        bucket: config.s3_bucket.clone(),
+        region: config.s3_region.clone(),
+        access_key: config.s3_access_key.clone(),
+        secret_key: config.s3_secret_key.clone(),
+    };
+    let store = S3Store::connect(settings).await.with_context(|| {
+        format!(
+            "cannot use bucket {} at {endpoint} as the object store",
+            config.s3_bucket
+        )
+    })?;
+    Ok(Arc::new(store))
+}
+
+/// The local-folder object store of the embedded default.
+fn local_store(config: &Config) -> anyhow::Result<Arc<dyn ObjectStore>> {
     let dir = config.objects_dir();
     let store = LocalStore::new(&dir)
         .with_context(|| format!("cannot open the object store at {}", dir.display()))?;
     Ok(Arc::new(store))
+}
+
+/// The extractor's descriptor cache: Redis at `REDIS_URL` (shared by every extractor replica),
+/// else `None` (the extractor keeps its own in-process one). A Redis that cannot be reached at
+/// start is reported and replaced by the in-process cache: it is an optimisation, not a
+/// dependency.
+pub async fn descriptor_cache(config: &Config) -> Option<Arc<dyn DescriptorCache>> {
+    let url = config.redis_url.as_deref()?;
+    match RedisCache::connect(url).await {
+        Ok(cache) => {
+            tracing::info!(url = %redact(url), "descriptor cache: redis");
+            Some(Arc::new(cache))
+        }
+        Err(e) => {
+            tracing::warn!(url = %redact(url), error = %e, "descriptor cache: redis unreachable, using this process's own");
+            None
+        }
+    }
 }
 
 /// A database URL without its password, for messages.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 use vision_classifier::ClassifierStage;
+use vision_core::cache::DescriptorCache;
 use vision_core::{MessageBus, topics};
 use vision_extractor::ExtractorStage;
 use vision_inference::ModelBundle;
@@ -27,6 +28,7 @@ pub async fn load_bundle(config: &Config) -> anyhow::Result<ModelBundle> {
 
 pub struct Pipeline {
     bundle: ModelBundle,
+    cache: Option<Arc<dyn DescriptorCache>>,
 }
 
 impl Pipeline {
@@ -38,7 +40,8 @@ impl Pipeline {
             runtime = %config.runtime,
             "models loaded"
         );
-        Ok(Self { bundle })
+        let cache = super::descriptor_cache(config).await;
+        Ok(Self { bundle, cache })
     }
 
     /// Starts every stage, then re-sends the images an earlier run left incomplete.
@@ -56,12 +59,15 @@ impl Pipeline {
             .collect();
         declare_groups(state.bus.as_ref(), &heads).await?;
 
-        let extractor = ExtractorStage::new(
+        let mut extractor = ExtractorStage::new(
             state.bus.clone(),
             state.store.clone(),
             self.bundle.extractor.clone(),
             state.limits.image,
         );
+        if let Some(cache) = self.cache.clone() {
+            extractor = extractor.with_cache(cache);
+        }
         let stop = shutdown.clone();
         tasks.spawn(async move { ("extractor".to_string(), extractor.run(stop).await) });
         for head in &self.bundle.classifiers {

@@ -18,6 +18,10 @@ pub struct ImageSubmitted {
     pub source: String,
     pub label: Option<String>,
     pub submitted_at: DateTime<Utc>,
+    /// Hex SHA-256 of the file: the extractor reuses the descriptors of identical bytes.
+    /// Optional, so messages written before it existed still read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<String>,
 }
 
 /// `image-features-stream`: the descriptor vector of one image (computed once, shared by all heads).
@@ -163,6 +167,7 @@ mod tests {
             source: "upload".into(),
             label: None,
             submitted_at: Utc::now(),
+            content_hash: Some("ab".repeat(32)),
         };
         let bytes = encode(&m);
         assert_eq!(decode::<ImageSubmitted>(&bytes).unwrap(), m);

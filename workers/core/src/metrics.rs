@@ -32,6 +32,8 @@ pub struct Metrics {
     pub errors: CounterVec,
     /// Consumer lag (messages) by topic and group, where the bus can tell.
     pub consumer_lag: GaugeVec,
+    /// Descriptor-cache lookups by result (`hit`, `miss`, `error`).
+    pub descriptor_cache: CounterVec,
 }
 
 fn histogram(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
@@ -95,6 +97,11 @@ impl Metrics {
                 &["topic", "group"],
             )
             .expect("valid gauge"),
+            descriptor_cache: counter(
+                "vision_descriptor_cache_total",
+                "Descriptor-cache lookups by result",
+                &["result"],
+            ),
             registry,
         };
         for collector in [
@@ -107,6 +114,7 @@ impl Metrics {
             Box::new(m.predictions.clone()),
             Box::new(m.errors.clone()),
             Box::new(m.consumer_lag.clone()),
+            Box::new(m.descriptor_cache.clone()),
         ] {
             m.registry.register(collector).expect("unique metric names");
         }

@@ -1,14 +1,18 @@
 //! The feature-extractor stage: `images-input-stream` -> object store -> decode -> backbone + PCA
 //! -> `image-features-stream`. One backbone pass per image; the heads only ever see descriptors.
 //!
+//! An image whose bytes were seen before (same SHA-256, same extractor version) reuses the
+//! descriptors from the descriptor cache: no object read, no backbone pass (F4).
+//!
 //! An image that cannot be read (object missing, corrupt bytes, bad message) goes to the
 //! dead-letter topic with the reason; a dependency that is down (object store, bus) is retried.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+use vision_core::cache::{DescriptorCache, MemoryCache, descriptor_key};
 use vision_core::messages::{self, FeaturesExtracted, ImageSubmitted, SCHEMA_VERSION};
 use vision_core::metrics::metrics;
 use vision_core::objects::StoreError;
@@ -18,6 +22,8 @@ use vision_inference::{ExtractorModel, ImageLimits};
 
 /// Consumer group of every extractor replica.
 pub const GROUP: &str = "extractor";
+/// Vectors the default in-process cache keeps (about 1 KiB each at 256 floats).
+const MEMORY_CACHE_ENTRIES: usize = 10_000;
 
 pub struct ExtractorStage {
     bus: Arc<dyn MessageBus>,
@@ -25,6 +31,7 @@ pub struct ExtractorStage {
     model: Arc<ExtractorModel>,
     limits: ImageLimits,
     concurrency: usize,
+    cache: Arc<dyn DescriptorCache>,
 }
 
 impl ExtractorStage {
@@ -41,7 +48,14 @@ impl ExtractorStage {
             model,
             limits,
             concurrency: cores,
+            cache: Arc::new(MemoryCache::new(MEMORY_CACHE_ENTRIES)),
         }
+    }
+
+    /// Shares descriptors through `cache` (Redis across replicas) instead of this process's own.
+    pub fn with_cache(mut self, cache: Arc<dyn DescriptorCache>) -> Self {
+        self.cache = cache;
+        self
     }
 
     /// Images in flight at once (default: one per core; the backbone is CPU-bound).
@@ -68,6 +82,17 @@ impl ExtractorStage {
             Err(e) => return self.dead_letter(None, &delivery, e.to_string()).await,
         };
         let started = Instant::now();
+        let cache_key = message
+            .content_hash
+            .as_deref()
+            .map(|hash| descriptor_key(&self.model.version, hash));
+        if let Some(key) = &cache_key
+            && let Some(descriptors) = self.cached(key).await
+        {
+            return self
+                .publish(message, descriptors, started.elapsed(), started)
+                .await;
+        }
         let bytes = match self.store.get(&message.object_key).await {
             Ok(bytes) => bytes,
             Err(StoreError::Unavailable(reason)) => return Outcome::Retry(reason),
@@ -112,12 +137,46 @@ impl ExtractorStage {
             .inference_duration
             .with_label_values(&["extractor"])
             .observe(inference.as_secs_f64());
+        if let Some(key) = &cache_key
+            && let Err(e) = self.cache.put(key, &descriptors).await
+        {
+            tracing::warn!(error = %e, "descriptors not cached");
+        }
+        self.publish(message, descriptors, inference, started).await
+    }
+
+    /// Descriptors computed before for the same bytes; a cache that fails counts as a miss.
+    async fn cached(&self, key: &str) -> Option<Vec<f32>> {
+        let (result, found) = match self.cache.get(key).await {
+            Ok(Some(descriptors)) => ("hit", Some(descriptors)),
+            Ok(None) => ("miss", None),
+            Err(e) => {
+                tracing::warn!(error = %e, "descriptor cache lookup failed; computing");
+                ("error", None)
+            }
+        };
+        metrics()
+            .descriptor_cache
+            .with_label_values(&[result])
+            .inc();
+        found
+    }
+
+    /// Sends the image's descriptors on to the heads. `spent` is what this image cost the
+    /// extractor: the backbone pass, or the cache lookup.
+    async fn publish(
+        &self,
+        message: ImageSubmitted,
+        descriptors: Vec<f32>,
+        spent: Duration,
+        started: Instant,
+    ) -> Outcome {
         let features = FeaturesExtracted {
             v: SCHEMA_VERSION,
             image_id: message.image_id,
             descriptors,
             extractor_version: self.model.version.clone(),
-            extract_ms: inference.as_secs_f64() * 1000.0,
+            extract_ms: spent.as_secs_f64() * 1000.0,
             label: message.label,
             submitted_at: message.submitted_at,
         };

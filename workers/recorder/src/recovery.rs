@@ -37,6 +37,7 @@ pub async fn recover(db: &Db, bus: &dyn MessageBus) -> anyhow::Result<usize> {
                     source: image.source.clone(),
                     label: image.label.clone(),
                     submitted_at: image.created_at,
+                    content_hash: Some(image.content_hash.clone()),
                 };
                 bus.publish(topics::IMAGES_INPUT, &key, messages::encode(&submitted))
                     .await?;

@@ -3,6 +3,7 @@
 //! S3/MinIO for the distributed one.
 
 mod local;
+mod s3;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -10,6 +11,7 @@ use chrono::{DateTime, Datelike, Utc};
 use uuid::Uuid;
 
 pub use local::LocalStore;
+pub use s3::{S3Settings, S3Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
