@@ -37,6 +37,11 @@ pub struct Config {
     #[arg(long, env = "KAFKA_PARTITIONS", default_value_t = 3, global = true)]
     pub kafka_partitions: i32,
 
+    /// A stable name of this replica (a StatefulSet pod name, a compose service index): with it,
+    /// a restarted worker takes its Kafka partitions back at once (static group membership).
+    #[arg(long, env = "VISION_INSTANCE_ID", global = true)]
+    pub instance_id: Option<String>,
+
     /// Redis (`redis://host:port`) for the descriptor cache shared by extractor replicas; an
     /// in-process cache when unset.
     #[arg(long, env = "REDIS_URL", global = true)]
@@ -136,6 +141,7 @@ impl Config {
             kafka_brokers: None,
             kafka_partitions: 3,
             redis_url: None,
+            instance_id: None,
             s3_endpoint: None,
             s3_bucket: "vision".into(),
             s3_region: "us-east-1".into(),

@@ -31,6 +31,7 @@ pub async fn distributed_bus(config: &Config, role: &str) -> anyhow::Result<Arc<
     let mut settings = KafkaSettings::new(brokers);
     settings.partitions = config.kafka_partitions;
     settings.client_id = format!("vision-{role}");
+    settings.instance_id = config.instance_id.clone();
     let bus = KafkaBus::new(settings).context("cannot configure the Kafka client")?;
     bus.ensure_topics(&TOPICS)
         .await

@@ -42,9 +42,13 @@ fn split_subcommands_need_the_kafka_bus() {
 
 /// Runs `vision ARGS --url <app>` (a client command) and returns (success, stdout, stderr).
 async fn client_command(app: &crate::common::TestApp, args: &[&str]) -> (bool, String, String) {
+    run_vision(args.iter().copied().chain(["--url", app.base.as_str()])).await
+}
+
+/// Runs `vision ARGS` and returns (success, stdout, stderr).
+async fn run_vision<'a>(args: impl IntoIterator<Item = &'a str>) -> (bool, String, String) {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_vision"))
         .args(args)
-        .args(["--url", &app.base])
         .output()
         .await
         .unwrap();
@@ -179,17 +183,8 @@ async fn cifar10_download_checks_the_archive_before_a_replay_can_use_it() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, site).await.unwrap() });
     let download = |url: String, dir: std::path::PathBuf| async move {
-        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_vision"))
-            .args(["dataset", "download-cifar10", "--url", &url, "--dir"])
-            .arg(&dir)
-            .output()
-            .await
-            .unwrap();
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stdout).to_string(),
-            String::from_utf8_lossy(&output.stderr).to_string(),
-        )
+        let dir = dir.to_string_lossy().into_owned();
+        run_vision(["dataset", "download-cifar10", "--url", &url, "--dir", &dir]).await
     };
 
     // Not an archive, or not there: an error that says so, and nothing left behind.
@@ -423,22 +418,23 @@ async fn a_killed_worker_s_partitions_move_to_its_replacement() {
 
     let _second = ready_classifier(&brokers, dir.path(), free_port()).await;
     let ids = [publish_features(&bus).await, publish_features(&bus).await];
-    let mut got = Vec::new();
-    while got.len() < ids.len() {
+    let mut got = std::collections::BTreeSet::new();
+    while !ids.iter().all(|id| got.contains(id)) {
         // Session timeout (10 s) plus a rebalance.
         let d = tokio::time::timeout(std::time::Duration::from_secs(40), predictions.next())
             .await
             .expect("the replacement answers")
             .unwrap();
-        got.push(
-            messages::decode::<PredictionMade>(&d.payload)
-                .unwrap()
-                .image_id,
+        let id = messages::decode::<PredictionMade>(&d.payload)
+            .unwrap()
+            .image_id;
+        // At-least-once: the killed worker may not have committed its last offset, so the
+        // replacement may answer that image again (the recorder's writes are idempotent).
+        assert!(
+            ids.contains(&id) || id == answered,
+            "unexpected prediction for {id}"
         );
+        got.insert(id);
         d.ack().unwrap();
     }
-    got.sort();
-    let mut want = ids.to_vec();
-    want.sort();
-    assert_eq!(got, want);
 }

@@ -11,18 +11,7 @@ use crate::common::{TestApp, error_code, prepared_dir, write_cifar10};
 use crate::images::{self, BLUE, GREEN, RED};
 use crate::ws::{Protocol, Subscriber};
 
-const CLASSES: [&str; 10] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
+use vision_core::classes::CIFAR10_CLASSES as CLASSES;
 
 const REPLAY: &str =
     "id status split rate limit submitted completed failed correct error startedAt finishedAt";

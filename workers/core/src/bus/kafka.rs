@@ -52,6 +52,10 @@ pub struct KafkaSettings {
     pub client_id: String,
     /// How often group consumers report their lag.
     pub lag_every: Duration,
+    /// A stable name of this replica (static group membership, KIP-345): restarted with the same
+    /// name, it takes its partitions back at once instead of waiting for the group to notice
+    /// the old process is gone. `None`: a new member at every start.
+    pub instance_id: Option<String>,
 }
 
 impl KafkaSettings {
@@ -62,6 +66,7 @@ impl KafkaSettings {
             replication: 1,
             client_id: "vision".into(),
             lag_every: Duration::from_secs(10),
+            instance_id: None,
         }
     }
 
@@ -160,8 +165,11 @@ impl KafkaBus {
     }
 
     fn consumer(&self, group: &str, from: &str, commits: bool) -> Result<StreamConsumer, BusError> {
-        self.settings
-            .client_config()
+        let mut config = self.settings.client_config();
+        if commits && let Some(instance) = &self.settings.instance_id {
+            config.set("group.instance.id", format!("{group}-{instance}"));
+        }
+        config
             .set("group.id", group)
             .set("auto.offset.reset", from)
             .set("enable.auto.commit", commits.to_string())
