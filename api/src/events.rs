@@ -1,5 +1,5 @@
-//! Fan-out of pipeline events to live subscriptions. Each gateway process joins
-//! `pipeline-events` ONCE, in a consumer group of its own, so every replica sees every event; the
+//! Fan-out of pipeline events to live subscriptions. Each gateway process reads
+//! `pipeline-events` ONCE, live and in no shared group, so every replica sees every event; the
 //! WebSocket subscriptions of the process then share that one feed through a broadcast channel
 //! instead of each holding a bus consumer.
 
