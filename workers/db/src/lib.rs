@@ -660,10 +660,22 @@ impl Db {
 
     /// Images still `pending` or `extracted`, oldest first (to resume work after a crash).
     pub async fn incomplete_images(&self, limit: u64) -> Result<Vec<images::Model>> {
-        Ok(images::Entity::find()
-            .filter(
-                images::Column::Status.is_in([images::STATUS_PENDING, images::STATUS_EXTRACTED]),
-            )
+        self.incomplete_images_before(None, limit).await
+    }
+
+    /// [`Db::incomplete_images`] uploaded before `before` (all of them when `None`).
+    pub async fn incomplete_images_before(
+        &self,
+        before: Option<DateTimeUtc>,
+        limit: u64,
+    ) -> Result<Vec<images::Model>> {
+        let mut query = images::Entity::find().filter(
+            images::Column::Status.is_in([images::STATUS_PENDING, images::STATUS_EXTRACTED]),
+        );
+        if let Some(before) = before {
+            query = query.filter(images::Column::CreatedAt.lt(before));
+        }
+        Ok(query
             .order_by_asc(images::Column::CreatedAt)
             .order_by_asc(images::Column::Id)
             .limit(limit)

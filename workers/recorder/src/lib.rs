@@ -23,7 +23,7 @@ use vision_core::{Message, MessageBus, Outcome, consume, topics};
 use vision_db::{Db, NewPrediction, TopK};
 
 pub use comparison::compare;
-pub use recovery::recover;
+pub use recovery::{Sweep, recover};
 
 /// Consumer group of every recorder replica.
 pub const GROUP: &str = "recorder";
@@ -32,6 +32,7 @@ pub struct RecorderStage {
     bus: Arc<dyn MessageBus>,
     db: Db,
     expected_models: Vec<String>,
+    sweep: Sweep,
 }
 
 impl RecorderStage {
@@ -41,7 +42,14 @@ impl RecorderStage {
             bus,
             db,
             expected_models,
+            sweep: Sweep::default(),
         }
+    }
+
+    /// How often, and after how long, images that stay incomplete are sent again.
+    pub fn with_sweep(mut self, sweep: Sweep) -> Self {
+        self.sweep = sweep;
+        self
     }
 
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -61,6 +69,7 @@ impl RecorderStage {
             consume("record_failure", dead_letters, shutdown.clone(), 1, |d| {
                 this.on_dead_letter(d)
             }),
+            recovery::sweep(&this.db, &*this.bus, this.sweep, shutdown.clone()),
         );
         tracing::info!("recorder stage stopped");
         Ok(())
