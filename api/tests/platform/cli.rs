@@ -3,6 +3,8 @@
 
 use std::process::Command;
 
+use crate::kafka::{free_port, pipeline_topics, wait_ready};
+
 #[test]
 fn schema_graphql_is_the_served_schema() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema.graphql");
@@ -305,31 +307,6 @@ async fn a_classifier_worker_process_answers_over_kafka_and_serves_its_probes() 
     worker.kill().await.unwrap();
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Creates the pipeline's topics (2 partitions) on the mock cluster; returns its brokers.
-fn pipeline_topics(
-    cluster: &rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
-) -> String {
-    use vision_core::topics;
-    for topic in [
-        topics::IMAGES_INPUT,
-        topics::IMAGE_FEATURES,
-        topics::PREDICTIONS_OUTPUT,
-        topics::PIPELINE_EVENTS,
-        topics::DEAD_LETTER,
-    ] {
-        cluster.create_topic(topic, 2, 1).unwrap();
-    }
-    cluster.bootstrap_servers()
-}
-
 /// A `vision worker classifier --model fast` process on `brokers`, once its `/ready` says so.
 async fn ready_classifier(
     brokers: &str,
@@ -345,17 +322,8 @@ async fn ready_classifier(
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/ready")).await
-            && r.status() == 200
-        {
-            return worker;
-        }
-        assert!(std::time::Instant::now() < deadline, "worker never ready");
-        assert!(worker.try_wait().unwrap().is_none(), "worker exited");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    wait_ready(&mut worker, port, "classifier worker").await;
+    worker
 }
 
 /// Publishes a features message for a new image; returns the image's id.

@@ -3,10 +3,12 @@
 
 mod common;
 mod images;
+mod kafka;
 mod ws;
 
 mod cli;
 mod dashboard;
+mod distributed;
 mod files;
 mod operations;
 mod queries;

@@ -6,10 +6,6 @@
 //! the mock's `broker_down` leaves a produce request hanging past the message timeout, unlike a
 //! broker that dies; the outage was checked by hand against tansu, see the README.)
 
-#[path = "platform/images.rs"]
-#[allow(dead_code)]
-mod images;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -17,19 +13,13 @@ use std::time::{Duration, Instant};
 use rdkafka::mocking::MockCluster;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
-use vision_core::topics;
 use vision_db::sea_orm::{ConnectionTrait, Database};
+
+use crate::images;
+use crate::kafka::{free_port, pipeline_topics, wait_ready};
 
 const IMAGES: usize = 60;
 const HEADS: [&str; 3] = ["fast", "balanced", "accurate"];
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A fresh database on the local PostgreSQL (`VISION_TEST_POSTGRES_URL` overrides the server).
 async fn fresh_database() -> String {
@@ -87,21 +77,8 @@ impl Cluster {
 
 impl Process {
     async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{}/ready", self.port)).await
-                && r.status() == 200
-            {
-                return;
-            }
-            assert!(
-                self.child.try_wait().unwrap().is_none(),
-                "{:?} exited",
-                self.args
-            );
-            assert!(Instant::now() < deadline, "{:?} never ready", self.args);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let what = format!("{:?}", self.args);
+        wait_ready(&mut self.child, self.port, &what).await;
     }
 }
 
@@ -184,20 +161,12 @@ fn shared_settings(dir: &Path, brokers: &str, database: &str) -> Vec<(&'static s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn separate_processes_survive_sigkill_without_loss_or_duplicates() {
     let broker = MockCluster::new(1).unwrap();
-    for topic in [
-        topics::IMAGES_INPUT,
-        topics::IMAGE_FEATURES,
-        topics::PREDICTIONS_OUTPUT,
-        topics::PIPELINE_EVENTS,
-        topics::DEAD_LETTER,
-    ] {
-        broker.create_topic(topic, 2, 1).unwrap();
-    }
+    let brokers = pipeline_topics(&broker);
     let dir = tempfile::tempdir().unwrap();
     vision_inference::testkit::write_bundle(&dir.path().join("models"), 32).unwrap();
     let database = fresh_database().await;
     let cluster = Cluster {
-        env: shared_settings(dir.path(), &broker.bootstrap_servers(), &database),
+        env: shared_settings(dir.path(), &brokers, &database),
     };
 
     // The recorder first: it migrates the database.
