@@ -38,7 +38,7 @@ impl Split {
         }
     }
 
-    pub(crate) fn of_dataset(self) -> dataset::Split {
+    fn of_dataset(self) -> dataset::Split {
         match self {
             Split::Train => dataset::Split::Train,
             Split::Test => dataset::Split::Test,

@@ -1,6 +1,6 @@
 //! Fetching the official CIFAR-10 binary archive, for users with internet access. The file is
-//! downloaded beside its destination, checked by reading both splits with the same reader that
-//! replays use, and only then moved into place: an interrupted or corrupt download leaves
+//! downloaded beside its destination, checked batch by batch as the reader that replays use
+//! checks them, and only then moved into place: an interrupted or corrupt download leaves
 //! nothing a replay could pick up.
 
 use std::path::{Path, PathBuf};
@@ -9,13 +9,13 @@ use anyhow::{Context as _, bail};
 use tokio::io::AsyncWriteExt;
 use vision_inference::dataset;
 
-use super::dataset::{OFFICIAL_ARCHIVE, Split};
+use super::dataset::OFFICIAL_ARCHIVE;
 
 /// The official binary version (about 163 MB).
 pub const OFFICIAL_URL: &str = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
 
-/// Images per split in the official set.
-const OFFICIAL_COUNTS: [(Split, usize); 2] = [(Split::Train, 50_000), (Split::Test, 10_000)];
+/// Images per split (train, test) in the official set.
+const OFFICIAL_COUNTS: [usize; 2] = [50_000, 10_000];
 
 /// What a download produced.
 #[derive(Debug)]
@@ -109,20 +109,13 @@ async fn fetch(
     Ok(written)
 }
 
-/// Reads both splits; returns their image counts.
+/// Checks every batch of both splits; returns their image counts.
 async fn check(path: &Path) -> anyhow::Result<[usize; 2]> {
     let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let mut counts = [0; 2];
-        for (slot, (split, _)) in counts.iter_mut().zip(OFFICIAL_COUNTS) {
-            *slot = dataset::read_samples(&path, split.of_dataset())?.len();
-        }
-        Ok(counts)
-    })
-    .await?
+    Ok(tokio::task::spawn_blocking(move || dataset::count_binary_archive(&path)).await??)
 }
 
 /// Whether `counts` are those of the full official set.
 pub fn is_complete_set(counts: [usize; 2]) -> bool {
-    counts == OFFICIAL_COUNTS.map(|(_, n)| n)
+    counts == OFFICIAL_COUNTS
 }

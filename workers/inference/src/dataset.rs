@@ -57,6 +57,41 @@ pub fn read_samples(path: &Path, split: Split) -> Result<Vec<Sample>, DatasetErr
     Ok(samples)
 }
 
+/// Images per split (train, test) of an official binary archive, every batch checked as
+/// [`read_samples`] would, but without decoding a single image: one pass over the archive.
+pub fn count_binary_archive(path: &Path) -> Result<[usize; 2], DatasetError> {
+    let read_error = |reason: String| DatasetError::Read {
+        path: path.display().to_string(),
+        reason,
+    };
+    let file = std::fs::File::open(path).map_err(|e| read_error(e.to_string()))?;
+    let gz = flate2::read::GzDecoder::new(std::io::BufReader::new(file));
+    let mut archive = tar::Archive::new(gz);
+    let mut counts = [0; 2];
+    for entry in archive.entries().map_err(|e| read_error(e.to_string()))? {
+        let mut entry = entry.map_err(|e| read_error(e.to_string()))?;
+        let path = entry.path().map_err(|e| read_error(e.to_string()))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let slot = match name.as_str() {
+            "test_batch.bin" => 1,
+            n if n.starts_with("data_batch_") && n.ends_with(".bin") => 0,
+            _ => continue,
+        };
+        let mut bytes = Vec::new();
+        entry
+            .read_to_end(&mut bytes)
+            .map_err(|e| read_error(e.to_string()))?;
+        counts[slot] += binary_records(&name, &bytes).map_err(read_error)?.len();
+    }
+    if counts.contains(&0) {
+        return Err(DatasetError::Empty(path.display().to_string()));
+    }
+    Ok(counts)
+}
+
 fn read_directory(root: &Path) -> std::io::Result<Vec<Sample>> {
     let mut samples = Vec::new();
     for class_dir in std::fs::read_dir(root)? {
@@ -124,8 +159,11 @@ fn read_tar(reader: impl Read, split: Split) -> Result<Vec<Sample>, String> {
 }
 
 /// Official binary format: 10,000 records of `label, R[1024], G[1024], B[1024]`.
-fn decode_binary_batch(batch: &str, bytes: &[u8]) -> Result<Vec<Sample>, String> {
-    const RECORD: usize = 1 + 3 * 1024;
+const RECORD: usize = 1 + 3 * 1024;
+
+/// The records of one binary batch, each with its label, once the batch is checked: whole
+/// records, labels of the ten classes.
+fn binary_records<'a>(batch: &str, bytes: &'a [u8]) -> Result<Vec<(usize, &'a [u8])>, String> {
     if !bytes.len().is_multiple_of(RECORD) {
         return Err(format!(
             "{batch}: {} bytes is not whole records",
@@ -135,11 +173,18 @@ fn decode_binary_batch(batch: &str, bytes: &[u8]) -> Result<Vec<Sample>, String>
     bytes
         .chunks(RECORD)
         .enumerate()
-        .map(|(i, record)| {
-            let label = record[0] as usize;
-            if label >= 10 {
-                return Err(format!("{batch}: record {i} has label {label}"));
-            }
+        .map(|(i, record)| match record[0] as usize {
+            label if label < 10 => Ok((label, record)),
+            label => Err(format!("{batch}: record {i} has label {label}")),
+        })
+        .collect()
+}
+
+fn decode_binary_batch(batch: &str, bytes: &[u8]) -> Result<Vec<Sample>, String> {
+    binary_records(batch, bytes)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, (label, record))| {
             let planes = &record[1..];
             let image = RgbImage::from_fn(32, 32, |x, y| {
                 let p = (y * 32 + x) as usize;
@@ -213,6 +258,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(read_samples(&binary, Split::Train).unwrap().len(), 2);
+        assert_eq!(count_binary_archive(&binary).unwrap(), [2, 1]);
         let test = read_samples(&binary, Split::Test).unwrap();
         assert_eq!(test.len(), 1);
         assert_eq!(test[0].class_index, 7);
