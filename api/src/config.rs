@@ -129,6 +129,16 @@ pub struct Config {
         global = true
     )]
     pub cors_origins: Vec<String>,
+
+    /// Milliseconds an upload waits for the bus to take its messages; past that (Kafka down) the
+    /// upload is still accepted and the gateway's outbox relay publishes them later.
+    #[arg(
+        long,
+        env = "VISION_PUBLISH_WAIT_MS",
+        default_value_t = 5000,
+        global = true
+    )]
+    pub publish_wait_ms: u64,
 }
 
 impl Config {
@@ -158,6 +168,7 @@ impl Config {
             max_batch: 64,
             max_body_bytes: None,
             cors_origins: Vec::new(),
+            publish_wait_ms: 5000,
         }
     }
 
@@ -211,6 +222,10 @@ impl Config {
                 .saturating_mul(self.max_batch.max(1))
                 .saturating_add(MIB)
         })
+    }
+
+    pub fn publish_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.publish_wait_ms)
     }
 
     pub fn threads(&self) -> usize {

@@ -31,4 +31,7 @@ pub struct UploadLimits {
     pub max_batch: usize,
     /// Files of one batch checked (decoded) at once.
     pub check_parallelism: usize,
+    /// How long an upload waits for the bus to take its messages before leaving them to the
+    /// outbox relay (the upload is accepted either way).
+    pub publish_wait: std::time::Duration,
 }

@@ -10,10 +10,14 @@
 //!   are idempotent;
 //! - `comparisons`: one row per completed image (F8);
 //! - `events`: audit log of system events (F25).
+//!
+//! `m20261124_000002_outbox` adds `images.published_at`: the images table is also the upload
+//! outbox (rows whose message is not on the bus yet).
 
 pub use sea_orm_migration::prelude::*;
 
 mod m20250101_000001_initial;
+mod m20261124_000002_outbox;
 
 /// The migrator of the vision platform.
 pub struct Migrator;
@@ -21,6 +25,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20250101_000001_initial::Migration)]
+        vec![
+            Box::new(m20250101_000001_initial::Migration),
+            Box::new(m20261124_000002_outbox::Migration),
+        ]
     }
 }

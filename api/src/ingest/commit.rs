@@ -1,19 +1,33 @@
-//! Second half of an upload: object, then row, then message. Each step undoes the earlier ones
-//! when it fails, so the store never keeps an object without its row nor a row without its object.
+//! Second half of an upload: object, then row, then message. Storing undoes the earlier writes
+//! when it fails, so the store never keeps an object without its row nor a row without its
+//! object; once every row is written the upload is accepted, and a message the bus cannot take
+//! now waits in the outbox (the unpublished rows).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::Utc;
 use uuid::Uuid;
-use vision_core::messages::{self, ImageSubmitted, SCHEMA_VERSION};
-use vision_core::objects::raw_image_key;
+use vision_core::messages;
+use vision_core::metrics::metrics;
+use vision_core::objects::{StoreError, raw_image_key};
 use vision_core::{MessageBus, ObjectStore, topics};
 use vision_db::entities::images::Model as ImageRecord;
 use vision_db::{Db, NewImage};
+use vision_recorder::image_submitted;
 
 use super::prepare::Prepared;
 use crate::errors::{ApiError, ApiResult};
+
+/// Pauses between tries of an object put while the store is unreachable.
+const STORE_RETRY_PAUSES: [Duration; 5] = [
+    Duration::from_millis(200),
+    Duration::from_millis(400),
+    Duration::from_millis(800),
+    Duration::from_millis(1600),
+    Duration::from_millis(3200),
+];
 
 /// What has been written so far, to undo on failure.
 struct Written {
@@ -25,6 +39,8 @@ pub struct Committer<'a> {
     pub db: &'a Db,
     pub store: &'a Arc<dyn ObjectStore>,
     pub bus: &'a Arc<dyn MessageBus>,
+    /// How long one publish may wait for the bus before the rest is left to the relay.
+    pub publish_wait: Duration,
 }
 
 impl Committer<'_> {
@@ -46,27 +62,38 @@ impl Committer<'_> {
             }
         }
         // Announce only once the whole batch is durable: a consumer never sees an image whose
-        // batch is then rolled back, except when the bus itself fails half-way (those
-        // messages then find no object and are dead-lettered).
+        // batch is then rolled back. From here on the upload is accepted whatever the bus
+        // does: the rows are the outbox, and what cannot be published now is published by
+        // the relay (`super::outbox`) once the bus answers again.
+        let mut published = Vec::with_capacity(records.len());
         for record in &records {
-            let message = ImageSubmitted {
-                v: SCHEMA_VERSION,
-                image_id: record.id,
-                object_key: record.object_key.clone(),
-                source: record.source.clone(),
-                label: record.label.clone(),
-                submitted_at: record.created_at,
-                content_hash: Some(record.content_hash.clone()),
-            };
+            let message = messages::encode(&image_submitted(record));
             let key = record.id.to_string();
-            if let Err(e) = self
-                .bus
-                .publish(topics::IMAGES_INPUT, &key, messages::encode(&message))
-                .await
-            {
-                self.undo(&written).await;
-                return Err(ApiError::internal("cannot publish the image", e));
+            let publish = self.bus.publish(topics::IMAGES_INPUT, &key, message);
+            match tokio::time::timeout(self.publish_wait, publish).await {
+                Ok(Ok(())) => published.push(record.id),
+                outcome => {
+                    let reason = match outcome {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => format!("no answer within {:?}", self.publish_wait),
+                    };
+                    tracing::warn!(
+                        reason,
+                        deferred = records.len() - published.len(),
+                        "bus unavailable: upload accepted, its messages left to the outbox relay"
+                    );
+                    metrics()
+                        .errors
+                        .with_label_values(&["ingest", "publish_deferred"])
+                        .inc_by((records.len() - published.len()) as f64);
+                    break;
+                }
             }
+        }
+        if let Err(e) = self.db.mark_published(&published).await {
+            // The relay will publish these again: a duplicate message, which every stage
+            // already tolerates (at-least-once).
+            tracing::warn!(error = %e, "cannot mark images published");
         }
         Ok(records)
     }
@@ -86,8 +113,7 @@ impl Committer<'_> {
         .await
         .map_err(|e| ApiError::internal("upload read panicked", e))?;
         let bytes = bytes.map_err(|e| ApiError::internal("cannot read the uploaded file", e))?;
-        self.store
-            .put(&object_key, Bytes::from(bytes), file.kind.mime())
+        self.put_object(&object_key, Bytes::from(bytes), file.kind.mime())
             .await
             .map_err(|e| ApiError::internal("cannot store the image", e))?;
         let row = NewImage {
@@ -109,6 +135,24 @@ impl Committer<'_> {
             Err(e) => {
                 self.delete_object(&object_key).await;
                 Err(ApiError::internal("cannot record the image", e))
+            }
+        }
+    }
+
+    /// Puts an object, trying again while the store is unreachable (a restart, a network
+    /// blip) for up to ~6 s before the upload is refused.
+    async fn put_object(&self, key: &str, bytes: Bytes, mime: &str) -> Result<(), StoreError> {
+        let mut pauses = STORE_RETRY_PAUSES.iter();
+        loop {
+            match self.store.put(key, bytes.clone(), mime).await {
+                Err(StoreError::Unavailable(reason)) => match pauses.next() {
+                    Some(pause) => {
+                        tracing::warn!(%key, reason, "object store unavailable, trying again");
+                        tokio::time::sleep(*pause).await;
+                    }
+                    None => return Err(StoreError::Unavailable(reason)),
+                },
+                outcome => return outcome,
             }
         }
     }

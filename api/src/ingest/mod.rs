@@ -7,12 +7,14 @@
 
 mod commit;
 mod fields;
+mod outbox;
 mod prepare;
 
 use futures::{StreamExt, TryStreamExt};
 use vision_core::metrics::metrics;
 use vision_db::entities::images::Model as ImageRecord;
 
+pub use outbox::Relay;
 pub use prepare::Incoming;
 
 use crate::errors::{ApiError, ApiResult, ErrorCode};
@@ -81,6 +83,7 @@ async fn accept(
         db: &state.db,
         store: &state.store,
         bus: &state.bus,
+        publish_wait: state.limits.publish_wait,
     };
     committer.commit(prepared, &source).await
 }

@@ -2,6 +2,7 @@
 //! pipeline's topics created when they are missing.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use vision_core::bus::{KafkaBus, KafkaSettings};
@@ -33,8 +34,16 @@ pub async fn distributed_bus(config: &Config, role: &str) -> anyhow::Result<Arc<
     settings.client_id = format!("vision-{role}");
     settings.instance_id = config.instance_id.clone();
     let bus = KafkaBus::new(settings).context("cannot configure the Kafka client")?;
-    bus.ensure_topics(&TOPICS)
-        .await
-        .with_context(|| format!("cannot reach Kafka at {brokers} to check the topics"))?;
+    // A broker that is not up yet (a whole stack starting at once, a broker restarting) is
+    // waited for, not a reason to exit and be restarted in a loop.
+    let mut pause = Duration::from_secs(1);
+    while let Err(e) = bus.ensure_topics(&TOPICS).await {
+        tracing::warn!(%brokers, error = %e, retry_in = ?pause, "cannot reach Kafka to check the topics");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_PAUSE);
+    }
     Ok(Arc::new(bus))
 }
+
+/// Longest pause between two attempts to reach the broker at start-up.
+const MAX_PAUSE: Duration = Duration::from_secs(15);

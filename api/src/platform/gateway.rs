@@ -15,6 +15,7 @@ use crate::events::EventHub;
 use crate::graphql;
 use crate::health::Readiness;
 use crate::http::{self, HttpOptions};
+use crate::ingest;
 use crate::replay::{CifarDatasets, Replays};
 use crate::state::{AppState, UploadLimits};
 
@@ -49,12 +50,19 @@ pub async fn start(
             image: config.image_limits(),
             max_batch: config.max_batch,
             check_parallelism: config.threads(),
+            publish_wait: config.publish_wait(),
         },
         models: Arc::new(models),
         readiness: Arc::new(Readiness::default()),
         events,
         replays: Replays::new(CifarDatasets::new(config.cifar10_dir())),
     };
+    let relay = ingest::Relay::for_publish_wait(config.publish_wait());
+    let (db, bus, stop) = (state.db.clone(), state.bus.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        relay.run(db, bus, stop).await;
+        ("outbox relay".to_string(), Ok(()))
+    });
     let schema = graphql::schema(state.clone());
     let options = HttpOptions {
         max_body_bytes: config.max_body_bytes(),

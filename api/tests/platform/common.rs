@@ -79,6 +79,24 @@ impl TestApp {
         }
     }
 
+    /// The gateway alone over `bus` (no stages): for tests of what the gateway does with it.
+    pub async fn start_gateway(
+        dir: TempDir,
+        config: Config,
+        bus: std::sync::Arc<dyn vision_core::MessageBus>,
+    ) -> Self {
+        let platform = Platform::start_gateway(&config, bus)
+            .await
+            .expect("gateway starts");
+        let base = format!("http://{}", platform.addr);
+        Self {
+            platform: Some(platform),
+            base,
+            dir,
+            client: reqwest::Client::new(),
+        }
+    }
+
     pub fn platform(&self) -> &Platform {
         self.platform.as_ref().expect("running")
     }

@@ -8,13 +8,7 @@ use rdkafka::producer::DefaultProducerContext;
 use tokio::process::Child;
 use vision_core::topics;
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use vision_testkit::free_port;
 
 /// Creates the pipeline's topics (2 partitions) on the mock cluster; returns its brokers.
 pub fn pipeline_topics(cluster: &MockCluster<'static, DefaultProducerContext>) -> String {

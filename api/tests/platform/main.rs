@@ -11,6 +11,7 @@ mod dashboard;
 mod distributed;
 mod files;
 mod operations;
+mod outbox;
 mod queries;
 mod recovery;
 mod refusals;

@@ -34,6 +34,9 @@ pub struct Metrics {
     pub consumer_lag: GaugeVec,
     /// Descriptor-cache lookups by result (`hit`, `miss`, `error`).
     pub descriptor_cache: CounterVec,
+    /// Accepted images whose message is not on the bus yet (the gateway's outbox), as last seen
+    /// by this gateway's relay.
+    pub outbox_pending: prometheus::Gauge,
 }
 
 fn histogram(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
@@ -102,6 +105,11 @@ impl Metrics {
                 "Descriptor-cache lookups by result",
                 &["result"],
             ),
+            outbox_pending: prometheus::Gauge::new(
+                "vision_outbox_pending",
+                "Accepted images whose message is not on the bus yet",
+            )
+            .expect("valid gauge"),
             registry,
         };
         for collector in [
@@ -115,6 +123,7 @@ impl Metrics {
             Box::new(m.errors.clone()),
             Box::new(m.consumer_lag.clone()),
             Box::new(m.descriptor_cache.clone()),
+            Box::new(m.outbox_pending.clone()),
         ] {
             m.registry.register(collector).expect("unique metric names");
         }

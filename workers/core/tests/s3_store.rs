@@ -1,105 +1,24 @@
-//! The S3 object store against a real S3 server: `moto_server` (PyPI `moto[server]`, pinned in
-//! models/build/requirements.txt and installed into .venv by scripts/python-env.sh; `MOTO_SERVER`
-//! overrides its path). Each test starts its own server on a free loopback port and kills it
-//! when it ends, passed or failed. What the store did is checked with plain HTTP requests to the
-//! server, not through the crate under test.
+//! The S3 object store against a real S3 server: `moto_server` (see `vision_testkit::moto`).
+//! Each test starts its own server on a free loopback port and kills it when it ends, passed or
+//! failed. What the store did is checked with plain HTTP requests to the server, not through
+//! the crate under test.
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
 use vision_core::ObjectStore;
 use vision_core::objects::{S3Settings, S3Store, StoreError};
+use vision_testkit::{Moto, free_port, http};
 
-const STARTUP: Duration = Duration::from_secs(60);
-
-/// A running moto_server, killed on drop.
-struct Moto {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Moto {
-    async fn start() -> Self {
-        let binary = match std::env::var_os("MOTO_SERVER") {
-            Some(path) => PathBuf::from(path),
-            None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/moto_server"),
-        };
-        assert!(
-            binary.is_file(),
-            "moto_server not found at {}: run scripts/python-env.sh (it installs the pinned \
-             moto[server] of models/build/requirements.txt into .venv), or set MOTO_SERVER to \
-             its path",
-            binary.display()
-        );
-        let port = free_port();
-        let log =
-            std::env::temp_dir().join(format!("vision-moto-{port}-{}.log", std::process::id()));
-        let log_file = std::fs::File::create(&log).expect("moto log file");
-        let mut command = Command::new(&binary);
-        command
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("log file"))
-            .stderr(log_file)
-            .kill_on_drop(true);
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let started = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait().expect("moto status") {
-                panic!(
-                    "moto_server exited ({status}) before answering:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            // Answering S3 requests, not only listening: a missing bucket is a 404.
-            if let Ok((status, _, _)) = http(port, "HEAD", "/no-such-bucket-at-all", &[], b"").await
-                && status == 404
-            {
-                break;
-            }
-            assert!(
-                started.elapsed() < STARTUP,
-                "moto_server did not answer on port {port} within {STARTUP:?}:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Self { child, port, log }
+/// Settings of a store on `moto` (it accepts any access key).
+fn settings(moto: &Moto, bucket: &str) -> S3Settings {
+    S3Settings {
+        endpoint: moto.endpoint(),
+        bucket: bucket.to_string(),
+        region: "us-east-1".to_string(),
+        access_key: "vision-test".to_string(),
+        secret_key: "vision-test-secret".to_string(),
     }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn settings(&self, bucket: &str) -> S3Settings {
-        S3Settings {
-            endpoint: self.endpoint(),
-            bucket: bucket.to_string(),
-            region: "us-east-1".to_string(),
-            access_key: "vision-test".to_string(),
-            secret_key: "vision-test-secret".to_string(),
-        }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-        let _ = std::fs::remove_file(&self.log);
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().unwrap().port()
 }
 
 /// An `Authorization` header that routes a request to `service` in moto. Its signature is never
@@ -118,47 +37,6 @@ async fn s3_http(port: u16, method: &str, path: &str) -> (u16, String, Vec<u8>) 
     http(port, method, path, &[("Authorization", &auth)], b"")
         .await
         .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
-}
-
-/// One plain HTTP/1.1 request. Returns the status, the raw header block and the body.
-async fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> std::io::Result<(u16, String, Vec<u8>)> {
-    let exchange = async {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
-             Content-Length: {}\r\n",
-            body.len()
-        );
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str("\r\n");
-        stream.write_all(request.as_bytes()).await?;
-        stream.write_all(body).await?;
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).await?;
-        Ok::<_, std::io::Error>(answer)
-    };
-    let answer = tokio::time::timeout(Duration::from_secs(10), exchange)
-        .await
-        .map_err(|_| std::io::Error::other("no HTTP answer within 10 s"))??;
-    let split = answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other("no end of HTTP headers"))?;
-    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad status line in {head:?}")))?;
-    Ok((status, head, answer[split + 4..].to_vec()))
 }
 
 fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
@@ -182,12 +60,12 @@ async fn connect_put_get_delete_and_errors() {
     let bucket = "vision-images";
 
     // A fresh server: connecting creates the bucket, and connecting again is fine.
-    let (status, _, _) = s3_http(moto.port, "HEAD", &format!("/{bucket}")).await;
+    let (status, _, _) = s3_http(moto.port(), "HEAD", &format!("/{bucket}")).await;
     assert_eq!(status, 404, "the bucket does not exist yet");
-    let store = S3Store::connect(moto.settings(bucket)).await.unwrap();
-    let (status, _, _) = s3_http(moto.port, "HEAD", &format!("/{bucket}")).await;
+    let store = S3Store::connect(settings(&moto, bucket)).await.unwrap();
+    let (status, _, _) = s3_http(moto.port(), "HEAD", &format!("/{bucket}")).await;
     assert_eq!(status, 200, "connect created the bucket");
-    let again = S3Store::connect(moto.settings(bucket)).await.unwrap();
+    let again = S3Store::connect(settings(&moto, bucket)).await.unwrap();
     assert_eq!(store.kind(), "s3");
     assert_eq!(store.bucket(), bucket);
     store.ping().await.unwrap();
@@ -202,7 +80,7 @@ async fn connect_put_get_delete_and_errors() {
         bytes,
         "another client sees it"
     );
-    let (status, head, body) = s3_http(moto.port, "GET", &format!("/{bucket}/{key}")).await;
+    let (status, head, body) = s3_http(moto.port(), "GET", &format!("/{bucket}/{key}")).await;
     assert_eq!(status, 200);
     assert_eq!(header(&head, "content-type"), Some("image/png"), "{head}");
     assert_eq!(body, bytes, "the server holds exactly the bytes");
@@ -211,7 +89,7 @@ async fn connect_put_get_delete_and_errors() {
     let jpeg = image_bytes(1, 1000);
     store.put(key, jpeg.clone(), "image/jpeg").await.unwrap();
     assert_eq!(store.get(key).await.unwrap(), jpeg);
-    let (_, head, _) = s3_http(moto.port, "HEAD", &format!("/{bucket}/{key}")).await;
+    let (_, head, _) = s3_http(moto.port(), "HEAD", &format!("/{bucket}/{key}")).await;
     assert_eq!(header(&head, "content-type"), Some("image/jpeg"), "{head}");
     let empty = "raw-images/empty.bin";
     store
@@ -231,7 +109,7 @@ async fn connect_put_get_delete_and_errors() {
     // Delete, then the object is gone, and deleting again is fine.
     store.delete(key).await.unwrap();
     assert!(matches!(store.get(key).await, Err(StoreError::NotFound(_))));
-    let (status, _, _) = s3_http(moto.port, "HEAD", &format!("/{bucket}/{key}")).await;
+    let (status, _, _) = s3_http(moto.port(), "HEAD", &format!("/{bucket}/{key}")).await;
     assert_eq!(status, 404, "deleted on the server");
     store.delete(key).await.unwrap();
 
@@ -264,7 +142,7 @@ async fn connect_put_get_delete_and_errors() {
     }
 
     // A store whose bucket vanished is not healthy.
-    let other = S3Store::new(moto.settings("vision-never-created")).unwrap();
+    let other = S3Store::new(settings(&moto, "vision-never-created")).unwrap();
     match other.ping().await {
         Err(StoreError::Unavailable(reason)) => {
             assert!(reason.contains("vision-never-created"), "{reason}")
@@ -276,7 +154,7 @@ async fn connect_put_get_delete_and_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_parallel_puts_then_gets() {
     let moto = Moto::start().await;
-    let store = S3Store::connect(moto.settings("vision-parallel"))
+    let store = S3Store::connect(settings(&moto, "vision-parallel"))
         .await
         .unwrap();
     let key = |i: usize| format!("raw-images/2026/01/02/object-{i:02}.jpg");
@@ -382,12 +260,12 @@ async fn a_closed_port_is_unavailable_quickly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_secret_is_refused() {
     let moto = Moto::start().await;
-    let (status, _, answer) = http(moto.port, "POST", "/moto-api/reset-auth", &[], b"3")
+    let (status, _, answer) = http(moto.port(), "POST", "/moto-api/reset-auth", &[], b"3")
         .await
         .unwrap();
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
     let iam = |body: &'static str| {
-        let port = moto.port;
+        let port = moto.port();
         async move {
             let (status, _, answer) = http(
                 port,
@@ -421,7 +299,7 @@ async fn a_wrong_secret_is_refused() {
         let end = created[start..].find("</").unwrap() + start;
         created[start..end].to_string()
     };
-    let mut settings = moto.settings("vision-auth");
+    let mut settings = settings(&moto, "vision-auth");
     settings.access_key = element("AccessKeyId");
     settings.secret_key = element("SecretAccessKey");
 

@@ -491,6 +491,7 @@ impl Db {
             extractor_version: None,
             extract_ms: None,
             completed_at: None,
+            published_at: None,
         };
         let am: images::ActiveModel = model.clone().into();
         images::Entity::insert(am)
@@ -676,6 +677,38 @@ impl Db {
             query = query.filter(images::Column::CreatedAt.lt(before));
         }
         Ok(query
+            .order_by_asc(images::Column::CreatedAt)
+            .order_by_asc(images::Column::Id)
+            .limit(limit)
+            .all(&self.conn)
+            .await?)
+    }
+
+    // ----- the upload outbox -----------------------------------------------------------------
+
+    /// Records that the messages of `ids` are on the bus.
+    pub async fn mark_published(&self, ids: &[Uuid]) -> Result<()> {
+        for chunk in ids.chunks(IN_CHUNK) {
+            images::Entity::update_many()
+                .col_expr(images::Column::PublishedAt, Expr::value(now()))
+                .filter(images::Column::Id.is_in(chunk.iter().copied()))
+                .filter(images::Column::PublishedAt.is_null())
+                .exec(&self.conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Accepted images whose message is not on the bus yet, uploaded before `before`, oldest
+    /// first (the outbox relay publishes them).
+    pub async fn unpublished_images(
+        &self,
+        before: DateTimeUtc,
+        limit: u64,
+    ) -> Result<Vec<images::Model>> {
+        Ok(images::Entity::find()
+            .filter(images::Column::PublishedAt.is_null())
+            .filter(images::Column::CreatedAt.lt(before))
             .order_by_asc(images::Column::CreatedAt)
             .order_by_asc(images::Column::Id)
             .limit(limit)

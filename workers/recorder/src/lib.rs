@@ -23,7 +23,7 @@ use vision_core::{Message, MessageBus, Outcome, consume, topics};
 use vision_db::{Db, NewPrediction, TopK};
 
 pub use comparison::compare;
-pub use recovery::{Sweep, recover};
+pub use recovery::{Sweep, image_submitted, recover};
 
 /// Consumer group of every recorder replica.
 pub const GROUP: &str = "recorder";

@@ -51,20 +51,29 @@ async fn resend(bus: &dyn MessageBus, image: &images::Model) -> anyhow::Result<(
                 .await?;
         }
         _ => {
-            let submitted = ImageSubmitted {
-                v: SCHEMA_VERSION,
-                image_id: image.id,
-                object_key: image.object_key.clone(),
-                source: image.source.clone(),
-                label: image.label.clone(),
-                submitted_at: image.created_at,
-                content_hash: Some(image.content_hash.clone()),
-            };
-            bus.publish(topics::IMAGES_INPUT, &key, messages::encode(&submitted))
-                .await?;
+            bus.publish(
+                topics::IMAGES_INPUT,
+                &key,
+                messages::encode(&image_submitted(image)),
+            )
+            .await?;
         }
     }
     Ok(())
+}
+
+/// The message that sends a stored image to the extractor (the gateway's upload and outbox
+/// send the same one).
+pub fn image_submitted(image: &images::Model) -> ImageSubmitted {
+    ImageSubmitted {
+        v: SCHEMA_VERSION,
+        image_id: image.id,
+        object_key: image.object_key.clone(),
+        source: image.source.clone(),
+        label: image.label.clone(),
+        submitted_at: image.created_at,
+        content_hash: Some(image.content_hash.clone()),
+    }
 }
 
 /// How the recorder watches for images that stay incomplete while it runs (a message lost by

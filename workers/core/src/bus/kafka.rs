@@ -164,10 +164,19 @@ impl KafkaBus {
         .map_err(unavailable)
     }
 
-    fn consumer(&self, group: &str, from: &str, commits: bool) -> Result<StreamConsumer, BusError> {
+    fn consumer(
+        &self,
+        topic: &str,
+        group: &str,
+        from: &str,
+        commits: bool,
+    ) -> Result<StreamConsumer, BusError> {
         let mut config = self.settings.client_config();
         if commits && let Some(instance) = &self.settings.instance_id {
-            config.set("group.instance.id", format!("{group}-{instance}"));
+            // One static member per consumer: a process reading several topics in one group
+            // (the recorder) has one consumer per topic, and two members with the same
+            // instance id would fence each other off.
+            config.set("group.instance.id", format!("{group}-{topic}-{instance}"));
         }
         config
             .set("group.id", group)
@@ -227,7 +236,7 @@ impl MessageBus for KafkaBus {
     }
 
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Subscription, BusError> {
-        let consumer = Arc::new(self.consumer(group, "earliest", true)?);
+        let consumer = Arc::new(self.consumer(topic, group, "earliest", true)?);
         consumer.subscribe(&[topic]).map_err(unavailable)?;
         tokio::spawn(report_lag(
             Arc::downgrade(&consumer),
@@ -239,7 +248,7 @@ impl MessageBus for KafkaBus {
 
     async fn subscribe_live(&self, topic: &str) -> Result<Subscription, BusError> {
         let group = format!("{}-live-{}", self.settings.client_id, uuid::Uuid::new_v4());
-        let consumer = Arc::new(self.consumer(&group, "latest", false)?);
+        let consumer = Arc::new(self.consumer(topic, &group, "latest", false)?);
         let mut assignment = TopicPartitionList::new();
         for partition in self.partitions(&consumer, topic).await? {
             assignment

@@ -39,6 +39,8 @@ pub struct Model {
     pub extractor_version: Option<String>,
     pub extract_ms: Option<f64>,
     pub completed_at: Option<DateTimeUtc>,
+    /// When the image's message went on the bus; `None` while it waits in the outbox.
+    pub published_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
