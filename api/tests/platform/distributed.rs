@@ -1,19 +1,20 @@
 //! The distributed mode end to end, every part a real separate process: a Kafka-compatible
 //! broker (`tansu`), an S3 server (`moto_server`), the local PostgreSQL, and the gateway and
 //! every stage as `vision` processes. 200 uploads; mid-stream the extractor and a classifier are
-//! killed with SIGKILL and restarted. (A broker outage is not part of it: tansu 0.6.0 does not
-//! survive one, see `vision_testkit::tansu`; uploads while the bus is down are in `outbox.rs`.) At the end every accepted upload
+//! killed with SIGKILL and restarted. A broker outage is the second test, on librdkafka's mock
+//! cluster: tansu 0.6.0 does not survive one (see `vision_testkit::tansu`). At the end every accepted upload
 //! has exactly one prediction per head, nothing is recorded twice, and every object is in S3.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use rdkafka::mocking::MockCluster;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 use vision_testkit::{Moto, Tansu, free_port, postgres};
 
 use crate::images;
-use crate::kafka::wait_ready;
+use crate::kafka::{pipeline_topics, wait_ready};
 
 const IMAGES: usize = 200;
 const HEADS: [&str; 3] = ["fast", "balanced", "accurate"];
@@ -169,6 +170,81 @@ fn xml_values(xml: &str, tag: &str) -> Vec<String> {
         .collect()
 }
 
+/// Waits until every upload is complete, then checks that the images are exactly `uploaded`,
+/// each with one prediction per head. `context` is shown on failure.
+async fn complete_exactly_once(
+    client: &reqwest::Client,
+    api_url: &str,
+    uploaded: &BTreeSet<String>,
+    context: &str,
+) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let images = loop {
+        let images = recorded(client, api_url).await;
+        if images.len() == uploaded.len()
+            && images.iter().all(|(_, status, _)| status == "COMPLETED")
+        {
+            break images;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not all complete: {:?}\n{context}",
+            images
+                .iter()
+                .filter(|(_, status, _)| status != "COMPLETED")
+                .collect::<Vec<_>>(),
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let ids: BTreeSet<String> = images.iter().map(|(id, _, _)| id.clone()).collect();
+    assert_eq!(&ids, uploaded, "every accepted upload, and nothing else");
+    let mut want: Vec<String> = HEADS.iter().map(|h| h.to_string()).collect();
+    want.sort();
+    for (id, _, mut models) in images {
+        models.sort();
+        assert_eq!(
+            models, want,
+            "image {id}: one prediction per head, none twice"
+        );
+    }
+}
+
+/// Distinct bytes for upload `i`, so that no image reuses another's descriptors.
+fn distinct_png(i: usize) -> Vec<u8> {
+    images::png([i as u8, 255 - i as u8, (i * 7 % 256) as u8])
+}
+
+/// The gateway and the five stages, started in order (the recorder migrates the database).
+struct Stages {
+    api: Process,
+    extractor: Process,
+    fast: Process,
+    _others: Vec<Process>,
+}
+
+impl Cluster {
+    async fn start_stages(&self) -> Stages {
+        let recorder = self.spawn(&["worker", "recorder"]).await;
+        let api = self.spawn(&["api"]).await;
+        let extractor = self.spawn(&["worker", "extractor"]).await;
+        let fast = self
+            .spawn(&["worker", "classifier", "--model", "fast"])
+            .await;
+        let balanced = self
+            .spawn(&["worker", "classifier", "--model", "balanced"])
+            .await;
+        let accurate = self
+            .spawn(&["worker", "classifier", "--model", "accurate"])
+            .await;
+        Stages {
+            api,
+            extractor,
+            fast,
+            _others: vec![recorder, balanced, accurate],
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn separate_processes_on_kafka_and_s3_survive_sigkill_without_loss_or_duplicates() {
     let broker = Tansu::start().await;
@@ -197,61 +273,19 @@ async fn separate_processes_on_kafka_and_s3_survive_sigkill_without_loss_or_dupl
         ],
     };
 
-    // The recorder first: it migrates the database.
-    let _recorder = cluster.spawn(&["worker", "recorder"]).await;
-    let api = cluster.spawn(&["api"]).await;
-    let mut extractor = cluster.spawn(&["worker", "extractor"]).await;
-    let mut fast = cluster
-        .spawn(&["worker", "classifier", "--model", "fast"])
-        .await;
-    let _balanced = cluster
-        .spawn(&["worker", "classifier", "--model", "balanced"])
-        .await;
-    let _accurate = cluster
-        .spawn(&["worker", "classifier", "--model", "accurate"])
-        .await;
-    let api_url = format!("http://127.0.0.1:{}", api.port);
-
+    let mut stages = cluster.start_stages().await;
+    let api_url = format!("http://127.0.0.1:{}", stages.api.port);
     let client = reqwest::Client::new();
     let mut uploaded = BTreeSet::new();
     for i in 0..IMAGES {
-        // Distinct bytes, so that no image reuses another's descriptors.
-        let colour = [i as u8, 255 - i as u8, (i * 7 % 256) as u8];
-        uploaded.insert(upload(&client, &api_url, images::png(colour)).await);
+        uploaded.insert(upload(&client, &api_url, distinct_png(i)).await);
         if i == IMAGES / 4 {
-            cluster.kill_and_restart(&mut extractor).await;
-            cluster.kill_and_restart(&mut fast).await;
+            cluster.kill_and_restart(&mut stages.extractor).await;
+            cluster.kill_and_restart(&mut stages.fast).await;
         }
     }
-
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let images = loop {
-        let images = recorded(&client, &api_url).await;
-        if images.len() == IMAGES && images.iter().all(|(_, status, _)| status == "COMPLETED") {
-            break images;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not all complete: {:?}\nbroker:\n{}",
-            images
-                .iter()
-                .filter(|(_, status, _)| status != "COMPLETED")
-                .collect::<Vec<_>>(),
-            broker.output()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    let ids: BTreeSet<String> = images.iter().map(|(id, _, _)| id.clone()).collect();
-    assert_eq!(ids, uploaded, "every accepted upload, and nothing else");
-    for (id, _, mut models) in images {
-        models.sort();
-        let mut want: Vec<String> = HEADS.iter().map(|h| h.to_string()).collect();
-        want.sort();
-        assert_eq!(
-            models, want,
-            "image {id}: one prediction per head, none twice"
-        );
-    }
+    let context = format!("broker:\n{}", broker.output());
+    complete_exactly_once(&client, &api_url, &uploaded, &context).await;
     // Every image's object is in the bucket, under its id.
     let keys = bucket_keys(&moto, bucket).await;
     assert_eq!(keys.len(), IMAGES, "one object per image");
@@ -261,4 +295,62 @@ async fn separate_processes_on_kafka_and_s3_survive_sigkill_without_loss_or_dupl
             "no object for {id}"
         );
     }
+}
+
+/// A broker outage: librdkafka's mock cluster (the Kafka protocol over TCP, hosted by this test)
+/// refuses every connection for a few seconds while uploads go on. Uploads are accepted (those
+/// the broker cannot take wait in the outbox), the stages reconnect, and every image still ends
+/// with one prediction per head, none twice. (The mock, unlike a real broker, holds one produce
+/// request ~30 s after coming back, so this run takes ~2 minutes.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_outage_loses_nothing_and_duplicates_nothing() {
+    let broker = MockCluster::new(1).unwrap();
+    let brokers = pipeline_topics(&broker);
+    let database = postgres::fresh_database("vision_e2e").await;
+    let dir = tempfile::tempdir().unwrap();
+    vision_inference::testkit::write_bundle(&dir.path().join("models"), 32).unwrap();
+    let cluster = Cluster {
+        env: vec![
+            ("KAFKA_BROKERS", brokers),
+            ("DATABASE_URL", database),
+            (
+                "VISION_OBJECTS_DIR",
+                dir.path().join("objects").display().to_string(),
+            ),
+            (
+                "VISION_MODELS_DIR",
+                dir.path().join("models").display().to_string(),
+            ),
+            (
+                "VISION_DATA_DIR",
+                dir.path().join("data").display().to_string(),
+            ),
+            // An upload waits 1 s for the broker, then leaves its message to the outbox.
+            ("VISION_PUBLISH_WAIT_MS", "1000".to_string()),
+            ("RUST_LOG", "warn".to_string()),
+        ],
+    };
+    let stages = cluster.start_stages().await;
+    let api_url = format!("http://127.0.0.1:{}", stages.api.port);
+    let client = reqwest::Client::new();
+    let mut uploaded = BTreeSet::new();
+    const OUTAGE_IMAGES: usize = 100;
+    let mut outage = None;
+    for i in 0..OUTAGE_IMAGES {
+        uploaded.insert(upload(&client, &api_url, distinct_png(i)).await);
+        if i == OUTAGE_IMAGES / 3 {
+            // The pipeline runs (every group joined) before the broker goes away.
+            complete_exactly_once(&client, &api_url, &uploaded, "before the outage").await;
+            broker.broker_down(-1).unwrap();
+            outage = Some(Instant::now());
+        }
+        if outage.is_some_and(|since| since.elapsed() > Duration::from_secs(4)) {
+            broker.broker_up(-1).unwrap();
+            outage = None;
+        }
+    }
+    if outage.is_some() {
+        broker.broker_up(-1).unwrap();
+    }
+    complete_exactly_once(&client, &api_url, &uploaded, "").await;
 }

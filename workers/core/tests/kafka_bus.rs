@@ -209,3 +209,27 @@ async fn a_group_consumer_reports_its_uncommitted_messages_as_lag() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// After the broker refuses every connection for a few seconds, publishing and group
+/// consumption both resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_and_producers_resume_after_a_broker_outage() {
+    let cluster = MockCluster::new(1).unwrap();
+    let bus = bus(&cluster);
+    cluster.create_topic("t", 3, 1).unwrap();
+    let mut group = bus.subscribe("t", "g").await.unwrap();
+    publish_all(&bus, "t", ["before".to_string()]).await;
+    let d = next(&mut group).await;
+    assert_eq!(d.key, "before");
+    d.ack().unwrap();
+
+    cluster.broker_down(-1).unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    cluster.broker_up(-1).unwrap();
+    publish_all(&bus, "t", ["after".to_string()]).await;
+    let d = tokio::time::timeout(Duration::from_secs(90), group.next())
+        .await
+        .expect("a delivery after the outage")
+        .expect("stream open");
+    assert_eq!(d.key, "after");
+}
