@@ -70,13 +70,7 @@ impl TestApp {
     /// Starts on an existing folder with settings of the test's own (from [`config_for`]).
     pub async fn start_with(dir: TempDir, config: Config) -> Self {
         let platform = Platform::start(&config).await.expect("platform starts");
-        let base = format!("http://{}", platform.addr);
-        Self {
-            platform: Some(platform),
-            base,
-            dir,
-            client: reqwest::Client::new(),
-        }
+        Self::serving(dir, platform)
     }
 
     /// The gateway alone over `bus` (no stages): for tests of what the gateway does with it.
@@ -88,6 +82,10 @@ impl TestApp {
         let platform = Platform::start_gateway(&config, bus)
             .await
             .expect("gateway starts");
+        Self::serving(dir, platform)
+    }
+
+    fn serving(dir: TempDir, platform: Platform) -> Self {
         let base = format!("http://{}", platform.addr);
         Self {
             platform: Some(platform),

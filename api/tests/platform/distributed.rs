@@ -80,19 +80,16 @@ async fn upload(client: &reqwest::Client, api: &str, bytes: Vec<u8>) -> String {
             "0",
             reqwest::multipart::Part::bytes(bytes).file_name("image.png"),
         );
-    let response: Value = client
-        .post(format!("{api}/graphql"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let response = answer(client.post(format!("{api}/graphql")).multipart(form)).await;
     response["data"]["uploadImage"]["id"]
         .as_str()
         .unwrap_or_else(|| panic!("upload refused: {response}"))
         .to_string()
+}
+
+/// The JSON answer of a GraphQL request.
+async fn answer(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
 }
 
 /// Every image's status and heads, as the gateway reports them (all pages).
@@ -100,20 +97,13 @@ async fn recorded(client: &reqwest::Client, api: &str) -> Vec<(String, String, V
     let mut images = Vec::new();
     let mut after = Value::Null;
     loop {
-        let response: Value = client
-            .post(format!("{api}/graphql"))
-            .json(&json!({
-                "query": "query($after: String) { images(first: 100, after: $after) { \
-                          edges { node { id status predictions { model } } } \
-                          pageInfo { hasNextPage endCursor } } }",
-                "variables": { "after": after },
-            }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let response = answer(client.post(format!("{api}/graphql")).json(&json!({
+            "query": "query($after: String) { images(first: 100, after: $after) { \
+                      edges { node { id status predictions { model } } } \
+                      pageInfo { hasNextPage endCursor } } }",
+            "variables": { "after": after },
+        })))
+        .await;
         let page = &response["data"]["images"];
         for edge in page["edges"]
             .as_array()
