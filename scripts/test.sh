@@ -14,7 +14,7 @@ export ORT_DYLIB_PATH
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
-.venv/bin/python -m pytest -q models/build
+.venv/bin/python -m pytest -q models/build bench/python_ref
 # deploy/: compose, Kubernetes, Prometheus and Grafana files agree with each other and the code.
 .venv/bin/python deploy/check_consistency.py >/dev/null
 

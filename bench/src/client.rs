@@ -221,8 +221,14 @@ async fn listen_completions(
 /// Parsed Prometheus text: `name{labels}` -> value.
 pub type Scrape = HashMap<String, f64>;
 
+/// The server's `/metrics`; empty when it has none (the reference Python stack), so the
+/// figures drawn from them are left out rather than made up.
 pub async fn scrape_metrics(url: &str) -> anyhow::Result<Scrape> {
-    let text = reqwest::get(format!("{url}/metrics")).await?.text().await?;
+    let response = reqwest::get(format!("{url}/metrics")).await?;
+    if response.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(Scrape::new());
+    }
+    let text = response.error_for_status()?.text().await?;
     Ok(text
         .lines()
         .filter(|l| !l.starts_with('#'))

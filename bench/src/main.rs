@@ -6,8 +6,14 @@
 //!
 //! By default it starts `vision serve` itself (the release binary beside this one) on a free
 //! port with a fresh data directory; `--url` measures a server that is already running instead.
+//!
+//! `--compare-python` measures `vision serve` and then the reference Python stack
+//! (`bench/python_ref`: FastAPI + strawberry-graphql + onnxruntime under uvicorn) with the same
+//! client, images and load, and prints and writes (`bench/results/compare-python.json`) both
+//! side by side with ratios.
 
 mod client;
+mod compare;
 mod report;
 mod server;
 
@@ -15,7 +21,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use vision_inference::dataset::{self, Split};
+use vision_inference::dataset::{self, Sample, Split};
 use vision_inference::offline;
 
 #[derive(Parser, Debug, Clone)]
@@ -45,12 +51,23 @@ pub struct Args {
     /// Models directory of the started server.
     #[arg(long, default_value = "models")]
     pub models: PathBuf,
-    /// Where to write the JSON figures.
-    #[arg(long, default_value = "bench/results/embedded.json")]
-    pub out: PathBuf,
+    /// Where to write the JSON figures (default `bench/results/embedded.json`, or
+    /// `bench/results/compare-python.json` with `--compare-python`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Give up waiting for completions after this many seconds.
     #[arg(long, default_value_t = 600)]
     pub timeout: u64,
+    /// Also measure the reference Python stack (bench/python_ref) after ours, the same way, and
+    /// print both side by side.
+    #[arg(long, conflicts_with = "url")]
+    pub compare_python: bool,
+    /// Python interpreter of the reference stack (with bench/python_ref/requirements.txt).
+    #[arg(long, default_value = ".venv/bin/python")]
+    pub python: PathBuf,
+    /// Folder of the reference stack's `app.py`.
+    #[arg(long, default_value = "bench/python_ref")]
+    pub python_app: PathBuf,
 }
 
 #[tokio::main]
@@ -68,16 +85,37 @@ async fn main() -> anyhow::Result<()> {
     let samples = offline::spread(dataset::read_samples(&archive, Split::Test)?, args.images);
     anyhow::ensure!(!samples.is_empty(), "no images in {}", archive.display());
 
+    if args.compare_python {
+        return compare::run(&args, &samples).await;
+    }
     let server = match &args.url {
         Some(url) => server::Server::external(url.clone()),
         None => server::Server::start(&args).await?,
     };
+    let report = measure(&server, &samples, &args).await;
+    server.stop().await;
+    let report = report?;
+    report.print();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| "bench/results/embedded.json".into());
+    report.write(&out)?;
+    report.ensure_complete()
+}
+
+/// Drives one server with every sample and computes its figures.
+pub async fn measure(
+    server: &server::Server,
+    samples: &[Sample],
+    args: &Args,
+) -> anyhow::Result<report::Report> {
     let before = client::scrape_metrics(&server.url).await?;
     let started = Instant::now();
     let run = client::run(
         &server.url,
-        &samples,
-        &args,
+        samples,
+        args,
         Duration::from_secs(args.timeout),
     )
     .await?;
@@ -85,15 +123,7 @@ async fn main() -> anyhow::Result<()> {
     let after = client::scrape_metrics(&server.url).await?;
     let stats = client::model_stats(&server.url).await?;
     let rss = server.peak_rss_bytes();
-    let report = report::Report::new(&args, &run, wall, &before, &after, stats, rss);
-    report.print();
-    report.write(&args.out)?;
-    server.stop().await;
-    anyhow::ensure!(
-        run.completed() == samples.len(),
-        "{} of {} images completed",
-        run.completed(),
-        samples.len()
-    );
-    Ok(())
+    Ok(report::Report::new(
+        args, &run, wall, &before, &after, stats, rss,
+    ))
 }

@@ -51,6 +51,8 @@ pub struct Report {
     pub upload_latency: Option<Percentiles>,
     /// Upload accepted -> three predictions recorded (imageCompleted received).
     pub end_to_end_latency: Option<Percentiles>,
+    /// Upload sent -> three predictions recorded: the whole wait, wherever the queue forms.
+    pub sent_to_recorded_latency: Option<Percentiles>,
     /// Mean seconds per message in each stage, from the server's histograms (ms).
     pub stage_mean_ms: serde_json::Map<String, Value>,
     /// Mean model inference time alone (ms).
@@ -111,6 +113,15 @@ impl Report {
                 Some(done.saturating_duration_since(u.accepted?).as_secs_f64() * 1000.0)
             })
             .collect();
+        let total = Percentiles::of(
+            run.uploads
+                .iter()
+                .filter_map(|u| {
+                    let done = *run.completions.get(u.id.as_ref()?)?;
+                    Some(done.saturating_duration_since(u.sent).as_secs_f64() * 1000.0)
+                })
+                .collect(),
+        );
         let completed = e2e.len();
         let span = last.map_or(wall, |l| l - run.first_sent).as_secs_f64();
         Self {
@@ -130,6 +141,7 @@ impl Report {
             images_per_second: completed as f64 / span.max(1e-9),
             upload_latency: upload,
             end_to_end_latency: Percentiles::of(e2e),
+            sent_to_recorded_latency: total,
             stage_mean_ms: histogram_means(before, after, "vision_stage_duration_seconds", "stage"),
             inference_mean_ms: histogram_means(
                 before,
@@ -203,11 +215,27 @@ impl Report {
     }
 
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::write(path, serde_json::to_vec_pretty(self)?)?;
-        println!("  written to {}", path.display());
+        write_json(self, path)
+    }
+
+    /// Fails unless every image sent was completed.
+    pub fn ensure_complete(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.completed == self.images,
+            "{}: {} of {} images completed",
+            self.mode,
+            self.completed,
+            self.images
+        );
         Ok(())
     }
+}
+
+pub fn write_json(value: &impl Serialize, path: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, serde_json::to_vec_pretty(value)?)?;
+    println!("  written to {}", path.display());
+    Ok(())
 }

@@ -1,4 +1,5 @@
-//! Starts `vision serve` as a child process on a free port with a fresh data directory.
+//! Starts `vision serve`, or the reference Python stack under uvicorn, as a child process on a
+//! free port with a fresh data directory.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -36,22 +37,50 @@ impl Server {
             "{} not found: build it with `cargo build --release -p vision-api` or pass --binary",
             binary.display()
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = free_port()?;
         let data = tempfile::tempdir()?;
-        let child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        command
             .arg("serve")
             .env("VISION_ADDR", format!("127.0.0.1:{port}"))
             .env("VISION_DATA_DIR", data.path())
             .env("VISION_MODELS_DIR", &args.models)
             .env("VISION_RUNTIME", &args.runtime)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn");
+        Self::spawn(command, port, data).await
+    }
+
+    /// The reference Python stack (`app.py` in `--python-app`), one uvicorn process.
+    pub async fn start_python(args: &Args) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            args.python.exists(),
+            "{} not found: create it with `scripts/python-env.sh` or pass --python",
+            args.python.display()
+        );
+        let port = free_port()?;
+        let data = tempfile::tempdir()?;
+        let mut command = Command::new(&args.python);
+        command
+            .args(["-m", "uvicorn", "app:app", "--app-dir"])
+            .arg(&args.python_app)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--log-level", "warning", "--no-access-log"])
+            .env("REF_MODELS_DIR", &args.models)
+            .env("REF_DATA_DIR", data.path());
+        Self::spawn(command, port, data).await
+    }
+
+    async fn spawn(
+        mut command: Command,
+        port: u16,
+        data: tempfile::TempDir,
+    ) -> anyhow::Result<Self> {
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()?;
-        let server = Self {
+        let mut server = Self {
             url: format!("http://127.0.0.1:{port}"),
             child: Some(child),
             _data: Some(data),
@@ -60,10 +89,15 @@ impl Server {
         Ok(server)
     }
 
-    async fn wait_ready(&self, limit: Duration) -> anyhow::Result<()> {
+    async fn wait_ready(&mut self, limit: Duration) -> anyhow::Result<()> {
         let http = reqwest::Client::new();
         let deadline = Instant::now() + limit;
         loop {
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                anyhow::bail!("server exited before it was ready ({status})");
+            }
             if let Ok(r) = http.get(format!("{}/ready", self.url)).send().await
                 && r.status().is_success()
             {
@@ -91,4 +125,10 @@ impl Server {
             let _ = child.kill().await;
         }
     }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
