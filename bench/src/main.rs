@@ -14,6 +14,7 @@
 
 mod client;
 mod compare;
+mod distributed;
 mod report;
 mod server;
 
@@ -62,6 +63,16 @@ pub struct Args {
     /// print both side by side.
     #[arg(long, conflicts_with = "url")]
     pub compare_python: bool,
+    /// Start the platform as separate processes on Kafka and PostgreSQL (the gateway and the
+    /// five stages) instead of `vision serve`.
+    #[arg(long, conflicts_with_all = ["url", "compare_python"])]
+    pub distributed: bool,
+    /// Kafka brokers of `--distributed` (default: a tansu broker started for the run).
+    #[arg(long, requires = "distributed")]
+    pub brokers: Option<String>,
+    /// PostgreSQL of `--distributed`, where a fresh database is created for the run.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    pub postgres: String,
     /// Python interpreter of the reference stack (with bench/python_ref/requirements.txt).
     #[arg(long, default_value = ".venv/bin/python")]
     pub python: PathBuf,
@@ -90,16 +101,17 @@ async fn main() -> anyhow::Result<()> {
     }
     let server = match &args.url {
         Some(url) => server::Server::external(url.clone()),
+        None if args.distributed => distributed::start(&args).await?,
         None => server::Server::start(&args).await?,
     };
     let report = measure(&server, &samples, &args).await;
     server.stop().await;
     let report = report?;
     report.print();
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| "bench/results/embedded.json".into());
+    let out = args.out.clone().unwrap_or_else(|| match args.distributed {
+        true => "bench/results/distributed.json".into(),
+        false => "bench/results/embedded.json".into(),
+    });
     report.write(&out)?;
     report.ensure_complete()
 }

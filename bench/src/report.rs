@@ -127,6 +127,8 @@ impl Report {
         Self {
             mode: if args.url.is_some() {
                 "external".into()
+            } else if args.distributed {
+                "distributed (6 processes)".into()
             } else {
                 "embedded".into()
             },

@@ -12,7 +12,10 @@ use crate::Args;
 pub struct Server {
     pub url: String,
     child: Option<Child>,
-    _data: Option<tempfile::TempDir>,
+    /// The other processes of a distributed stack (the stages), measured and stopped with it.
+    others: Vec<Child>,
+    /// Whatever must live as long as the server (data folder, a broker we started).
+    _keep: Vec<Box<dyn Send + Sync>>,
 }
 
 impl Server {
@@ -20,23 +23,13 @@ impl Server {
         Self {
             url: url.trim_end_matches('/').to_string(),
             child: None,
-            _data: None,
+            others: Vec::new(),
+            _keep: Vec::new(),
         }
     }
 
     pub async fn start(args: &Args) -> anyhow::Result<Self> {
-        let binary = match &args.binary {
-            Some(b) => b.clone(),
-            None => std::env::current_exe()?
-                .parent()
-                .map(|d| d.join("vision"))
-                .unwrap_or_else(|| PathBuf::from("vision")),
-        };
-        anyhow::ensure!(
-            binary.exists(),
-            "{} not found: build it with `cargo build --release -p vision-api` or pass --binary",
-            binary.display()
-        );
+        let binary = vision_binary(args)?;
         let port = free_port()?;
         let data = tempfile::tempdir()?;
         let mut command = Command::new(&binary);
@@ -83,7 +76,8 @@ impl Server {
         let mut server = Self {
             url: format!("http://127.0.0.1:{port}"),
             child: Some(child),
-            _data: Some(data),
+            others: Vec::new(),
+            _keep: vec![Box::new(data)],
         };
         server.wait_ready(Duration::from_secs(120)).await?;
         Ok(server)
@@ -111,23 +105,64 @@ impl Server {
         }
     }
 
-    /// The child's peak resident set (VmHWM), when we started it.
+    /// A distributed stack: the gateway (`url`, `gateway`) and the stage processes.
+    pub fn stack(
+        url: String,
+        gateway: Child,
+        stages: Vec<Child>,
+        keep: Vec<Box<dyn Send + Sync>>,
+    ) -> Self {
+        Self {
+            url,
+            child: Some(gateway),
+            others: stages,
+            _keep: keep,
+        }
+    }
+
+    /// The peak resident set (VmHWM) of the processes we started, summed.
     pub fn peak_rss_bytes(&self) -> Option<u64> {
-        let pid = self.child.as_ref()?.id()?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kb * 1024)
+        let peaks: Vec<u64> = self
+            .child
+            .iter()
+            .chain(&self.others)
+            .filter_map(|child| peak_rss(child.id()?))
+            .collect();
+        (!peaks.is_empty()).then(|| peaks.iter().sum())
     }
 
     pub async fn stop(mut self) {
-        if let Some(child) = self.child.as_mut() {
+        for child in self.child.iter_mut().chain(self.others.iter_mut()) {
             let _ = child.kill().await;
         }
     }
 }
 
-fn free_port() -> std::io::Result<u16> {
+/// The `vision` binary to start: `--binary`, else the one beside this benchmark.
+pub fn vision_binary(args: &Args) -> anyhow::Result<PathBuf> {
+    let binary = match &args.binary {
+        Some(b) => b.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .map(|d| d.join("vision"))
+            .unwrap_or_else(|| PathBuf::from("vision")),
+    };
+    anyhow::ensure!(
+        binary.exists(),
+        "{} not found: build it with `cargo build --release --workspace` or pass --binary",
+        binary.display()
+    );
+    Ok(binary)
+}
+
+fn peak_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+pub fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())

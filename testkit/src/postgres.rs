@@ -9,10 +9,15 @@ pub fn server_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
-/// Creates a database with a unique name starting with `prefix`; returns its URL.
+/// Creates a database with a unique name starting with `prefix` on [`server_url`]; returns
+/// its URL.
 pub async fn fresh_database(prefix: &str) -> String {
-    let base = server_url();
-    let admin = Database::connect(&base).await.unwrap_or_else(|e| {
+    fresh_database_on(&server_url(), prefix).await
+}
+
+/// [`fresh_database`] on the server of `base` (a URL ending in a database to administer from).
+pub async fn fresh_database_on(base: &str, prefix: &str) -> String {
+    let admin = Database::connect(base).await.unwrap_or_else(|e| {
         panic!("this test needs PostgreSQL at {base} (scripts/services.sh starts it): {e}")
     });
     let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());

@@ -1,0 +1,98 @@
+//! `--distributed`: the platform as separate processes, as deployed: the gateway (`vision api`)
+//! and the five stages (`vision worker ...`) on Kafka (`--brokers`, or a tansu broker started
+//! here) and a fresh PostgreSQL database (on `--postgres`), sharing an object folder. The same
+//! client then measures it through the gateway; the peak RSS is the sum over the six processes.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+
+use crate::Args;
+use crate::server::{Server, free_port, vision_binary};
+
+/// Every stage, in start order (the recorder first: it migrates the database).
+const STAGES: [&[&str]; 5] = [
+    &["worker", "recorder"],
+    &["worker", "extractor"],
+    &["worker", "classifier", "--model", "fast"],
+    &["worker", "classifier", "--model", "balanced"],
+    &["worker", "classifier", "--model", "accurate"],
+];
+
+pub async fn start(args: &Args) -> anyhow::Result<Server> {
+    let binary = vision_binary(args)?;
+    let mut keep: Vec<Box<dyn Send + Sync>> = Vec::new();
+    let brokers = match &args.brokers {
+        Some(brokers) => brokers.clone(),
+        None => {
+            let broker = vision_testkit::Tansu::start().await;
+            let brokers = broker.brokers();
+            keep.push(Box::new(broker));
+            brokers
+        }
+    };
+    let database =
+        vision_testkit::postgres::fresh_database_on(&args.postgres, "vision_bench").await;
+    let data = tempfile::tempdir()?;
+    let spawn = |stage: &[&str]| -> anyhow::Result<(Child, u16)> {
+        let port = free_port()?;
+        let child = Command::new(&binary)
+            .args(stage)
+            .env("KAFKA_BROKERS", &brokers)
+            .env("DATABASE_URL", &database)
+            .env("VISION_ADDR", format!("127.0.0.1:{port}"))
+            .env("VISION_INSTANCE_ID", stage.join("-"))
+            .env("VISION_DATA_DIR", data.path())
+            .env("VISION_OBJECTS_DIR", data.path().join("objects"))
+            .env("VISION_MODELS_DIR", &args.models)
+            .env("VISION_RUNTIME", &args.runtime)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        Ok((child, port))
+    };
+    let mut stages = Vec::new();
+    let (mut recorder, port) = spawn(STAGES[0])?;
+    wait_ready(&mut recorder, port).await?;
+    stages.push(recorder);
+    let (mut gateway, api_port) = spawn(&["api"])?;
+    wait_ready(&mut gateway, api_port).await?;
+    for stage in &STAGES[1..] {
+        let (mut child, port) = spawn(stage)?;
+        wait_ready(&mut child, port).await?;
+        stages.push(child);
+    }
+    keep.push(Box::new(data));
+    Ok(Server::stack(
+        format!("http://127.0.0.1:{api_port}"),
+        gateway,
+        stages,
+        keep,
+    ))
+}
+
+async fn wait_ready(child: &mut Child, port: u16) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("a stage exited before it was ready ({status})");
+        }
+        if let Ok(r) = http
+            .get(format!("http://127.0.0.1:{port}/ready"))
+            .send()
+            .await
+            && r.status().is_success()
+        {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "a stage is not ready after 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
