@@ -4,12 +4,12 @@
 //! client then measures it through the gateway; the peak RSS is the sum over the six processes.
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
+use vision_testkit::free_port;
 
 use crate::Args;
-use crate::server::{Server, free_port, vision_binary};
+use crate::server::{Server, vision_binary, wait_ready};
 
 /// Every stage, in start order (the recorder first: it migrates the database).
 const STAGES: [&[&str]; 5] = [
@@ -35,9 +35,10 @@ pub async fn start(args: &Args) -> anyhow::Result<Server> {
     let database =
         vision_testkit::postgres::fresh_database_on(&args.postgres, "vision_bench").await;
     let data = tempfile::tempdir()?;
-    let spawn = |stage: &[&str]| -> anyhow::Result<(Child, u16)> {
-        let port = free_port()?;
-        let child = Command::new(&binary)
+    // One process, once it is ready; returns it with its HTTP port.
+    let spawn = async |stage: &[&str]| -> anyhow::Result<(Child, u16)> {
+        let port = free_port();
+        let mut child = Command::new(&binary)
             .args(stage)
             .env("KAFKA_BROKERS", &brokers)
             .env("DATABASE_URL", &database)
@@ -52,18 +53,14 @@ pub async fn start(args: &Args) -> anyhow::Result<Server> {
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()?;
+        let url = format!("http://127.0.0.1:{port}");
+        wait_ready(&mut child, &url, &stage.join(" ")).await?;
         Ok((child, port))
     };
-    let mut stages = Vec::new();
-    let (mut recorder, port) = spawn(STAGES[0])?;
-    wait_ready(&mut recorder, port).await?;
-    stages.push(recorder);
-    let (mut gateway, api_port) = spawn(&["api"])?;
-    wait_ready(&mut gateway, api_port).await?;
+    let mut stages = vec![spawn(STAGES[0]).await?.0];
+    let (gateway, api_port) = spawn(&["api"]).await?;
     for stage in &STAGES[1..] {
-        let (mut child, port) = spawn(stage)?;
-        wait_ready(&mut child, port).await?;
-        stages.push(child);
+        stages.push(spawn(stage).await?.0);
     }
     keep.push(Box::new(data));
     Ok(Server::stack(
@@ -72,27 +69,4 @@ pub async fn start(args: &Args) -> anyhow::Result<Server> {
         stages,
         keep,
     ))
-}
-
-async fn wait_ready(child: &mut Child, port: u16) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Some(status) = child.try_wait()? {
-            anyhow::bail!("a stage exited before it was ready ({status})");
-        }
-        if let Ok(r) = http
-            .get(format!("http://127.0.0.1:{port}/ready"))
-            .send()
-            .await
-            && r.status().is_success()
-        {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "a stage is not ready after 120 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }

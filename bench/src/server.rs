@@ -6,6 +6,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
+use vision_testkit::free_port;
 
 use crate::Args;
 
@@ -30,7 +31,7 @@ impl Server {
 
     pub async fn start(args: &Args) -> anyhow::Result<Self> {
         let binary = vision_binary(args)?;
-        let port = free_port()?;
+        let port = free_port();
         let data = tempfile::tempdir()?;
         let mut command = Command::new(&binary);
         command
@@ -50,7 +51,7 @@ impl Server {
             "{} not found: create it with `scripts/python-env.sh` or pass --python",
             args.python.display()
         );
-        let port = free_port()?;
+        let port = free_port();
         let data = tempfile::tempdir()?;
         let mut command = Command::new(&args.python);
         command
@@ -68,41 +69,19 @@ impl Server {
         port: u16,
         data: tempfile::TempDir,
     ) -> anyhow::Result<Self> {
-        let child = command
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()?;
-        let mut server = Self {
-            url: format!("http://127.0.0.1:{port}"),
+        let url = format!("http://127.0.0.1:{port}");
+        wait_ready(&mut child, &url, "server").await?;
+        Ok(Self {
+            url,
             child: Some(child),
             others: Vec::new(),
             _keep: vec![Box::new(data)],
-        };
-        server.wait_ready(Duration::from_secs(120)).await?;
-        Ok(server)
-    }
-
-    async fn wait_ready(&mut self, limit: Duration) -> anyhow::Result<()> {
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(child) = self.child.as_mut()
-                && let Some(status) = child.try_wait()?
-            {
-                anyhow::bail!("server exited before it was ready ({status})");
-            }
-            if let Ok(r) = http.get(format!("{}/ready", self.url)).send().await
-                && r.status().is_success()
-            {
-                return Ok(());
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "server not ready after {limit:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        })
     }
 
     /// A distributed stack: the gateway (`url`, `gateway`) and the stage processes.
@@ -162,8 +141,25 @@ fn peak_rss(pid: u32) -> Option<u64> {
     Some(kb * 1024)
 }
 
-pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+/// Waits until the process serving `url` answers `/ready`; fails if `child` exits first or
+/// after 120 s.
+pub async fn wait_ready(child: &mut Child, url: &str, what: &str) -> anyhow::Result<()> {
+    const LIMIT: Duration = Duration::from_secs(120);
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("{what} exited before it was ready ({status})");
+        }
+        if let Ok(r) = http.get(format!("{url}/ready")).send().await
+            && r.status().is_success()
+        {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{what} not ready after {LIMIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

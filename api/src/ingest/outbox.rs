@@ -67,7 +67,6 @@ impl Relay {
     pub async fn pass(&self, db: &Db, bus: &dyn MessageBus) -> anyhow::Result<usize> {
         let before = chrono::Utc::now() - chrono::Duration::from_std(self.grace)?;
         let waiting = db.unpublished_images(before, self.batch).await?;
-        metrics().outbox_pending.set(waiting.len() as f64);
         let mut published = Vec::with_capacity(waiting.len());
         let mut failure = None;
         for image in &waiting {

@@ -58,6 +58,17 @@ async fn next_submitted(extractor: &mut Subscription, count: usize, limit: Durat
     ids
 }
 
+/// Nothing reaches the extractor for a few seconds (longer than a relay pass).
+async fn assert_quiet(extractor: &mut Subscription, what: &str) {
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), extractor.next())
+            .await
+            .is_err(),
+        "{what}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_are_accepted_while_the_bus_is_down_and_published_when_it_returns() {
     let dir = prepared_dir();
@@ -108,13 +119,7 @@ async fn uploads_are_accepted_while_the_bus_is_down_and_published_when_it_return
     }
     // The relay keeps failing while the bus is down (its passes run every 2 s after the
     // 1.4 s grace); nothing may leak out meanwhile.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(
-        tokio::time::timeout(Duration::from_millis(200), extractor.next())
-            .await
-            .is_err(),
-        "a message went out while the bus was down"
-    );
+    assert_quiet(&mut extractor, "a message went out while the bus was down").await;
 
     // Bus back: the relay publishes every waiting image (within its backoff), once each.
     bus.down.store(false, Ordering::SeqCst);
@@ -141,12 +146,6 @@ async fn uploads_are_accepted_while_the_bus_is_down_and_published_when_it_return
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(
-        tokio::time::timeout(Duration::from_millis(200), extractor.next())
-            .await
-            .is_err(),
-        "the relay published a marked row again"
-    );
+    assert_quiet(&mut extractor, "the relay published a marked row again").await;
     app.stop().await;
 }
