@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -36,8 +36,8 @@ use super::{BusError, Delivery, MessageBus, Subscription};
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
 /// Metadata requests (ping, live subscriptions, topic creation).
 const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
-/// Pause after a consumer error before asking again.
-const CONSUMER_ERROR_PAUSE: Duration = Duration::from_millis(500);
+/// A consumer logs one error per this interval at most (with how many it left out).
+const CONSUMER_ERROR_LOG_EVERY: Duration = Duration::from_secs(5);
 
 /// Where the brokers are and how new topics are made.
 #[derive(Debug, Clone)]
@@ -326,6 +326,7 @@ fn lag_by_topic(consumer: &StreamConsumer) -> Result<HashMap<String, i64>, Kafka
 fn deliveries(consumer: Arc<StreamConsumer>, topic: &str, commits: bool) -> Subscription {
     let tracker = Arc::new(Mutex::new(OffsetTracker::default()));
     let topic = topic.to_string();
+    let mut errors = ErrorLog::default();
     Subscription::new(async_stream::stream! {
         loop {
             let received = match consumer.recv().await {
@@ -340,8 +341,10 @@ fn deliveries(consumer: Arc<StreamConsumer>, topic: &str, commits: bool) -> Subs
                 Ok(parts) => parts,
                 Err(e) => {
                     // The broker is away or the group rebalances: librdkafka reconnects itself.
-                    tracing::warn!(topic = %topic, error = %e, "Kafka consumer error");
-                    tokio::time::sleep(CONSUMER_ERROR_PAUSE).await;
+                    // Errors queue up in front of the group's assignment while the broker is
+                    // down, so they are drained at once: pausing on each one held a stage that
+                    // joined during an outage idle for 36 s after a 4 s outage.
+                    errors.report(&topic, &e);
                     continue;
                 }
             };
@@ -363,6 +366,29 @@ fn deliveries(consumer: Arc<StreamConsumer>, topic: &str, commits: bool) -> Subs
             }));
         }
     })
+}
+
+/// Logs consumer errors, at most one per [`CONSUMER_ERROR_LOG_EVERY`]: during an outage
+/// librdkafka reports every failed reconnection.
+#[derive(Default)]
+struct ErrorLog {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl ErrorLog {
+    fn report(&mut self, topic: &str, error: &KafkaError) {
+        if self
+            .last
+            .is_some_and(|last| last.elapsed() < CONSUMER_ERROR_LOG_EVERY)
+        {
+            self.suppressed += 1;
+            return;
+        }
+        tracing::warn!(topic, %error, suppressed = self.suppressed, "Kafka consumer error");
+        self.last = Some(Instant::now());
+        self.suppressed = 0;
+    }
 }
 
 /// Per partition, the offsets handed out and not yet acknowledged, and so the offset that may be
