@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
-use vision_inference::{ImageLimits, RuntimeKind};
+use vision_extractor::BatchSettings;
+use vision_inference::{ImageLimits, Parallelism, RuntimeKind};
 
 const MIB: usize = 1024 * 1024;
 
@@ -99,9 +100,28 @@ pub struct Config {
     #[arg(long, env = "VISION_RUNTIME", default_value = "tract", global = true)]
     pub runtime: RuntimeKind,
 
-    /// Intra-op threads of the extractor (ONNX Runtime only); 0 means one per core.
+    /// Intra-op threads of each backbone pass (ONNX Runtime only); 0 shares the cores among the
+    /// extractor's workers.
     #[arg(long, env = "VISION_THREADS", default_value_t = 0, global = true)]
     pub threads: usize,
+
+    /// Backbone passes the extractor runs at once (ONNX Runtime keeps one session each); 0 means
+    /// one per core.
+    #[arg(
+        long,
+        env = "VISION_EXTRACTOR_WORKERS",
+        default_value_t = 0,
+        global = true
+    )]
+    pub extractor_workers: usize,
+
+    /// Most images in one backbone pass (micro-batching); 1 turns batching off.
+    #[arg(long, env = "VISION_EXTRACTOR_BATCH", default_value_t = BatchSettings::DEFAULT_MAX_BATCH, global = true)]
+    pub extractor_batch: usize,
+
+    /// Longest a backbone pass waits for more images once it has one, in milliseconds.
+    #[arg(long, env = "VISION_EXTRACTOR_BATCH_WAIT_MS", default_value_t = BatchSettings::DEFAULT_MAX_WAIT.as_millis() as u64, global = true)]
+    pub extractor_batch_wait_ms: u64,
 
     /// Largest accepted image file, in bytes.
     #[arg(long, env = "VISION_MAX_UPLOAD_BYTES", default_value_t = 10 * MIB, global = true)]
@@ -163,6 +183,9 @@ impl Config {
             frontend_dir: None,
             runtime: RuntimeKind::Tract,
             threads: 0,
+            extractor_workers: 0,
+            extractor_batch: BatchSettings::DEFAULT_MAX_BATCH,
+            extractor_batch_wait_ms: BatchSettings::DEFAULT_MAX_WAIT.as_millis() as u64,
             max_upload_bytes: 10 * MIB,
             max_pixels: ImageLimits::default().max_pixels,
             max_batch: 64,
@@ -228,11 +251,35 @@ impl Config {
         std::time::Duration::from_millis(self.publish_wait_ms)
     }
 
-    pub fn threads(&self) -> usize {
-        if self.threads > 0 {
-            self.threads
-        } else {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
+    /// Cores this process may use.
+    pub fn cores(&self) -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+
+    /// The extractor's micro-batching: workers, batch size and wait.
+    pub fn batching(&self) -> BatchSettings {
+        BatchSettings {
+            max_batch: self.extractor_batch.max(1),
+            max_wait: std::time::Duration::from_millis(self.extractor_batch_wait_ms),
+            workers: if self.extractor_workers > 0 {
+                self.extractor_workers
+            } else {
+                self.cores()
+            },
+        }
+    }
+
+    /// Backbone passes at once and threads per pass: by default the cores shared among the
+    /// workers, so that they never ask for more threads than there are cores.
+    pub fn extractor_parallelism(&self) -> Parallelism {
+        let workers = self.batching().workers;
+        Parallelism {
+            sessions: workers,
+            threads: if self.threads > 0 {
+                self.threads
+            } else {
+                (self.cores() / workers).max(1)
+            },
         }
     }
 }

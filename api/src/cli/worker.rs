@@ -47,10 +47,10 @@ pub async fn run(config: &Config, stage: WorkerStage) -> anyhow::Result<()> {
 
     match stage {
         WorkerStage::Extractor => {
-            let bundle = pipeline::load_bundle(config).await?;
+            let extractor = pipeline::load_extractor(config).await?;
             let store = store.expect("the extractor has a store");
-            let mut stage =
-                ExtractorStage::new(bus, store, bundle.extractor.clone(), config.image_limits());
+            let mut stage = ExtractorStage::new(bus, store, extractor, config.image_limits())
+                .with_batching(config.batching());
             if let Some(cache) = platform::descriptor_cache(config).await {
                 stage = stage.with_cache(cache);
             }
@@ -58,8 +58,7 @@ pub async fn run(config: &Config, stage: WorkerStage) -> anyhow::Result<()> {
             stage.run(shutdown).await
         }
         WorkerStage::Classifier { model } => {
-            let bundle = pipeline::load_bundle(config).await?;
-            let head = pipeline::head(&bundle, &model)?;
+            let head = pipeline::load_head(config, &model).await?;
             ready.store(true, Ordering::Release);
             ClassifierStage::new(bus, head).run(shutdown).await
         }

@@ -49,7 +49,7 @@ pub async fn start(
         limits: UploadLimits {
             image: config.image_limits(),
             max_batch: config.max_batch,
-            check_parallelism: config.threads(),
+            check_parallelism: config.cores(),
             publish_wait: config.publish_wait(),
         },
         models: Arc::new(models),

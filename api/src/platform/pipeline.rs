@@ -8,8 +8,8 @@ use tokio_util::sync::CancellationToken;
 use vision_classifier::ClassifierStage;
 use vision_core::cache::DescriptorCache;
 use vision_core::{MessageBus, topics};
-use vision_extractor::ExtractorStage;
-use vision_inference::ModelBundle;
+use vision_extractor::{BatchSettings, ExtractorStage};
+use vision_inference::{ClassifierModel, ExtractorModel, ModelBundle};
 use vision_recorder::RecorderStage;
 
 use super::Tasks;
@@ -17,10 +17,10 @@ use crate::config::Config;
 use crate::state::AppState;
 
 /// Loads the model bundle (checksums verified) off the async workers.
-pub async fn load_bundle(config: &Config) -> anyhow::Result<ModelBundle> {
+async fn load_bundle(config: &Config) -> anyhow::Result<ModelBundle> {
     let dir = config.models_dir.clone();
-    let (runtime, threads) = (config.runtime, config.threads());
-    tokio::task::spawn_blocking(move || ModelBundle::load(&dir, runtime, threads))
+    let (runtime, extractor) = (config.runtime, config.extractor_parallelism());
+    tokio::task::spawn_blocking(move || ModelBundle::load(&dir, runtime, extractor))
         .await
         .context("model loading panicked")?
         .with_context(|| format!("cannot load the models in {}", config.models_dir.display()))
@@ -29,6 +29,7 @@ pub async fn load_bundle(config: &Config) -> anyhow::Result<ModelBundle> {
 pub struct Pipeline {
     bundle: ModelBundle,
     cache: Option<Arc<dyn DescriptorCache>>,
+    batching: BatchSettings,
 }
 
 impl Pipeline {
@@ -41,7 +42,11 @@ impl Pipeline {
             "models loaded"
         );
         let cache = super::descriptor_cache(config).await;
-        Ok(Self { bundle, cache })
+        Ok(Self {
+            bundle,
+            cache,
+            batching: config.batching(),
+        })
     }
 
     /// Starts every stage, then re-sends the images an earlier run left incomplete.
@@ -64,7 +69,8 @@ impl Pipeline {
             state.store.clone(),
             self.bundle.extractor.clone(),
             state.limits.image,
-        );
+        )
+        .with_batching(self.batching);
         if let Some(cache) = self.cache.clone() {
             extractor = extractor.with_cache(cache);
         }
@@ -113,13 +119,26 @@ async fn declare_groups(bus: &dyn MessageBus, heads: &[String]) -> anyhow::Resul
     Ok(())
 }
 
-/// The bundle's classifier `name`, for a `worker classifier` process.
-pub fn head(
-    bundle: &ModelBundle,
-    name: &str,
-) -> anyhow::Result<Arc<vision_inference::ClassifierModel>> {
-    bundle.classifier(name).with_context(|| {
-        let known: Vec<&str> = bundle.classifiers.iter().map(|c| c.name.as_str()).collect();
-        format!("known heads: {}", known.join(", "))
-    })
+/// Only the extractor, for a `worker extractor` process.
+pub async fn load_extractor(config: &Config) -> anyhow::Result<Arc<ExtractorModel>> {
+    let dir = config.models_dir.clone();
+    let (runtime, parallelism) = (config.runtime, config.extractor_parallelism());
+    tokio::task::spawn_blocking(move || ModelBundle::load_extractor(&dir, runtime, parallelism))
+        .await
+        .context("model loading panicked")?
+        .with_context(|| {
+            format!(
+                "cannot load the extractor in {}",
+                config.models_dir.display()
+            )
+        })
+}
+
+/// Only the head `name`, for a `worker classifier` process.
+pub async fn load_head(config: &Config, name: &str) -> anyhow::Result<Arc<ClassifierModel>> {
+    let (dir, runtime, head) = (config.models_dir.clone(), config.runtime, name.to_string());
+    tokio::task::spawn_blocking(move || ModelBundle::load_classifier(&dir, runtime, &head))
+        .await
+        .context("model loading panicked")?
+        .with_context(|| format!("cannot load head {name} in {}", config.models_dir.display()))
 }

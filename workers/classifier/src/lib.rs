@@ -33,8 +33,9 @@ impl ClassifierStage {
             .await?;
         tracing::info!(model = %self.model.name, version = %self.model.version, "classifier stage started");
         let this = &self;
-        // Heads take microseconds: a few in flight hide the bus round trips.
-        consume("classify", subscription, shutdown, 4, |d| this.handle(d)).await;
+        // Heads take microseconds: what a delivery waits for is the bus taking the prediction
+        // (a broker round trip on Kafka), so several are in flight.
+        consume("classify", subscription, shutdown, 16, |d| this.handle(d)).await;
         tracing::info!(model = %self.model.name, "classifier stage stopped");
         Ok(())
     }

@@ -26,6 +26,8 @@ pub struct Metrics {
     pub stage_duration: HistogramVec,
     /// Model inference time alone, by model.
     pub inference_duration: HistogramVec,
+    /// Images per backbone pass of the extractor (its micro-batches).
+    pub extractor_batch_size: prometheus::Histogram,
     /// Predictions made, by model.
     pub predictions: CounterVec,
     /// Errors by stage and kind.
@@ -85,6 +87,14 @@ impl Metrics {
                 "Model inference time by model",
                 &["model"],
             ),
+            extractor_batch_size: prometheus::Histogram::with_opts(
+                HistogramOpts::new(
+                    "vision_extractor_batch_size",
+                    "Images per backbone pass of the extractor",
+                )
+                .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
+            )
+            .expect("valid histogram"),
             predictions: counter(
                 "vision_predictions_total",
                 "Predictions made by model",
@@ -119,6 +129,7 @@ impl Metrics {
             Box::new(m.images_rejected.clone()),
             Box::new(m.stage_duration.clone()),
             Box::new(m.inference_duration.clone()),
+            Box::new(m.extractor_batch_size.clone()),
             Box::new(m.predictions.clone()),
             Box::new(m.errors.clone()),
             Box::new(m.consumer_lag.clone()),

@@ -4,11 +4,18 @@
 //! An image whose bytes were seen before (same SHA-256, same extractor version) reuses the
 //! descriptors from the descriptor cache: no object read, no backbone pass (F4).
 //!
+//! Decoding and preprocessing run on the blocking pool, one image per task; the backbone passes
+//! go through the [`Batcher`], which groups the images waiting at the same time.
+//!
 //! An image that cannot be read (object missing, corrupt bytes, bad message) goes to the
 //! dead-letter topic with the reason; a dependency that is down (object store, bus) is retried.
 
+mod batcher;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+pub use batcher::{BatchSettings, Batcher};
 
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -18,7 +25,7 @@ use vision_core::metrics::metrics;
 use vision_core::objects::StoreError;
 use vision_core::{Message, MessageBus, ObjectStore, Outcome, consume, topics};
 use vision_inference::image_input::{self, ImageKind};
-use vision_inference::{ExtractorModel, ImageLimits};
+use vision_inference::{ExtractorModel, ImageLimits, preprocess};
 
 /// Consumer group of every extractor replica.
 pub const GROUP: &str = "extractor";
@@ -30,7 +37,7 @@ pub struct ExtractorStage {
     store: Arc<dyn ObjectStore>,
     model: Arc<ExtractorModel>,
     limits: ImageLimits,
-    concurrency: usize,
+    batching: BatchSettings,
     cache: Arc<dyn DescriptorCache>,
 }
 
@@ -41,13 +48,12 @@ impl ExtractorStage {
         model: Arc<ExtractorModel>,
         limits: ImageLimits,
     ) -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             bus,
             store,
             model,
             limits,
-            concurrency: cores,
+            batching: BatchSettings::default(),
             cache: Arc::new(MemoryCache::new(MEMORY_CACHE_ENTRIES)),
         }
     }
@@ -58,25 +64,30 @@ impl ExtractorStage {
         self
     }
 
-    /// Images in flight at once (default: one per core; the backbone is CPU-bound).
-    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
-        self.concurrency = concurrency.max(1);
+    /// How images are grouped into backbone passes.
+    pub fn with_batching(mut self, batching: BatchSettings) -> Self {
+        self.batching = batching;
         self
     }
 
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let subscription = self.bus.subscribe(topics::IMAGES_INPUT, GROUP).await?;
-        tracing::info!(version = %self.model.version, "extractor stage started");
+        let batcher = Batcher::start(self.model.clone(), self.batching);
+        tracing::info!(version = %self.model.version, batching = ?self.batching, "extractor stage started");
+        // Enough images in flight that every worker has a full batch waiting while others
+        // decode or wait for the bus to take their descriptors.
+        let in_flight = (4 * self.batching.workers.max(1) * self.batching.max_batch.max(1)).max(8);
         let this = &self;
-        consume("extract", subscription, shutdown, self.concurrency, |d| {
-            this.handle(d)
+        let batcher = &batcher;
+        consume("extract", subscription, shutdown, in_flight, |d| {
+            this.handle(d, batcher)
         })
         .await;
         tracing::info!("extractor stage stopped");
         Ok(())
     }
 
-    async fn handle(&self, delivery: Message) -> Outcome {
+    async fn handle(&self, delivery: Message, batcher: &Batcher) -> Outcome {
         let message: ImageSubmitted = match messages::decode(&delivery.payload) {
             Ok(m) => m,
             Err(e) => return self.dead_letter(None, &delivery, e.to_string()).await,
@@ -102,41 +113,28 @@ impl ExtractorStage {
                     .await;
             }
         };
-        let model = self.model.clone();
-        let limits = self.limits;
-        // Decoding and the backbone are CPU-bound: keep them off the async workers.
-        let computed = tokio::task::spawn_blocking(move || {
+        let (size, limits) = (self.model.input_size, self.limits);
+        // Decoding and resizing are CPU-bound: keep them off the async workers.
+        let prepared = tokio::task::spawn_blocking(move || {
             let kind = ImageKind::sniff(&bytes).ok_or("not a JPEG, PNG or WebP image")?;
             let image = image_input::decode(&bytes, kind, &limits)
                 .map_err(|e| format!("cannot decode image: {e}"))?;
-            let t = Instant::now();
-            let mut rows = model
-                .extract(&[&image])
-                .map_err(|e| format!("extractor failed: {e}"))?;
-            Ok::<_, String>((rows.pop().expect("one image, one row"), t.elapsed()))
+            Ok::<_, String>(preprocess::to_pixels(&image, size, false))
         })
-        .await;
+        .await
+        .unwrap_or_else(|join| Err(format!("image preparation panicked: {join}")));
+        let computed = match prepared {
+            Ok(pixels) => batcher.extract(pixels).await,
+            Err(reason) => Err(reason),
+        };
         let (descriptors, inference) = match computed {
-            Ok(Ok(result)) => result,
-            Ok(Err(reason)) => {
+            Ok(result) => result,
+            Err(reason) => {
                 return self
                     .dead_letter(Some(message.image_id), &delivery, reason)
                     .await;
             }
-            Err(join) => {
-                return self
-                    .dead_letter(
-                        Some(message.image_id),
-                        &delivery,
-                        format!("extractor panicked: {join}"),
-                    )
-                    .await;
-            }
         };
-        metrics()
-            .inference_duration
-            .with_label_values(&["extractor"])
-            .observe(inference.as_secs_f64());
         if let Some(key) = &cache_key
             && let Err(e) = self.cache.put(key, &descriptors).await
         {

@@ -12,7 +12,7 @@ use vision_core::messages::{self, DeadLetter, FeaturesExtracted, ImageSubmitted,
 use vision_core::objects::LocalStore;
 use vision_core::{MessageBus, ObjectStore, Subscription, topics};
 use vision_extractor::ExtractorStage;
-use vision_inference::{ImageLimits, ModelBundle, RuntimeKind, testkit};
+use vision_inference::{ImageLimits, ModelBundle, Parallelism, RuntimeKind, testkit};
 
 struct Rig {
     bus: Arc<MemoryBus>,
@@ -26,7 +26,12 @@ struct Rig {
 async fn rig() -> Rig {
     let dir = tempfile::tempdir().unwrap();
     testkit::write_bundle(&dir.path().join("models"), 32).unwrap();
-    let bundle = ModelBundle::load(&dir.path().join("models"), RuntimeKind::Tract, 1).unwrap();
+    let bundle = ModelBundle::load(
+        &dir.path().join("models"),
+        RuntimeKind::Tract,
+        Parallelism::threads(1),
+    )
+    .unwrap();
     let bus = Arc::new(MemoryBus::new());
     let features = bus.subscribe(topics::IMAGE_FEATURES, "test").await.unwrap();
     let dead = bus.subscribe(topics::DEAD_LETTER, "test").await.unwrap();

@@ -17,4 +17,4 @@ pub mod testkit;
 pub use image_input::{CheckedImage, ImageKind, ImageLimits, ImageRejection};
 pub use manifest::{Manifest, ModelEntry};
 pub use models::{Classification, ClassifierModel, ExtractorModel, ModelBundle};
-pub use runtime::{InferenceError, RuntimeKind, Session, Tensor};
+pub use runtime::{InferenceError, Parallelism, RuntimeKind, Session, Tensor};

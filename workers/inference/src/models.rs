@@ -8,7 +8,7 @@ use image::DynamicImage;
 
 use crate::manifest::{self, Manifest, ManifestError, ModelEntry};
 use crate::preprocess;
-use crate::runtime::{self, InferenceError, RuntimeKind, Session, Tensor};
+use crate::runtime::{self, InferenceError, Parallelism, RuntimeKind, Session, Tensor};
 
 /// How many classes a prediction lists in its top-k.
 pub const TOP_K: usize = 3;
@@ -167,27 +167,21 @@ pub struct ModelBundle {
 
 impl ModelBundle {
     /// Loads `dir/manifest.json` and every model in it, checking each file's sha256 first.
-    pub fn load(dir: &Path, runtime: RuntimeKind, threads: usize) -> Result<Self, BundleError> {
+    /// `extractor` says how many backbone passes may run at once and on how many threads.
+    pub fn load(
+        dir: &Path,
+        runtime: RuntimeKind,
+        extractor: Parallelism,
+    ) -> Result<Self, BundleError> {
         let manifest = Manifest::load(&dir.join("manifest.json"))?;
         for entry in manifest.entries() {
             manifest::verify(dir, entry)?;
         }
-        let extractor = Arc::new(ExtractorModel::new(
-            &manifest.extractor,
-            runtime::load(&dir.join(&manifest.extractor.file), runtime, threads)?,
-        ));
+        let extractor = load_extractor(dir, &manifest, runtime, extractor)?;
         let classifiers = manifest
             .classifiers
             .iter()
-            .map(|entry| {
-                // Heads are tiny: one thread each, whatever the backend.
-                let session = runtime::load(&dir.join(&entry.file), runtime, 1)?;
-                Ok(Arc::new(ClassifierModel::new(
-                    entry,
-                    manifest.classes.clone(),
-                    session,
-                )))
-            })
+            .map(|entry| load_classifier(dir, &manifest, entry, runtime))
             .collect::<Result<Vec<_>, BundleError>>()?;
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -197,6 +191,41 @@ impl ModelBundle {
         })
     }
 
+    /// Only the extractor of the bundle in `dir` (checked), for a process that runs nothing else.
+    pub fn load_extractor(
+        dir: &Path,
+        runtime: RuntimeKind,
+        parallelism: Parallelism,
+    ) -> Result<Arc<ExtractorModel>, BundleError> {
+        let manifest = Manifest::load(&dir.join("manifest.json"))?;
+        manifest::verify(dir, &manifest.extractor)?;
+        load_extractor(dir, &manifest, runtime, parallelism)
+    }
+
+    /// Only the head `name` of the bundle in `dir` (checked), for a process that runs nothing
+    /// else.
+    pub fn load_classifier(
+        dir: &Path,
+        runtime: RuntimeKind,
+        name: &str,
+    ) -> Result<Arc<ClassifierModel>, BundleError> {
+        let manifest = Manifest::load(&dir.join("manifest.json"))?;
+        let entry = manifest
+            .classifiers
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = manifest
+                    .classifiers
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect();
+                BundleError::UnknownModel(format!("{name} (known heads: {})", known.join(", ")))
+            })?;
+        manifest::verify(dir, entry)?;
+        load_classifier(dir, &manifest, entry, runtime)
+    }
+
     pub fn classifier(&self, name: &str) -> Result<Arc<ClassifierModel>, BundleError> {
         self.classifiers
             .iter()
@@ -204,4 +233,29 @@ impl ModelBundle {
             .cloned()
             .ok_or_else(|| BundleError::UnknownModel(name.to_string()))
     }
+}
+
+fn load_extractor(
+    dir: &Path,
+    manifest: &Manifest,
+    runtime: RuntimeKind,
+    parallelism: Parallelism,
+) -> Result<Arc<ExtractorModel>, BundleError> {
+    let session = runtime::load(&dir.join(&manifest.extractor.file), runtime, parallelism)?;
+    Ok(Arc::new(ExtractorModel::new(&manifest.extractor, session)))
+}
+
+fn load_classifier(
+    dir: &Path,
+    manifest: &Manifest,
+    entry: &ModelEntry,
+    runtime: RuntimeKind,
+) -> Result<Arc<ClassifierModel>, BundleError> {
+    // Heads are tiny: one thread each, whatever the backend.
+    let session = runtime::load(&dir.join(&entry.file), runtime, Parallelism::threads(1))?;
+    Ok(Arc::new(ClassifierModel::new(
+        entry,
+        manifest.classes.clone(),
+        session,
+    )))
 }

@@ -49,7 +49,11 @@ pub fn featurize(options: &FeaturizeOptions) -> anyhow::Result<FeaturizeReport> 
         RuntimeKind::Ort => (1, options.threads.max(1)),
         RuntimeKind::Tract => (options.threads.max(1), 1),
     };
-    let session = runtime::load(&options.model, options.runtime, intra)?;
+    let session = runtime::load(
+        &options.model,
+        options.runtime,
+        runtime::Parallelism::threads(intra),
+    )?;
     let variants: &[bool] = if options.flip {
         &[false, true]
     } else {

@@ -1,7 +1,7 @@
 //! Loads a generated bundle with tract and checks the whole image -> classes path.
 
 use image::{DynamicImage, ImageBuffer, Rgb};
-use vision_inference::{ModelBundle, RuntimeKind, manifest, testkit};
+use vision_inference::{ModelBundle, Parallelism, RuntimeKind, manifest, testkit};
 
 fn solid(r: u8, g: u8, b: u8) -> DynamicImage {
     DynamicImage::ImageRgb8(ImageBuffer::from_pixel(50, 40, Rgb([r, g, b])))
@@ -11,7 +11,8 @@ fn solid(r: u8, g: u8, b: u8) -> DynamicImage {
 fn generated_bundle_classifies_colours() {
     let dir = tempfile::tempdir().unwrap();
     testkit::write_bundle(dir.path(), 16).unwrap();
-    let bundle = ModelBundle::load(dir.path(), RuntimeKind::Tract, 1).unwrap();
+    let bundle =
+        ModelBundle::load(dir.path(), RuntimeKind::Tract, Parallelism::threads(1)).unwrap();
     let images = [solid(250, 0, 0), solid(0, 250, 0), solid(0, 0, 250)];
     let refs: Vec<&DynamicImage> = images.iter().collect();
     let descriptors = bundle.extractor.extract(&refs).unwrap();
@@ -40,7 +41,7 @@ fn a_tampered_model_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     testkit::write_bundle(dir.path(), 8).unwrap();
     std::fs::write(dir.path().join("fast.onnx"), b"tampered").unwrap();
-    let err = ModelBundle::load(dir.path(), RuntimeKind::Tract, 1)
+    let err = ModelBundle::load(dir.path(), RuntimeKind::Tract, Parallelism::threads(1))
         .err()
         .expect("checksum mismatch");
     assert!(err.to_string().contains("sha256"), "{err}");

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use image::DynamicImage;
 use vision_inference::dataset::{self, Split};
-use vision_inference::{ModelBundle, RuntimeKind, offline, runtime, testkit};
+use vision_inference::{ModelBundle, Parallelism, RuntimeKind, offline, runtime, testkit};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -38,8 +38,12 @@ fn ort_available() -> bool {
 
 #[test]
 fn shipped_models_classify_cifar10_with_tract() {
-    let bundle = ModelBundle::load(&repo().join("models"), RuntimeKind::Tract, 1)
-        .expect("shipped bundle loads and matches its checksums");
+    let bundle = ModelBundle::load(
+        &repo().join("models"),
+        RuntimeKind::Tract,
+        Parallelism::threads(1),
+    )
+    .expect("shipped bundle loads and matches its checksums");
     assert_eq!(bundle.classifiers.len(), 3);
     let images = test_images(30);
     let refs: Vec<&DynamicImage> = images.iter().map(|(_, i)| i).collect();
@@ -69,8 +73,9 @@ fn ort_and_tract_agree_on_the_shipped_models() {
         return;
     }
     let dir = repo().join("models");
-    let tract = ModelBundle::load(&dir, RuntimeKind::Tract, 1).unwrap();
-    let ort = ModelBundle::load(&dir, RuntimeKind::Ort, 2).expect("ONNX Runtime loads the bundle");
+    let tract = ModelBundle::load(&dir, RuntimeKind::Tract, Parallelism::threads(1)).unwrap();
+    let ort = ModelBundle::load(&dir, RuntimeKind::Ort, Parallelism::threads(2))
+        .expect("ONNX Runtime loads the bundle");
     let images = test_images(8);
     let refs: Vec<&DynamicImage> = images.iter().map(|(_, i)| i).collect();
     let a = tract.extractor.extract(&refs).unwrap();
@@ -99,8 +104,8 @@ fn ort_and_tract_agree_on_a_generated_bundle() {
     }
     let dir = tempfile::tempdir().unwrap();
     testkit::write_bundle(dir.path(), 16).unwrap();
-    let tract = ModelBundle::load(dir.path(), RuntimeKind::Tract, 1).unwrap();
-    let ort = ModelBundle::load(dir.path(), RuntimeKind::Ort, 1).unwrap();
+    let tract = ModelBundle::load(dir.path(), RuntimeKind::Tract, Parallelism::threads(1)).unwrap();
+    let ort = ModelBundle::load(dir.path(), RuntimeKind::Ort, Parallelism::threads(1)).unwrap();
     let images = test_images(4);
     let refs: Vec<&DynamicImage> = images.iter().map(|(_, i)| i).collect();
     let a = tract.extractor.extract(&refs).unwrap();

@@ -62,7 +62,7 @@ impl RecorderStage {
         tracing::info!(models = ?self.expected_models, "recorder stage started");
         let this = &self;
         tokio::join!(
-            consume("record", predictions, shutdown.clone(), 8, |d| this
+            consume("record", predictions, shutdown.clone(), 16, |d| this
                 .on_prediction(d)),
             consume("record_features", features, shutdown.clone(), 4, |d| this
                 .on_features(d)),
@@ -153,14 +153,7 @@ impl RecorderStage {
     /// write, so whichever lands last completes the image, and a completed image always shows
     /// its extractor figures.
     async fn try_complete(&self, image_id: Uuid) -> Result<(), String> {
-        let image = self
-            .db
-            .get_image(image_id)
-            .await
-            .map_err(|e| e.to_string())?;
-        if image.is_none_or(|image| image.extractor_version.is_none()) {
-            return Ok(());
-        }
+        // Predictions first: until the last head has answered, that one read settles it.
         let predictions = self
             .db
             .predictions_for_images(&[image_id])
@@ -169,6 +162,14 @@ impl RecorderStage {
         let Some(comparison) = compare(&predictions, &self.expected_models) else {
             return Ok(());
         };
+        let image = self
+            .db
+            .get_image(image_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        if image.is_none_or(|image| image.extractor_version.is_none()) {
+            return Ok(());
+        }
         let first_time = self
             .db
             .complete_image(image_id, comparison)

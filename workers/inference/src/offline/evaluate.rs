@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::dataset::{self, Split};
 use crate::models::ModelBundle;
-use crate::runtime::RuntimeKind;
+use crate::runtime::{Parallelism, RuntimeKind};
 use crate::{manifest, preprocess};
 
 #[derive(Debug, Clone)]
@@ -162,7 +162,11 @@ fn latency(mut samples_ms: Vec<f64>, runtime: RuntimeKind, threads: usize) -> La
 
 /// Runs the bundle over the split and writes `cards.json` and one Markdown card per model.
 pub fn evaluate(options: &EvaluateOptions) -> anyhow::Result<Vec<ModelCard>> {
-    let bundle = ModelBundle::load(&options.models, options.runtime, options.threads)?;
+    let bundle = ModelBundle::load(
+        &options.models,
+        options.runtime,
+        Parallelism::threads(options.threads),
+    )?;
     let mut samples = dataset::read_samples(&options.dataset, options.split)?;
     if let Some(limit) = options.limit {
         samples = super::spread(samples, limit);

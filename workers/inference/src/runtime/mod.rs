@@ -89,15 +89,38 @@ impl std::fmt::Display for RuntimeKind {
     }
 }
 
-/// Loads `path` with the chosen backend. `threads` is the intra-op thread count (ORT only:
-/// tract runs each call on the calling thread, parallelism comes from concurrent calls).
+/// How many calls of one model may run at once, and with how many threads each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parallelism {
+    /// Calls at once. ORT keeps one session per call (each holds the weights); tract's plan is
+    /// shared by any number of callers.
+    pub sessions: usize,
+    /// Intra-op threads per call (ORT only: tract runs each call on the calling thread).
+    pub threads: usize,
+}
+
+impl Parallelism {
+    /// One call at a time on `threads` threads.
+    pub fn threads(threads: usize) -> Self {
+        Self {
+            sessions: 1,
+            threads,
+        }
+    }
+}
+
+/// Loads `path` with the chosen backend.
 pub fn load(
     path: &Path,
     kind: RuntimeKind,
-    threads: usize,
+    parallelism: Parallelism,
 ) -> Result<Arc<dyn Session>, InferenceError> {
     Ok(match kind {
         RuntimeKind::Tract => Arc::new(TractSession::load(path)?),
-        RuntimeKind::Ort => Arc::new(ort_backend::OrtSession::load(path, threads)?),
+        RuntimeKind::Ort => Arc::new(ort_backend::OrtSession::load(
+            path,
+            parallelism.sessions,
+            parallelism.threads,
+        )?),
     })
 }

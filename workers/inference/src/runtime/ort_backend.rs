@@ -3,6 +3,7 @@
 //! wheel `onnxruntime` ships one under `onnxruntime/capi/`; `ORT_DYLIB_PATH` points at it.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use ort::session::Session as OrtInner;
@@ -53,32 +54,54 @@ fn environment() -> Result<&'static ort::environment::Environment, InferenceErro
     .map_err(|e| InferenceError::RuntimeUnavailable(e.clone()))
 }
 
+/// One or more ORT sessions of the same model. `Session::run` needs `&mut`, so a session serves
+/// one call at a time; a pool lets as many calls run at once as it has sessions (each parallel
+/// inside with its intra-op threads).
 pub struct OrtSession {
-    // `Session::run` needs `&mut`; ORT parallelises inside one call with its intra-op threads.
-    inner: Mutex<OrtInner>,
+    pool: Vec<Mutex<OrtInner>>,
+    next: AtomicUsize,
 }
 
 impl OrtSession {
-    pub fn load(path: &Path, threads: usize) -> Result<Self, InferenceError> {
+    /// `sessions` sessions of `threads` intra-op threads each.
+    pub fn load(path: &Path, sessions: usize, threads: usize) -> Result<Self, InferenceError> {
         let env = environment()?;
         let load_error = |reason: String| InferenceError::Load {
             path: path.display().to_string(),
             reason,
         };
-        let mut builder = OrtInner::builder(env)
-            .map_err(|e| load_error(e.to_string()))?
-            .with_optimization_level(GraphOptimizationLevel::Level3)
-            .map_err(|e| load_error(e.to_string()))?
-            .with_intra_threads(threads.max(1))
-            .map_err(|e| load_error(e.to_string()))?
-            .with_inter_threads(1)
-            .map_err(|e| load_error(e.to_string()))?;
-        let session = builder
-            .commit_from_file(path)
-            .map_err(|e| load_error(e.to_string()))?;
+        let open = || -> Result<OrtInner, ort::Error> {
+            OrtInner::builder(env)?
+                .with_optimization_level(GraphOptimizationLevel::Level3)?
+                .with_intra_threads(threads.max(1))?
+                .with_inter_threads(1)?
+                .commit_from_file(path)
+        };
+        let pool = (0..sessions.max(1))
+            .map(|_| {
+                open()
+                    .map(Mutex::new)
+                    .map_err(|e| load_error(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            inner: Mutex::new(session),
+            pool,
+            next: AtomicUsize::new(0),
         })
+    }
+
+    /// A free session if there is one, else waits for the next in turn.
+    fn session(&self) -> std::sync::MutexGuard<'_, OrtInner> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = self.pool.len();
+        for i in 0..n {
+            if let Ok(session) = self.pool[(start + i) % n].try_lock() {
+                return session;
+            }
+        }
+        self.pool[start % n]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -87,7 +110,7 @@ impl Session for OrtSession {
         let run_error = |e: ort::Error| InferenceError::Run(e.to_string());
         let shape: Vec<i64> = input.shape.iter().map(|&d| d as i64).collect();
         let value = OrtTensor::from_array((shape, input.data)).map_err(run_error)?;
-        let mut session = self.inner.lock().expect("ort session lock");
+        let mut session = self.session();
         let outputs = session.run(ort::inputs![value]).map_err(run_error)?;
         let (shape, data) = outputs[0].try_extract_tensor::<f32>().map_err(run_error)?;
         Tensor::new(shape.iter().map(|&d| d as usize).collect(), data.to_vec())
