@@ -122,19 +122,19 @@ fn print(rows: &[Row], rust: &Report, python: &Report) {
     }
 }
 
-pub async fn run(args: &Args, samples: &[Sample]) -> anyhow::Result<()> {
+pub async fn run(args: &Args, samples: &[Sample], warm_up: &[Sample]) -> anyhow::Result<()> {
     if args.runtime != "ort" {
         eprintln!(
             "note: the reference stack runs ONNX Runtime; `--runtime ort` compares like with like"
         );
     }
     let server = Server::start(args).await?;
-    let rust = measure(&server, samples, args).await;
+    let rust = measure(&server, samples, warm_up, args).await;
     server.stop().await;
     let rust = rust?;
 
     let server = Server::start_python(args).await?;
-    let python = measure(&server, samples, args).await;
+    let python = measure(&server, samples, warm_up, args).await;
     server.stop().await;
     let mut python = python?;
     python.mode = "python-reference".into();
