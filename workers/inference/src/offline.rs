@@ -3,6 +3,7 @@
 //! serving sees), and the evaluation behind the model cards.
 
 pub mod evaluate;
+pub mod timing;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

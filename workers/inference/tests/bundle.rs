@@ -47,3 +47,49 @@ fn a_tampered_model_file_is_refused() {
     assert!(err.to_string().contains("sha256"), "{err}");
     let _ = manifest::sha256_file(&dir.path().join("fast.onnx")).unwrap();
 }
+
+/// A split process loads only its own model; the per-shape tract plans give the same row for an
+/// image whether it comes alone or in a batch.
+#[test]
+fn one_model_loads_alone_and_batches_agree_with_single_images() {
+    let dir = tempfile::tempdir().unwrap();
+    testkit::write_bundle(dir.path(), 16).unwrap();
+    let extractor =
+        ModelBundle::load_extractor(dir.path(), RuntimeKind::Tract, Parallelism::threads(1))
+            .unwrap();
+    let (red, blue) = (solid(250, 0, 0), solid(0, 0, 250));
+    let alone = extractor.extract(&[&blue]).unwrap();
+    let together = extractor.extract(&[&red, &blue]).unwrap();
+    assert_eq!(alone[0], together[1]);
+
+    let head = ModelBundle::load_classifier(dir.path(), RuntimeKind::Tract, "balanced").unwrap();
+    assert_eq!(head.name, "balanced");
+    let unknown = ModelBundle::load_classifier(dir.path(), RuntimeKind::Tract, "huge")
+        .err()
+        .expect("no head named huge")
+        .to_string();
+    assert!(
+        unknown.contains("huge") && unknown.contains("accurate"),
+        "{unknown}"
+    );
+}
+
+/// `vision-models time` runs a model on each runtime it can load and reports its time.
+#[test]
+fn timing_reports_each_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    testkit::write_bundle(dir.path(), 16).unwrap();
+    let options = vision_inference::offline::timing::TimingOptions {
+        model: dir.path().join("extractor.onnx"),
+        size: 16,
+        threads: 1,
+        batch: 2,
+        images: 4,
+        python: None,
+        script: "unused".into(),
+    };
+    let report = vision_inference::offline::timing::time_model(&options).unwrap();
+    let tract = &report.timings[0];
+    assert_eq!(tract.runtime, "tract");
+    assert!(tract.ms_per_image > 0.0 && tract.vs_python_onnxruntime.is_none());
+}

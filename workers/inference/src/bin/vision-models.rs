@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use vision_inference::RuntimeKind;
 use vision_inference::dataset::Split;
 use vision_inference::offline::evaluate::{self, EvaluateOptions};
+use vision_inference::offline::timing::{self, TimingOptions};
 use vision_inference::offline::{self, FeaturizeOptions};
 
 #[derive(Parser)]
@@ -45,6 +46,29 @@ enum Command {
         #[arg(long)]
         limit: Option<usize>,
         #[arg(long)]
+        out: PathBuf,
+    },
+    /// One model's time per image on tract, ONNX Runtime and Python's onnxruntime (same input,
+    /// threads and batch); prints the figures and writes them as JSON.
+    Time {
+        #[arg(long, default_value = "models/extractor.onnx")]
+        model: PathBuf,
+        /// Input side in pixels (the extractor's `input_size` in the manifest).
+        #[arg(long, default_value_t = 160)]
+        size: usize,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        /// Images per repetition (best of three).
+        #[arg(long, default_value_t = 200)]
+        images: usize,
+        /// Python with onnxruntime for the reference figure; `none` to skip it.
+        #[arg(long, default_value = ".venv/bin/python")]
+        python: String,
+        #[arg(long, default_value = "bench/python_ref/time_backbone.py")]
+        script: PathBuf,
+        #[arg(long, default_value = "bench/results/backbone-time.json")]
         out: PathBuf,
     },
     /// Runs the bundle on a CIFAR-10 split as serving does and writes the model cards.
@@ -119,6 +143,46 @@ fn main() -> anyhow::Result<()> {
                     / if flip { 2.0 } else { 1.0 },
                 options.out.display()
             );
+        }
+        Command::Time {
+            model,
+            size,
+            threads,
+            batch,
+            images,
+            python,
+            script,
+            out,
+        } => {
+            let options = TimingOptions {
+                model,
+                size,
+                threads,
+                batch,
+                images,
+                python: (python != "none").then(|| PathBuf::from(python)),
+                script,
+            };
+            let report = timing::time_model(&options)?;
+            println!(
+                "{} at {} px, {} thread(s), batch {}:",
+                report.model, report.size, report.threads, report.batch
+            );
+            for t in &report.timings {
+                let ratio = t
+                    .vs_python_onnxruntime
+                    .map(|r| format!("  ({r:.2}x Python onnxruntime's time)"))
+                    .unwrap_or_default();
+                println!(
+                    "  {:<20} {:>8.2} ms/image{ratio}",
+                    t.runtime, t.ms_per_image
+                );
+            }
+            if let Some(dir) = out.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&out, serde_json::to_string_pretty(&report)?)?;
+            println!("written to {}", out.display());
         }
         Command::Evaluate {
             models,
