@@ -19,6 +19,7 @@ adapted for Lite): no squeeze-excitation, ReLU6, stem 32 and head 1280 not scale
 TF "SAME" padding (asymmetric, extra pixel at bottom/right), BN eps 1e-3.
 
 Usage: export_backbone.py --size 160 --out out/backbone_160.onnx [--imagenet-head]
+       [--cut BLOCK] [--convs finetuned.npz]
 """
 from __future__ import annotations
 
@@ -321,22 +322,61 @@ def lite0_plan():
     return plan
 
 
-def build_backbone(sd, g: GraphBuilder, x: str, size: int):
-    """Add the backbone (NCHW input x of spatial size `size`) to g; returns (output, C)."""
+def folded_convs(sd) -> "OrderedDict[str, tuple[np.ndarray, np.ndarray]]":
+    """Every convolution of the backbone with its batch norm folded in: name -> (w [O,I,k,k],
+    b [O]). Names: `_conv_stem`, `_blocks.N._expand_conv` / `_depthwise_conv` /
+    `_project_conv`, `_conv_head`. This is the form fine-tuning (finetune.py) changes and
+    export reads, so a fine-tuned backbone is these arrays with some of them replaced."""
+    convs = OrderedDict()
+    convs["_conv_stem"] = fold_bn(sd, "_conv_stem.weight", "_bn0")
+    for p, _k, _s, expand, _i, _o in block_plan(sd):
+        if expand:
+            convs[p + "_expand_conv"] = fold_bn(sd, p + "_expand_conv.weight", p + "_bn0")
+        convs[p + "_depthwise_conv"] = fold_bn(sd, p + "_depthwise_conv.weight", p + "_bn1")
+        convs[p + "_project_conv"] = fold_bn(sd, p + "_project_conv.weight", p + "_bn2")
+    convs["_conv_head"] = fold_bn(sd, "_conv_head.weight", "_bn1")
+    return convs
+
+
+def save_convs(path: str, convs) -> None:
+    np.savez(path, **{f"{k}.w": w for k, (w, _) in convs.items()},
+             **{f"{k}.b": b for k, (_, b) in convs.items()})
+
+
+def load_convs(path: str, sd) -> "OrderedDict[str, tuple[np.ndarray, np.ndarray]]":
+    """Folded convolutions saved by save_convs, checked against the backbone's shapes."""
+    base = folded_convs(sd)
+    with np.load(path) as z:
+        out = OrderedDict()
+        for k, (w0, b0) in base.items():
+            w, b = z[f"{k}.w"].astype(np.float32), z[f"{k}.b"].astype(np.float32)
+            if w.shape != w0.shape or b.shape != b0.shape:
+                raise ValueError(f"{path}: {k} has shape {w.shape}, expected {w0.shape}")
+            out[k] = (w, b)
+    return out
+
+
+def build_backbone(sd, g: GraphBuilder, x: str, size: int, convs=None, cut=None):
+    """Add the backbone (NCHW input x of spatial size `size`) to g; returns (output, C, side).
+
+    convs: folded convolutions (default: the ImageNet weights, folded_convs(sd));
+    cut: stop after block `cut` (0-based) and return its output instead of the head conv's.
+    """
+    convs = folded_convs(sd) if convs is None else convs
     state = {"h": size}
 
-    def conv_bn(x, prefix, conv, bn, stride, groups=1, act=True):
-        w, b = fold_bn(sd, f"{prefix}{conv}.weight", f"{prefix}{bn}")
+    def conv(x, name, stride, groups=1, act=True):
+        w, b = convs[name]
         k = w.shape[2]
         pb, pa, out = same_pads(state["h"], k, stride)
-        wn = g.const(f"{prefix}{conv}.w", w)
-        bname = g.const(f"{prefix}{conv}.b", b)
-        y = g.node("Conv", [x, wn, bname], f"{prefix}{conv}",
+        wn = g.const(f"{name}.w", w)
+        bname = g.const(f"{name}.b", b)
+        y = g.node("Conv", [x, wn, bname], name,
                    kernel_shape=[k, k], strides=[stride, stride], pads=[pb, pb, pa, pa],
                    group=groups)
         state["h"] = out
         if act:
-            y = g.node("Clip", [y, "relu6_min", "relu6_max"], f"{prefix}{conv}.relu6")
+            y = g.node("Clip", [y, "relu6_min", "relu6_max"], f"{name}.relu6")
         return y, w.shape[0]
 
     g.const("relu6_min", np.array(0.0, np.float32))
@@ -345,24 +385,28 @@ def build_backbone(sd, g: GraphBuilder, x: str, size: int):
     plan = block_plan(sd)
     if len(plan) == len(lite0_plan()) and sd["_conv_head.weight"].shape[1] == 320:
         assert plan == lite0_plan(), "state dict does not match the EfficientNet-Lite0 structure"
-    x, c = conv_bn(x, "", "_conv_stem", "_bn0", 2)
+    if cut is not None and not 0 <= cut < len(plan):
+        raise ValueError(f"cut {cut}: the backbone has blocks 0..{len(plan) - 1}")
+    x, c = conv(x, "_conv_stem", 2)
     assert c == STEM_FILTERS
-    for p, k, s, expand, i_f, cout in plan:
+    for i, (p, k, s, expand, i_f, cout) in enumerate(plan):
         inp = x
         if expand:
-            x, ce = conv_bn(x, p, "_expand_conv", "_bn0", 1)
+            x, ce = conv(x, p + "_expand_conv", 1)
         else:
             ce = i_f
-        dw = sd[p + "_depthwise_conv.weight"]
+        dw = convs[p + "_depthwise_conv"][0]
         assert dw.shape == (ce, 1, k, k), (p, dw.shape)
-        x, _ = conv_bn(x, p, "_depthwise_conv", "_bn1", s, groups=ce)
-        x, co = conv_bn(x, p, "_project_conv", "_bn2", 1, act=False)
+        x, _ = conv(x, p + "_depthwise_conv", s, groups=ce)
+        x, co = conv(x, p + "_project_conv", 1, act=False)
         assert co == cout, (p, co)
         if s == 1 and i_f == cout:  # id_skip
             x = g.node("Add", [x, inp], f"{p}skip")
-    x, c = conv_bn(x, "", "_conv_head", "_bn1", 1)
+        if i == cut:
+            return x, cout, state["h"]
+    x, c = conv(x, "_conv_head", 1)
     assert c == HEAD_FILTERS
-    return x, c
+    return x, c, state["h"]
 
 
 def add_preprocess(g: GraphBuilder, pixels: str) -> str:
@@ -379,13 +423,21 @@ def add_pool(g: GraphBuilder, x: str, out_name: str) -> str:
 
 
 def build_model(size: int, imagenet_head: bool = False, sd=None,
-                variant: str = "lite0") -> onnx.ModelProto:
+                variant: str = "lite0", convs=None, cut=None) -> onnx.ModelProto:
+    """pixels -> `features` [N,1280] (or `logits` [N,1000] with imagenet_head). With `cut`,
+    `features` is the output of that block flattened in NHWC order, [N, side*side*C]: the
+    input of fine-tuning (finetune.py), computed by the Rust feature tool like any features."""
     if sd is None:
         sd = load_state_dict(weights_path(variant))
     g = GraphBuilder()
     x = add_preprocess(g, "pixels")
-    x, _ = build_backbone(sd, g, x, size)
-    if imagenet_head:
+    x, c, side = build_backbone(sd, g, x, size, convs=convs, cut=cut)
+    if cut is not None:
+        x = g.node("Transpose", [x], "to_nhwc", perm=[0, 2, 3, 1])
+        g.node("Flatten", [x], "features", axis=1)
+        width = side * side * c
+        outputs = [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", width])]
+    elif imagenet_head:
         feats = add_pool(g, x, "features")
         g.const("fc.w", sd["_fc.weight"].astype(np.float32))
         g.const("fc.b", sd["_fc.bias"].astype(np.float32))
@@ -395,8 +447,11 @@ def build_model(size: int, imagenet_head: bool = False, sd=None,
         add_pool(g, x, "features")
         outputs = [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", HEAD_FILTERS])]
     inputs = [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["N", size, size, 3])]
-    graph = helper.make_graph(g.nodes, f"efficientnet_{variant}_{size}", inputs, outputs, g.inits)
-    return finish_model(graph, doc=f"EfficientNet-{variant.capitalize()} ImageNet backbone, "
+    name = f"efficientnet_{variant}_{size}" + (f"_block{cut}" if cut is not None else "")
+    graph = helper.make_graph(g.nodes, name, inputs, outputs, g.inits)
+    what = f"up to block {cut} (flattened NHWC)" if cut is not None else "backbone"
+    tuned = ", fine-tuned" if convs is not None else ""
+    return finish_model(graph, doc=f"EfficientNet-{variant.capitalize()} ImageNet{tuned} {what}, "
                                    f"input {size}x{size} RGB 0..255 NHWC")
 
 
@@ -417,14 +472,22 @@ def main(argv=None):
                     help="output ImageNet `logits` [N,1000] instead of `features` (checking only)")
     ap.add_argument("--variant", default="lite0", choices=["lite0", "lite1", "lite2"],
                     help="weights package (lite0 is the shipped one; others: exploration only)")
+    ap.add_argument("--cut", type=int, default=None,
+                    help="output block CUT's activations flattened (fine-tuning input)")
+    ap.add_argument("--convs", default=None,
+                    help="folded convolutions to use instead of the ImageNet ones (.npz "
+                         "written by finetune.py)")
     a = ap.parse_args(argv)
     if a.size < 32:
         ap.error("size must be >= 32")
-    model = build_model(a.size, a.imagenet_head, variant=a.variant)
+    sd = load_state_dict(weights_path(a.variant))
+    convs = load_convs(a.convs, sd) if a.convs else None
+    model = build_model(a.size, a.imagenet_head, sd=sd, variant=a.variant, convs=convs, cut=a.cut)
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     onnx.save(model, a.out)
     print(f"wrote {a.out} ({os.path.getsize(a.out) / 1e6:.1f} MB, size {a.size}, "
-          f"{'logits' if a.imagenet_head else 'features'})")
+          f"{'logits' if a.imagenet_head else 'features'}"
+          f"{f', block {a.cut}' if a.cut is not None else ''})")
 
 
 if __name__ == "__main__":

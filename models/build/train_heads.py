@@ -188,6 +188,23 @@ def accuracy(p, y):
     return float((p.argmax(1) == y).mean())
 
 
+def descriptor_sizes(X_tr, y_tr, X_va, y_va, dims, C=0.01):
+    """Validation accuracy of logistic regression on the first d principal components, for
+    each d in dims (one PCA, truncated: the components are ordered), to choose the
+    descriptor size by its trade-off. Returns [(d, val_acc, explained_variance)]."""
+    from sklearn.decomposition import PCA
+    dims = sorted(set(dims))
+    pca = PCA(n_components=dims[-1], svd_solver="full", random_state=SEED).fit(
+        X_tr.astype(np.float64))
+    Z_tr, Z_va = pca.transform(X_tr), pca.transform(X_va)
+    rows = []
+    for d in dims:
+        lr = heads.LogReg(C=C, seed=SEED).fit(Z_tr[:, :d], y_tr)
+        rows.append((d, accuracy(lr.predict_proba(Z_va[:, :d]), y_va),
+                     float(pca.explained_variance_ratio_[:d].sum())))
+    return rows
+
+
 # ---------------------------------------------------------------------------
 # ONNX export
 # ---------------------------------------------------------------------------
@@ -217,11 +234,11 @@ def projection_model(proj):
     return export_backbone.finish_model(graph, "PCA projection")
 
 
-def extractor_model(size, proj, sd):
+def extractor_model(size, proj, sd, convs=None):
     from onnx import TensorProto, helper
     g = export_backbone.GraphBuilder()
     x = export_backbone.add_preprocess(g, "pixels")
-    x, _ = export_backbone.build_backbone(sd, g, x, size)
+    x, _, _ = export_backbone.build_backbone(sd, g, x, size, convs=convs)
     feats = export_backbone.add_pool(g, x, "features")
     proj.onnx_nodes(g, feats)
     graph = helper.make_graph(
@@ -230,7 +247,8 @@ def extractor_model(size, proj, sd):
         [helper.make_tensor_value_info("descriptors", TensorProto.FLOAT, ["N", proj.dim])],
         g.inits)
     return export_backbone.finish_model(
-        graph, f"EfficientNet-Lite0 (ImageNet) backbone at {size}x{size} + PCA to {proj.dim} "
+        graph, f"EfficientNet-Lite0 (ImageNet{', last blocks fine-tuned on CIFAR-10' if convs else ''}) "
+               f"backbone at {size}x{size} + PCA to {proj.dim} "
                f"({'whitened' if proj.whiten else 'globally scaled'}); input RGB 0..255 NHWC")
 
 
@@ -286,6 +304,11 @@ def main(argv=None):
                          "('' to disable)")
     ap.add_argument("--grid", choices=["quick", "default", "full"], default="default",
                     help="candidate grid (quick = smoke tests only)")
+    ap.add_argument("--compare-dims", default="10,20,32,64,128,256",
+                    help="descriptor sizes scored on validation for the report ('' to skip)")
+    ap.add_argument("--convs", default=None,
+                    help="fine-tuned backbone convolutions (finetune.py --out); the features "
+                         "must come from the backbone exported with them")
     a = ap.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)
     t_start = time.time()
@@ -297,6 +320,14 @@ def main(argv=None):
     tr, va = split_val(ytr_all, n_val)
     print(f"train {len(tr)}  val {len(va)}  test {len(yte)}  flip-aug {use_flip}  "
           f"size {a.size}  pca {a.pca_dim}", flush=True)
+
+    dim_rows = []
+    if a.compare_dims:
+        dims = [int(d) for d in a.compare_dims.split(",") if 0 < int(d) <= Xtr_all.shape[1]]
+        dim_rows = descriptor_sizes(Xtr_all[tr], ytr_all[tr], Xtr_all[va], ytr_all[va], dims)
+        for d, acc, ev in dim_rows:
+            print(f"  descriptor {d:4d}: val {acc:.4f} (logistic regression), explained "
+                  f"variance {ev:.3f}", flush=True)
 
     proj = Projection(a.pca_dim, whiten=a.whiten).fit(Xtr_all[tr])
     D_tr, D_va = proj.transform(Xtr_all[tr]), proj.transform(Xtr_all[va])
@@ -344,8 +375,9 @@ def main(argv=None):
     os.makedirs(a.out_dir, exist_ok=True)
     import onnx
     sd = export_backbone.load_state_dict(export_backbone.weights_path())
+    convs = export_backbone.load_convs(a.convs, sd) if a.convs else None
     files = {}
-    ext = extractor_model(a.size, proj, sd)
+    ext = extractor_model(a.size, proj, sd, convs)
     files["extractor"] = os.path.join(a.out_dir, "extractor.onnx")
     onnx.save(ext, files["extractor"])
     for family, mdl in final.items():
@@ -372,7 +404,7 @@ def main(argv=None):
     ext_sess = ort_session(files["extractor"])
     rng = np.random.default_rng(SEED)
     px = rng.uniform(0, 255, (2, a.size, a.size, 3)).astype(np.float32)
-    bb = ort_session(export_backbone.build_model(a.size, sd=sd))
+    bb = ort_session(export_backbone.build_model(a.size, sd=sd, convs=convs))
     want = proj.transform(bb.run(None, {"pixels": px})[0])
     got = ext_sess.run(None, {"pixels": px})[0]
     assert np.abs(got - want).max() < 1e-2, "extractor != backbone + projection"
@@ -400,7 +432,7 @@ def main(argv=None):
     models = [{
         "name": "extractor",
         "role": "extractor",
-        "version": f"extractor-lite0-s{a.size}-pca{a.pca_dim}-{MODEL_VERSION}",
+        "version": f"extractor-lite0{'ft' if convs else ''}-s{a.size}-pca{a.pca_dim}-{MODEL_VERSION}",
         "file": "extractor.onnx",
         "sha256": sha256(files["extractor"]),
         "bytes": os.path.getsize(files["extractor"]),
@@ -415,6 +447,7 @@ def main(argv=None):
                                                   "explained_variance": round(proj.explained, 4),
                                                   "fitted_on": "train part (validation excluded)",
                                                   "solver": "full SVD"},
+                       "fine_tuning": fine_tuning_provenance(a.convs),
                        "data": data_prov, "environment": env},
     }]
     for family, mdl in final.items():
@@ -442,12 +475,25 @@ def main(argv=None):
     # --- report ---
     total_mb = sum(os.path.getsize(p) for p in files.values()) / 1e6
     write_report(a, proj, results, chosen, final, test_acc, val_acc_onnx, head_us, ext_ms,
-                 files, total_mb, len(tr), len(va), len(yte), use_flip, time.time() - t_start)
+                 files, total_mb, len(tr), len(va), len(yte), use_flip, time.time() - t_start,
+                 dim_rows)
     print("\nvalidation / test accuracy (test for information only):")
     for family in final:
         print(f"  {family:9s} val {chosen[family][3]:.4f}   test {test_acc[family]:.4f}   "
               f"head {head_us[family]:.0f} us/img")
     print(f"extractor {ext_ms:.1f} ms/img (onnxruntime, 1 thread); shipped ONNX {total_mb:.1f} MB")
+
+
+def fine_tuning_provenance(convs_path):
+    """What finetune.py recorded beside its output (None: ImageNet weights unchanged)."""
+    if not convs_path:
+        return None
+    record = {"file": os.path.basename(convs_path), "sha256": sha256(convs_path)}
+    side = os.path.splitext(convs_path)[0] + ".json"
+    if os.path.exists(side):
+        with open(side) as f:
+            record.update(json.load(f))
+    return record
 
 
 def _t(sess, x):
@@ -457,7 +503,7 @@ def _t(sess, x):
 
 
 def write_report(a, proj, results, chosen, final, test_acc, val_acc_onnx, head_us, ext_ms,
-                 files, total_mb, n_tr, n_va, n_te, use_flip, secs):
+                 files, total_mb, n_tr, n_va, n_te, use_flip, secs, dim_rows=()):
     L = ["# Training of the shipped heads\n",
          f"Written by `train_heads.py` on {datetime.date.today().isoformat()}.\n",
          f"- Features: input size {a.size}, from `{a.train}` ({a.features_from}).",
@@ -468,6 +514,15 @@ def write_report(a, proj, results, chosen, final, test_acc, val_acc_onnx, head_u
          f"- Flip augmentation: {use_flip} (logistic regression: mirrored images as extra rows; "
          f"MLPs: each epoch every row is the original or the mirrored image with p=1/2).",
          f"- Refit of the chosen heads on train+validation: {not a.no_refit}.\n",
+    ]
+    if dim_rows:
+        L += ["## Descriptor size (validation accuracy of logistic regression C=0.01, no flip rows)\n",
+              "| dims | val acc | explained variance | descriptor bytes (float32) |",
+              "|---|---|---|---|"]
+        L += [f"| {d}{' **(shipped)**' if d == a.pca_dim else ''} | {acc:.4f} | {ev:.3f} | {4 * d} |"
+              for d, acc, ev in dim_rows]
+        L.append("")
+    L += [
          "## Candidates (validation accuracy; the best of each family is shipped)\n",
          "| family | candidate | params | val acc | fit s |", "|---|---|---|---|---|"]
     for family, _, mdl, acc, secs_fit in results:
