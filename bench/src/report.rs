@@ -55,6 +55,8 @@ pub struct Report {
     pub sent_to_recorded_latency: Option<Percentiles>,
     /// Mean seconds per message in each stage, from the server's histograms (ms).
     pub stage_mean_ms: serde_json::Map<String, Value>,
+    /// Mean size of the messages published on each topic (bytes on the wire, JSON).
+    pub message_mean_bytes: serde_json::Map<String, Value>,
     /// Mean model inference time alone (ms).
     pub inference_mean_ms: serde_json::Map<String, Value>,
     pub peak_rss_mb: Option<f64>,
@@ -63,11 +65,13 @@ pub struct Report {
 }
 
 /// Mean of a histogram from the delta of its `_sum` and `_count` series, per label value.
+/// Mean of a histogram's observations over the run, by label value, times `scale`.
 fn histogram_means(
     before: &Scrape,
     after: &Scrape,
     name: &str,
     label: &str,
+    scale: f64,
 ) -> serde_json::Map<String, Value> {
     let mut out = serde_json::Map::new();
     let prefix = format!("{name}_count{{{label}=\"");
@@ -81,7 +85,7 @@ fn histogram_means(
         let d_sum = after.get(&sum_key).copied().unwrap_or(0.0)
             - before.get(&sum_key).copied().unwrap_or(0.0);
         if d_count > 0.0 {
-            out.insert(value.to_string(), Value::from(d_sum / d_count * 1000.0));
+            out.insert(value.to_string(), Value::from(d_sum / d_count * scale));
         }
     }
     out
@@ -144,12 +148,26 @@ impl Report {
             upload_latency: upload,
             end_to_end_latency: Percentiles::of(e2e),
             sent_to_recorded_latency: total,
-            stage_mean_ms: histogram_means(before, after, "vision_stage_duration_seconds", "stage"),
+            stage_mean_ms: histogram_means(
+                before,
+                after,
+                "vision_stage_duration_seconds",
+                "stage",
+                1000.0,
+            ),
             inference_mean_ms: histogram_means(
                 before,
                 after,
                 "vision_inference_duration_seconds",
                 "model",
+                1000.0,
+            ),
+            message_mean_bytes: histogram_means(
+                before,
+                after,
+                "vision_message_bytes",
+                "topic",
+                1.0,
             ),
             peak_rss_mb: rss.map(|b| b as f64 / (1024.0 * 1024.0)),
             model_stats,
@@ -197,6 +215,12 @@ impl Report {
             println!(
                 "  inference {model:<12} mean {:.3} ms/image",
                 ms.as_f64().unwrap_or_default()
+            );
+        }
+        for (topic, bytes) in &self.message_mean_bytes {
+            println!(
+                "  messages {topic:<26} mean {:.0} bytes",
+                bytes.as_f64().unwrap_or_default()
             );
         }
         if let Some(rss) = self.peak_rss_mb {

@@ -28,6 +28,8 @@ pub struct Metrics {
     pub inference_duration: HistogramVec,
     /// Images per backbone pass of the extractor (its micro-batches).
     pub extractor_batch_size: prometheus::Histogram,
+    /// Size of each published message on the wire, by topic (bytes).
+    pub message_bytes: HistogramVec,
     /// Predictions made, by model.
     pub predictions: CounterVec,
     /// Errors by stage and kind.
@@ -95,6 +97,15 @@ impl Metrics {
                 .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
             )
             .expect("valid histogram"),
+            message_bytes: HistogramVec::new(
+                HistogramOpts::new(
+                    "vision_message_bytes",
+                    "Size of published messages on the wire by topic (bytes)",
+                )
+                .buckets(prometheus::exponential_buckets(64.0, 2.0, 12).expect("valid buckets")),
+                &["topic"],
+            )
+            .expect("valid histogram"),
             predictions: counter(
                 "vision_predictions_total",
                 "Predictions made by model",
@@ -130,6 +141,7 @@ impl Metrics {
             Box::new(m.stage_duration.clone()),
             Box::new(m.inference_duration.clone()),
             Box::new(m.extractor_batch_size.clone()),
+            Box::new(m.message_bytes.clone()),
             Box::new(m.predictions.clone()),
             Box::new(m.errors.clone()),
             Box::new(m.consumer_lag.clone()),

@@ -41,6 +41,7 @@ impl MemoryBus {
 #[async_trait]
 impl MessageBus for MemoryBus {
     async fn publish(&self, topic: &str, key: &str, payload: Vec<u8>) -> Result<(), BusError> {
+        super::record_size(topic, &payload);
         let payload = Bytes::from(payload);
         let senders: Vec<mpsc::Sender<Message>> = {
             let mut topics = self.topics.lock().expect("bus lock");
@@ -131,5 +132,22 @@ mod tests {
             assert_eq!(d.key, i.to_string());
             d.ack().unwrap();
         }
+    }
+
+    #[tokio::test]
+    async fn published_sizes_are_counted_by_topic() {
+        let bus = MemoryBus::new();
+        let sizes = || {
+            let h = crate::metrics::metrics()
+                .message_bytes
+                .with_label_values(&["sizes-topic"]);
+            (h.get_sample_count(), h.get_sample_sum())
+        };
+        let before = sizes();
+        bus.publish("sizes-topic", "k", vec![0; 160]).await.unwrap();
+        bus.publish("sizes-topic", "k", vec![0; 40]).await.unwrap();
+        let after = sizes();
+        assert_eq!(after.0 - before.0, 2);
+        assert_eq!(after.1 - before.1, 200.0);
     }
 }

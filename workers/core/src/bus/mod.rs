@@ -58,6 +58,15 @@ pub trait MessageBus: Send + Sync + 'static {
     }
 }
 
+/// Counts a message's size on the wire (`vision_message_bytes{topic}`): the feature message's
+/// size is a figure the deployment sizes Kafka by.
+fn record_size(topic: &str, payload: &[u8]) {
+    crate::metrics::metrics()
+        .message_bytes
+        .with_label_values(&[topic])
+        .observe(payload.len() as f64);
+}
+
 /// The content of a delivery, cheap to clone (the payload is shared), handed to handlers.
 #[derive(Debug, Clone)]
 pub struct Message {
