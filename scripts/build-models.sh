@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/vision/target}
 SIZE=${SIZE:-160}
 CUT=${CUT:-10}
-PCA_DIM=${PCA_DIM:-64}
+PCA_DIM=${PCA_DIM:-20}
 DATASET=${CIFAR10_DIR:-../shared/data/cifar10}
 out=models/build/out
 data=data/features
@@ -34,7 +34,7 @@ featurize --model "$out/cut_${SIZE}_b${CUT}.onnx" --split train --dataset "$DATA
 featurize --model "$out/backbone_ft_${SIZE}.onnx" --split train --dataset "$DATASET/train.tar.gz" --flip --out "$data/ft_train_${SIZE}"
 featurize --model "$out/backbone_ft_${SIZE}.onnx" --split test --dataset "$DATASET/test.tar.gz" --out "$data/ft_test_${SIZE}"
 .venv/bin/python models/build/train_heads.py --train "$data/ft_train_${SIZE}" --test "$data/ft_test_${SIZE}" \
-    --size "$SIZE" --pca-dim "$PCA_DIM" --convs "$out/finetuned_${SIZE}.npz" \
+    --size "$SIZE" --pca-dim "$PCA_DIM" --grid full --convs "$out/finetuned_${SIZE}.npz" \
     --features-from "vision-models featurize (Rust: image crate decode + Triangle resize, ONNX Runtime via ort) on the fine-tuned backbone"
 
 "$models_tool" evaluate --split test --dataset "$DATASET/test.tar.gz" --runtime tract
