@@ -7,7 +7,7 @@
 #   3. the fine-tuned backbone -> 1280 features of train (and mirrored) and test
 #   4. train_heads.py: PCA + the three heads, exported with manifest.json
 #   5. vision-models evaluate: the model cards on the test split
-# About 1.5-2 hours on 2 cores; intermediate files go to data/ and models/build/out/.
+# About 50 minutes on 2 cores; intermediate files go to data/ and models/build/out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/vision/target}
