@@ -223,7 +223,19 @@ pub type Scrape = HashMap<String, f64>;
 
 /// The server's `/metrics`; empty when it has none (the reference Python stack), so the
 /// figures drawn from them are left out rather than made up.
-pub async fn scrape_metrics(url: &str) -> anyhow::Result<Scrape> {
+/// Every process's metrics, summed by series (the stages' histograms are theirs alone; summing
+/// a series that two report, like the message sizes, still gives the right mean).
+pub async fn scrape_all(urls: &[String]) -> anyhow::Result<Scrape> {
+    let mut all = Scrape::new();
+    for url in urls {
+        for (key, value) in scrape_metrics(url).await? {
+            *all.entry(key).or_default() += value;
+        }
+    }
+    Ok(all)
+}
+
+async fn scrape_metrics(url: &str) -> anyhow::Result<Scrape> {
     let response = reqwest::get(format!("{url}/metrics")).await?;
     if response.status() == reqwest::StatusCode::NOT_FOUND {
         return Ok(Scrape::new());

@@ -79,6 +79,12 @@ fn rows(rust: &Report, python: &Report) -> Vec<Row> {
         python.peak_rss_mb,
         false,
     ));
+    rows.push(Row::new(
+        "CPU per image (ms)".into(),
+        rust.cpu_ms_per_image.get("all").copied(),
+        python.cpu_ms_per_image.get("all").copied(),
+        false,
+    ));
     rows
 }
 

@@ -5,11 +5,11 @@
 
 use std::process::Stdio;
 
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use vision_testkit::free_port;
 
 use crate::Args;
-use crate::server::{Server, vision_binary, wait_ready};
+use crate::server::{Process, Server, vision_binary, wait_ready};
 
 /// Every stage, in start order (the recorder first: it migrates the database).
 const STAGES: [&[&str]; 5] = [
@@ -23,11 +23,13 @@ const STAGES: [&[&str]; 5] = [
 pub async fn start(args: &Args) -> anyhow::Result<Server> {
     let binary = vision_binary(args)?;
     let mut keep: Vec<Box<dyn Send + Sync>> = Vec::new();
+    let mut helpers = Vec::new();
     let brokers = match &args.brokers {
         Some(brokers) => brokers.clone(),
         None => {
             let broker = vision_testkit::Tansu::start().await;
             let brokers = broker.brokers();
+            helpers.extend(broker.pid().map(|pid| ("tansu".to_string(), pid)));
             keep.push(Box::new(broker));
             brokers
         }
@@ -35,8 +37,8 @@ pub async fn start(args: &Args) -> anyhow::Result<Server> {
     let database =
         vision_testkit::postgres::fresh_database_on(&args.postgres, "vision_bench").await;
     let data = tempfile::tempdir()?;
-    // One process, once it is ready; returns it with its HTTP port.
-    let spawn = async |stage: &[&str]| -> anyhow::Result<(Child, u16)> {
+    // One process, once it is ready.
+    let spawn = async |stage: &[&str]| -> anyhow::Result<Process> {
         let port = free_port();
         let mut child = Command::new(&binary)
             .args(stage)
@@ -55,18 +57,21 @@ pub async fn start(args: &Args) -> anyhow::Result<Server> {
             .spawn()?;
         let url = format!("http://127.0.0.1:{port}");
         wait_ready(&mut child, &url, &stage.join(" ")).await?;
-        Ok((child, port))
+        // "worker classifier --model fast" -> "classifier fast".
+        let name = stage
+            .iter()
+            .filter(|a| **a != "worker" && !a.starts_with("--"))
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok(Process { name, child, url })
     };
-    let mut stages = vec![spawn(STAGES[0]).await?.0];
-    let (gateway, api_port) = spawn(&["api"]).await?;
+    let recorder = spawn(STAGES[0]).await?;
+    // The gateway first: the stack's URL is its.
+    let mut processes = vec![spawn(&["api"]).await?, recorder];
     for stage in &STAGES[1..] {
-        stages.push(spawn(stage).await?.0);
+        processes.push(spawn(stage).await?);
     }
     keep.push(Box::new(data));
-    Ok(Server::stack(
-        format!("http://127.0.0.1:{api_port}"),
-        gateway,
-        stages,
-        keep,
-    ))
+    Ok(Server::stack(processes, helpers, keep))
 }

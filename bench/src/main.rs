@@ -14,6 +14,7 @@
 
 mod client;
 mod compare;
+mod cpu;
 mod distributed;
 mod report;
 mod server;
@@ -168,7 +169,8 @@ pub async fn measure(
         warmed.completed(),
         warm_up.len()
     );
-    let before = client::scrape_metrics(&server.url).await?;
+    let before = client::scrape_all(&server.metrics_urls()).await?;
+    let cpu_before = cpu::CpuSnapshot::take(server, args.distributed);
     let started = Instant::now();
     let run = client::run(
         &server.url,
@@ -178,10 +180,17 @@ pub async fn measure(
     )
     .await?;
     let wall = started.elapsed();
-    let after = client::scrape_metrics(&server.url).await?;
+    let cpu = cpu_before.per_image(
+        &cpu::CpuSnapshot::take(server, args.distributed),
+        run.completed(),
+    );
+    let after = client::scrape_all(&server.metrics_urls()).await?;
     let stats = client::model_stats(&server.url).await?;
-    let rss = server.peak_rss_bytes();
+    let usage = report::Usage {
+        peak_rss: server.peak_rss_bytes(),
+        cpu_ms_per_image: cpu,
+    };
     Ok(report::Report::new(
-        args, &run, wall, &before, &after, stats, rss,
+        args, &run, wall, &before, &after, stats, usage,
     ))
 }

@@ -1,5 +1,6 @@
 //! The benchmark's figures: computed, printed as a table, written as JSON.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -60,11 +61,19 @@ pub struct Report {
     /// Mean model inference time alone (ms).
     pub inference_mean_ms: serde_json::Map<String, Value>,
     pub peak_rss_mb: Option<f64>,
+    /// CPU time per completed image over the run, by process (ms; "all" is their sum: at
+    /// saturation, divided by the cores, the time one image costs the machine).
+    pub cpu_ms_per_image: BTreeMap<String, f64>,
     pub model_stats: Value,
     pub machine_cores: usize,
 }
 
-/// Mean of a histogram from the delta of its `_sum` and `_count` series, per label value.
+/// What the server's processes used: peak memory (summed) and CPU per image (by process).
+pub struct Usage {
+    pub peak_rss: Option<u64>,
+    pub cpu_ms_per_image: BTreeMap<String, f64>,
+}
+
 /// Mean of a histogram's observations over the run, by label value, times `scale`.
 fn histogram_means(
     before: &Scrape,
@@ -99,7 +108,7 @@ impl Report {
         before: &Scrape,
         after: &Scrape,
         model_stats: Value,
-        rss: Option<u64>,
+        usage: Usage,
     ) -> Self {
         let upload = Percentiles::of(
             run.uploads
@@ -169,7 +178,8 @@ impl Report {
                 "topic",
                 1.0,
             ),
-            peak_rss_mb: rss.map(|b| b as f64 / (1024.0 * 1024.0)),
+            peak_rss_mb: usage.peak_rss.map(|b| b as f64 / (1024.0 * 1024.0)),
+            cpu_ms_per_image: usage.cpu_ms_per_image,
             model_stats,
             machine_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
@@ -225,6 +235,9 @@ impl Report {
         }
         if let Some(rss) = self.peak_rss_mb {
             println!("  server peak RSS: {rss:.0} MB");
+        }
+        for (process, ms) in &self.cpu_ms_per_image {
+            println!("  cpu {process:<28} {ms:.2} ms/image");
         }
         if let Some(stats) = self.model_stats.as_array() {
             for s in stats {

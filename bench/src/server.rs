@@ -12,19 +12,30 @@ use crate::Args;
 
 pub struct Server {
     pub url: String,
-    child: Option<Child>,
-    /// The other processes of a distributed stack (the stages), measured and stopped with it.
-    others: Vec<Child>,
+    /// The processes we started: the server (or the gateway) first, then a distributed
+    /// stack's stages. Measured (metrics, CPU, RSS) and stopped with it.
+    processes: Vec<Process>,
+    /// Other processes whose CPU time the report shows but that are not ours (a broker we
+    /// started), by name.
+    helpers: Vec<(String, u32)>,
     /// Whatever must live as long as the server (data folder, a broker we started).
     _keep: Vec<Box<dyn Send + Sync>>,
+}
+
+/// One process of the platform that the benchmark started.
+pub struct Process {
+    pub name: String,
+    pub child: Child,
+    /// Where it serves `/metrics`.
+    pub url: String,
 }
 
 impl Server {
     pub fn external(url: String) -> Self {
         Self {
             url: url.trim_end_matches('/').to_string(),
-            child: None,
-            others: Vec::new(),
+            processes: Vec::new(),
+            helpers: Vec::new(),
             _keep: Vec::new(),
         }
     }
@@ -41,7 +52,7 @@ impl Server {
             .env("VISION_MODELS_DIR", &args.models)
             .env("VISION_RUNTIME", &args.runtime)
             .env("RUST_LOG", "warn");
-        Self::spawn(command, port, data).await
+        Self::spawn("vision serve", command, port, data).await
     }
 
     /// The reference Python stack (`app.py` in `--python-app`), one uvicorn process.
@@ -61,10 +72,11 @@ impl Server {
             .args(["--log-level", "warning", "--no-access-log"])
             .env("REF_MODELS_DIR", &args.models)
             .env("REF_DATA_DIR", data.path());
-        Self::spawn(command, port, data).await
+        Self::spawn("python reference", command, port, data).await
     }
 
     async fn spawn(
+        name: &str,
         mut command: Command,
         port: u16,
         data: tempfile::TempDir,
@@ -77,42 +89,61 @@ impl Server {
         let url = format!("http://127.0.0.1:{port}");
         wait_ready(&mut child, &url, "server").await?;
         Ok(Self {
-            url,
-            child: Some(child),
-            others: Vec::new(),
+            url: url.clone(),
+            processes: vec![Process {
+                name: name.to_string(),
+                child,
+                url,
+            }],
+            helpers: Vec::new(),
             _keep: vec![Box::new(data)],
         })
     }
 
-    /// A distributed stack: the gateway (`url`, `gateway`) and the stage processes.
+    /// A distributed stack: the gateway first (its URL is the stack's), then the stages.
     pub fn stack(
-        url: String,
-        gateway: Child,
-        stages: Vec<Child>,
+        processes: Vec<Process>,
+        helpers: Vec<(String, u32)>,
         keep: Vec<Box<dyn Send + Sync>>,
     ) -> Self {
         Self {
-            url,
-            child: Some(gateway),
-            others: stages,
+            url: processes[0].url.clone(),
+            processes,
+            helpers,
             _keep: keep,
         }
     }
 
-    /// The peak resident set (VmHWM) of the processes we started, summed.
+    /// The URLs of our processes' `/metrics` (none for an external server: then its own URL).
+    pub fn metrics_urls(&self) -> Vec<String> {
+        match self.processes.is_empty() {
+            true => vec![self.url.clone()],
+            false => self.processes.iter().map(|p| p.url.clone()).collect(),
+        }
+    }
+
+    /// Every process we can see, by name: ours and the helpers.
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        self.processes
+            .iter()
+            .filter_map(|p| Some((p.name.clone(), p.child.id()?)))
+            .chain(self.helpers.iter().cloned())
+            .collect()
+    }
+
+    /// The peak resident set (VmHWM) of our processes, summed.
     pub fn peak_rss_bytes(&self) -> Option<u64> {
         let peaks: Vec<u64> = self
-            .child
+            .processes
             .iter()
-            .chain(&self.others)
-            .filter_map(|child| peak_rss(child.id()?))
+            .filter_map(|p| peak_rss(p.child.id()?))
             .collect();
         (!peaks.is_empty()).then(|| peaks.iter().sum())
     }
 
     pub async fn stop(mut self) {
-        for child in self.child.iter_mut().chain(self.others.iter_mut()) {
-            let _ = child.kill().await;
+        for process in &mut self.processes {
+            let _ = process.child.kill().await;
         }
     }
 }
@@ -132,6 +163,29 @@ pub fn vision_binary(args: &Args) -> anyhow::Result<PathBuf> {
         binary.display()
     );
     Ok(binary)
+}
+
+/// CPU time (user + system) a process has used so far.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces), from the third: utime and stime
+    // are the 14th and 15th, in clock ticks (USER_HZ, 100 on Linux).
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// The processes named `comm` (say `postgres`: the server and every backend).
+pub fn pids_named(comm: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == comm)
+        })
+        .collect()
 }
 
 fn peak_rss(pid: u32) -> Option<u64> {

@@ -52,6 +52,11 @@ impl Tansu {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// The broker's process id (the benchmark reads its CPU time).
+    pub fn pid(&self) -> Option<u32> {
+        self.service.pid()
+    }
+
     /// What the broker wrote so far (for failure messages).
     pub fn output(&self) -> String {
         self.service.output()
