@@ -11,5 +11,7 @@ pub mod messages;
 pub mod metrics;
 pub mod objects;
 
-pub use bus::{Delivery, Message, MessageBus, Outcome, Subscription, consume, topics};
+pub use bus::{
+    Delivery, Message, MessageBus, Outcome, Subscription, consume, consume_batches, topics,
+};
 pub use objects::ObjectStore;

@@ -30,9 +30,12 @@
 //! Predictions and comparisons:
 //! - [`Db::insert_prediction`]`(`[`NewPrediction`]`) -> bool`: idempotent on
 //!   `(image_id, model, model_version)`; `false` if it was already there;
+//!   [`Db::record_predictions`]: several at once, one statement, then their images' predictions
+//!   ([`RecordedPredictions`]);
 //! - [`Db::predictions_for_images`], [`Db::list_predictions`]`(&`[`PredictionFilter`]`, after,
 //!   limit)` (newest first, keyset pagination), [`Db::recent_predictions`];
-//! - [`Db::complete_image`]`(id, `[`NewComparison`]`) -> bool`, [`Db::comparisons_for_images`];
+//! - [`Db::complete_image`]`(id, `[`NewComparison`]`) -> bool`, [`Db::complete_images`] (several
+//!   in one transaction), [`Db::comparisons_for_images`];
 //! - [`Db::model_stats`]`(since) -> Vec<`[`ModelStats`]`>`;
 //! - [`Db::purge_predictions_before`] (F23 retention).
 //!
@@ -179,6 +182,16 @@ pub struct NewPrediction {
     pub inference_ms: f64,
     /// `None` when the image has no label.
     pub correct: Option<bool>,
+}
+
+/// What [`Db::record_predictions`] stored.
+#[derive(Clone, Debug)]
+pub struct RecordedPredictions {
+    /// Every prediction of the images concerned, oldest first (as
+    /// [`Db::predictions_for_images`]).
+    pub stored: Vec<predictions::Model>,
+    /// For each row of `stored`: whether this call inserted it.
+    pub inserted: Vec<bool>,
 }
 
 /// The comparison of the models on one image (F8).
@@ -773,6 +786,85 @@ impl Db {
         Ok(matches!(res, TryInsertResult::Inserted(n) if n > 0))
     }
 
+    /// Records several predictions with one statement, each idempotent as in
+    /// [`Db::insert_prediction`] (one already stored, or twice in `new`, is skipped and the stored
+    /// row kept), and returns every prediction of their images afterwards, marking those this
+    /// call inserted. Nothing is written if any value is refused or any image is missing
+    /// ([`DbError::NotFound`] names one of them).
+    pub async fn record_predictions(&self, new: Vec<NewPrediction>) -> Result<RecordedPredictions> {
+        for p in &new {
+            check_finite("confidence", p.confidence)?;
+            check_finite("inference_ms", p.inference_ms)?;
+            for t in &p.top_k {
+                check_finite("top_k probability", t.probability)?;
+            }
+        }
+        let mut image_ids: Vec<Uuid> = new.iter().map(|p| p.image_id).collect();
+        image_ids.sort();
+        image_ids.dedup();
+        let created_at = now();
+        let rows: Vec<predictions::ActiveModel> = new
+            .into_iter()
+            .map(|p| predictions::ActiveModel {
+                id: Set(Uuid::new_v4()),
+                image_id: Set(p.image_id),
+                model: Set(p.model),
+                model_version: Set(p.model_version),
+                predicted_class: Set(p.predicted_class),
+                class_index: Set(p.class_index),
+                confidence: Set(p.confidence),
+                top_k: Set(TopKList(p.top_k)),
+                inference_ms: Set(p.inference_ms),
+                correct: Set(p.correct),
+                created_at: Set(created_at),
+            })
+            .collect();
+        // Our rows carry ids made here: afterwards, a stored row with one of them is one we
+        // inserted (no RETURNING, which sea-orm offers on SQLite only behind a feature).
+        let ours: std::collections::HashSet<Uuid> = rows
+            .iter()
+            .filter_map(|r| match &r.id {
+                sea_orm::ActiveValue::Set(id) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        if !rows.is_empty() {
+            let inserted = predictions::Entity::insert_many(rows)
+                .on_conflict(
+                    OnConflict::columns([
+                        predictions::Column::ImageId,
+                        predictions::Column::Model,
+                        predictions::Column::ModelVersion,
+                    ])
+                    .do_nothing()
+                    .to_owned(),
+                )
+                .do_nothing()
+                .exec_without_returning(&self.conn)
+                .await;
+            if let Err(e) = inserted {
+                if matches!(e.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_))) {
+                    let found: std::collections::HashSet<Uuid> = self
+                        .get_images(&image_ids)
+                        .await?
+                        .iter()
+                        .map(|i| i.id)
+                        .collect();
+                    if let Some(missing) = image_ids.iter().find(|id| !found.contains(id)) {
+                        return Err(DbError::NotFound {
+                            entity: "image",
+                            id: *missing,
+                        });
+                    }
+                }
+                return Err(DbError::Database(e));
+            }
+        }
+        let stored = self.predictions_for_images(&image_ids).await?;
+        let inserted = stored.iter().map(|r| ours.contains(&r.id)).collect();
+        Ok(RecordedPredictions { stored, inserted })
+    }
+
     /// Every prediction of these images, oldest first.
     pub async fn predictions_for_images(&self, ids: &[Uuid]) -> Result<Vec<predictions::Model>> {
         let mut out = Vec::new();
@@ -850,44 +942,70 @@ impl Db {
     /// `completed_at` now. Returns `true` the first time only; later calls change nothing.
     /// [`DbError::NotFound`] if the image does not exist.
     pub async fn complete_image(&self, id: Uuid, comparison: NewComparison) -> Result<bool> {
-        check_finite("agreement", comparison.agreement)?;
-        let completed_at = now();
-        let am = comparisons::ActiveModel {
-            image_id: Set(id),
-            fastest_model: Set(comparison.fastest_model),
-            most_confident_model: Set(comparison.most_confident_model),
-            consensus_class: Set(comparison.consensus_class),
-            agreement: Set(comparison.agreement),
-            created_at: Set(completed_at),
-        };
-        let txn = self.conn.begin().await?;
-        // The insert comes first so that, on SQLite, the transaction takes the write lock at
-        // once (waiting under the busy timeout) instead of failing to upgrade a read lock.
-        let res = comparisons::Entity::insert(am)
-            .on_conflict(
-                OnConflict::column(comparisons::Column::ImageId)
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .do_nothing()
-            .exec_without_returning(&txn)
-            .await
-            .map_err(|e| map_fk(e, "image", id))?;
-        if !matches!(res, TryInsertResult::Inserted(n) if n > 0) {
-            txn.rollback().await?;
-            return Ok(false);
+        Ok(!self
+            .complete_images(vec![(id, comparison)])
+            .await?
+            .is_empty())
+    }
+
+    /// [`Db::complete_image`] for several images in one transaction (one commit); returns the
+    /// images this call completed. [`DbError::NotFound`] (and nothing written) if one of them
+    /// does not exist.
+    pub async fn complete_images(
+        &self,
+        mut completions: Vec<(Uuid, NewComparison)>,
+    ) -> Result<Vec<Uuid>> {
+        // One order for every caller, so that two transactions completing the same images
+        // never wait for each other crosswise (a deadlock on PostgreSQL).
+        completions.sort_by_key(|(id, _)| *id);
+        for (_, comparison) in &completions {
+            check_finite("agreement", comparison.agreement)?;
         }
-        images::Entity::update_many()
-            .col_expr(
-                images::Column::Status,
-                Expr::value(images::STATUS_COMPLETED),
-            )
-            .col_expr(images::Column::CompletedAt, Expr::value(completed_at))
-            .filter(images::Column::Id.eq(id))
-            .exec(&txn)
-            .await?;
+        if completions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let completed_at = now();
+        let txn = self.conn.begin().await?;
+        let mut completed = Vec::new();
+        for (id, comparison) in completions {
+            let am = comparisons::ActiveModel {
+                image_id: Set(id),
+                fastest_model: Set(comparison.fastest_model),
+                most_confident_model: Set(comparison.most_confident_model),
+                consensus_class: Set(comparison.consensus_class),
+                agreement: Set(comparison.agreement),
+                created_at: Set(completed_at),
+            };
+            // The insert comes first so that, on SQLite, the transaction takes the write lock
+            // at once (waiting under the busy timeout) instead of failing to upgrade a read
+            // lock. It decides: the first comparison of an image completes it, later ones
+            // change nothing.
+            let res = comparisons::Entity::insert(am)
+                .on_conflict(
+                    OnConflict::column(comparisons::Column::ImageId)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .do_nothing()
+                .exec_without_returning(&txn)
+                .await
+                .map_err(|e| map_fk(e, "image", id))?;
+            if !matches!(res, TryInsertResult::Inserted(n) if n > 0) {
+                continue;
+            }
+            images::Entity::update_many()
+                .col_expr(
+                    images::Column::Status,
+                    Expr::value(images::STATUS_COMPLETED),
+                )
+                .col_expr(images::Column::CompletedAt, Expr::value(completed_at))
+                .filter(images::Column::Id.eq(id))
+                .exec(&txn)
+                .await?;
+            completed.push(id);
+        }
         txn.commit().await?;
-        Ok(true)
+        Ok(completed)
     }
 
     /// The comparisons of these images (those that are completed), in no particular order.

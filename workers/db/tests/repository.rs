@@ -25,6 +25,8 @@ backend_tests!(
     prediction_for_missing_image_is_not_found,
     list_and_recent_predictions,
     complete_image_only_once,
+    record_predictions_in_one_call,
+    complete_images_in_one_transaction,
     cascade_delete,
     status_transitions_and_incomplete_images,
     descriptor_reuse_by_hash,
@@ -516,6 +518,132 @@ async fn list_and_recent_predictions(db: Db) {
         .unwrap();
     let got: Vec<Uuid> = window.iter().map(|p| p.image_id).collect();
     assert_eq!(got, vec![image_ids[4], image_ids[3], image_ids[2]]);
+}
+
+async fn record_predictions_in_one_call(db: Db) {
+    let a = db.insert_image(new_image("upload", None)).await.unwrap();
+    let b = db.insert_image(new_image("upload", None)).await.unwrap();
+    assert!(
+        db.insert_prediction(new_prediction(a.id, "fast", "v1", "cat"))
+            .await
+            .unwrap()
+    );
+    let mut changed = new_prediction(a.id, "fast", "v1", "dog");
+    changed.confidence = 0.1;
+    let batch = vec![
+        // Already stored (a redelivery): skipped, the stored row kept.
+        changed,
+        new_prediction(a.id, "accurate", "v1", "cat"),
+        new_prediction(b.id, "fast", "v1", "ship"),
+        // Twice in one batch: once.
+        new_prediction(b.id, "balanced", "v1", "ship"),
+        new_prediction(b.id, "balanced", "v1", "ship"),
+    ];
+    let recorded = db.record_predictions(batch).await.unwrap();
+    assert_eq!(recorded.stored.len(), 4);
+    assert_eq!(recorded.inserted.len(), 4);
+    let new: HashSet<(Uuid, String)> = recorded
+        .stored
+        .iter()
+        .zip(&recorded.inserted)
+        .filter(|(_, inserted)| **inserted)
+        .map(|(r, _)| (r.image_id, r.model.clone()))
+        .collect();
+    let expected: HashSet<(Uuid, String)> = [
+        (a.id, "accurate".to_string()),
+        (b.id, "fast".to_string()),
+        (b.id, "balanced".to_string()),
+    ]
+    .into();
+    assert_eq!(new, expected);
+    let kept = recorded
+        .stored
+        .iter()
+        .find(|r| r.model == "fast" && r.image_id == a.id);
+    assert_eq!(kept.unwrap().predicted_class, "cat");
+    // The same batch again inserts nothing and reads the same rows.
+    let again = db
+        .record_predictions(vec![new_prediction(b.id, "fast", "v1", "ship")])
+        .await
+        .unwrap();
+    assert_eq!(again.stored.len(), 2, "b's predictions");
+    assert!(again.inserted.iter().all(|i| !i));
+
+    // A missing image fails the whole call, names the image and writes nothing.
+    let missing = Uuid::new_v4();
+    let c = db.insert_image(new_image("upload", None)).await.unwrap();
+    match db
+        .record_predictions(vec![
+            new_prediction(c.id, "fast", "v1", "cat"),
+            new_prediction(missing, "fast", "v1", "cat"),
+        ])
+        .await
+    {
+        Err(DbError::NotFound { entity, id }) => {
+            assert_eq!(entity, "image");
+            assert_eq!(id, missing);
+        }
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    assert!(db.predictions_for_images(&[c.id]).await.unwrap().is_empty());
+    // A refused value writes nothing either; an empty batch is fine.
+    let mut bad = new_prediction(c.id, "fast", "v1", "cat");
+    bad.confidence = f64::NAN;
+    assert!(matches!(
+        db.record_predictions(vec![new_prediction(c.id, "balanced", "v1", "cat"), bad])
+            .await,
+        Err(DbError::InvalidInput(_))
+    ));
+    assert!(db.predictions_for_images(&[c.id]).await.unwrap().is_empty());
+    assert!(
+        db.record_predictions(Vec::new())
+            .await
+            .unwrap()
+            .stored
+            .is_empty()
+    );
+}
+
+async fn complete_images_in_one_transaction(db: Db) {
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(db.insert_image(new_image("upload", None)).await.unwrap().id);
+    }
+    assert!(db.complete_image(ids[0], comparison("fast")).await.unwrap());
+    let completed = db
+        .complete_images(ids.iter().map(|id| (*id, comparison("balanced"))).collect())
+        .await
+        .unwrap();
+    let completed: HashSet<Uuid> = completed.into_iter().collect();
+    assert_eq!(completed, HashSet::from([ids[1], ids[2]]));
+    for id in &ids {
+        let image = db.get_image(*id).await.unwrap().unwrap();
+        assert_eq!(image.status, images::STATUS_COMPLETED);
+        assert!(image.completed_at.is_some());
+    }
+    let comps = db.comparisons_for_images(&ids).await.unwrap();
+    let first = comps.iter().find(|c| c.image_id == ids[0]).unwrap();
+    assert_eq!(first.fastest_model, "fast", "the first comparison stays");
+    assert!(db.complete_images(Vec::new()).await.unwrap().is_empty());
+
+    // A missing image: nothing of the call is written.
+    let pending = db.insert_image(new_image("upload", None)).await.unwrap();
+    assert!(matches!(
+        db.complete_images(vec![
+            (pending.id, comparison("fast")),
+            (Uuid::new_v4(), comparison("fast")),
+        ])
+        .await,
+        Err(DbError::NotFound { .. })
+    ));
+    let still = db.get_image(pending.id).await.unwrap().unwrap();
+    assert_eq!(still.status, images::STATUS_PENDING);
+    assert!(
+        db.comparisons_for_images(&[pending.id])
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn complete_image_only_once(db: Db) {

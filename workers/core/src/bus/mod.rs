@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
-pub use consume::{Outcome, consume, dead_letter};
+pub use consume::{Outcome, consume, consume_batches, dead_letter};
 pub use kafka::{KafkaBus, KafkaSettings, OffsetTracker};
 pub use memory::MemoryBus;
 
