@@ -10,6 +10,7 @@ use vision_inference::ImageLimits;
 use crate::catalog::ModelCatalog;
 use crate::events::EventHub;
 use crate::health::Readiness;
+use crate::ingest::PublishedMarks;
 use crate::replay::Replays;
 
 #[derive(Clone)]
@@ -22,6 +23,8 @@ pub struct AppState {
     pub readiness: Arc<Readiness>,
     pub events: EventHub,
     pub replays: Replays,
+    /// Marks uploads published (batched; see `ingest::PublishedMarks`).
+    pub published: PublishedMarks,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -39,6 +39,8 @@ pub struct Committer<'a> {
     pub db: &'a Db,
     pub store: &'a Arc<dyn ObjectStore>,
     pub bus: &'a Arc<dyn MessageBus>,
+    /// Where the rows whose message went out are marked published.
+    pub marks: &'a super::PublishedMarks,
     /// How long one publish may wait for the bus before the rest is left to the relay.
     pub publish_wait: Duration,
 }
@@ -90,11 +92,7 @@ impl Committer<'_> {
                 }
             }
         }
-        if let Err(e) = self.db.mark_published(&published).await {
-            // The relay will publish these again: a duplicate message, which every stage
-            // already tolerates (at-least-once).
-            tracing::warn!(error = %e, "cannot mark images published");
-        }
+        self.marks.mark(&published);
         Ok(records)
     }
 

@@ -7,6 +7,7 @@
 
 mod commit;
 mod fields;
+mod marks;
 mod outbox;
 mod prepare;
 
@@ -14,6 +15,7 @@ use futures::{StreamExt, TryStreamExt};
 use vision_core::metrics::metrics;
 use vision_db::entities::images::Model as ImageRecord;
 
+pub use marks::PublishedMarks;
 pub use outbox::Relay;
 pub use prepare::Incoming;
 
@@ -83,6 +85,7 @@ async fn accept(
         db: &state.db,
         store: &state.store,
         bus: &state.bus,
+        marks: &state.published,
         publish_wait: state.limits.publish_wait,
     };
     committer.commit(prepared, &source).await

@@ -42,8 +42,14 @@ pub async fn start(
             .map_err(|e| anyhow::anyhow!("event feed panicked: {e}"));
         ("pipeline event feed".to_string(), outcome)
     });
+    let (published, marking) = ingest::PublishedMarks::start(db.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        marking.await;
+        ("published marks".to_string(), Ok(()))
+    });
     let state = AppState {
         db,
+        published,
         bus,
         store,
         limits: UploadLimits {

@@ -89,8 +89,23 @@ async fn uploads_are_accepted_while_the_bus_is_down_and_published_when_it_return
         next_submitted(&mut extractor, 1, Duration::from_secs(5)).await,
         [first.parse::<Uuid>().unwrap()]
     );
-    let row = db.get_image(first.parse().unwrap()).await.unwrap().unwrap();
-    assert!(row.published_at.is_some(), "published upload not marked");
+    // Marked by the gateway's batch writer, just after the answer.
+    let first_id: Uuid = first.parse().unwrap();
+    let marked = async {
+        while db
+            .get_image(first_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .published_at
+            .is_none()
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), marked)
+        .await
+        .expect("published upload not marked");
 
     // Bus down: accepted all the same (a batch too), nothing on the bus yet.
     bus.down.store(true, Ordering::SeqCst);

@@ -1,0 +1,71 @@
+//! Marks uploads published in batches: one UPDATE for every row published meanwhile instead of
+//! one per upload (a commit each). A mark that is lost (a crash, a database error) only means
+//! the relay publishes that image again once its grace has passed: a duplicate message, which
+//! every stage tolerates (at-least-once).
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+use vision_db::Db;
+
+/// Rows marked by one statement at most.
+const MAX_MARKS: usize = 500;
+
+/// Where uploads report the rows whose message the bus took. Cheap to clone.
+#[derive(Clone)]
+pub struct PublishedMarks {
+    tx: mpsc::UnboundedSender<Uuid>,
+}
+
+impl PublishedMarks {
+    /// The handle, and the task that writes the marks: it ends at `shutdown`, once what was
+    /// sent before is written.
+    pub fn start(db: Db, shutdown: CancellationToken) -> (Self, impl Future<Output = ()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Self { tx }, write_marks(db, rx, shutdown))
+    }
+
+    /// Marks these rows published (soon: see the module docs).
+    pub fn mark(&self, ids: &[Uuid]) {
+        for id in ids {
+            // Closed only when the gateway shuts down: the relay covers what is left.
+            let _ = self.tx.send(*id);
+        }
+    }
+}
+
+/// Writes what has arrived, all of it at once (up to [`MAX_MARKS`]); while one write runs the
+/// next batch gathers, so there is no timer and no delay at low load.
+async fn write_marks(db: Db, mut rx: mpsc::UnboundedReceiver<Uuid>, shutdown: CancellationToken) {
+    let mut ids = Vec::with_capacity(MAX_MARKS);
+    loop {
+        let received = tokio::select! {
+            n = rx.recv_many(&mut ids, MAX_MARKS) => n,
+            _ = shutdown.cancelled() => {
+                rx.close();
+                while let Ok(id) = rx.try_recv() {
+                    ids.push(id);
+                }
+                write(&db, &ids).await;
+                return;
+            }
+        };
+        if received == 0 {
+            return;
+        }
+        write(&db, &ids).await;
+        ids.clear();
+    }
+}
+
+async fn write(db: &Db, ids: &[Uuid]) {
+    for chunk in ids.chunks(MAX_MARKS) {
+        if let Err(e) = db.mark_published(chunk).await {
+            tracing::warn!(
+                error = %e,
+                rows = chunk.len(),
+                "cannot mark images published; the relay will send them again"
+            );
+        }
+    }
+}
