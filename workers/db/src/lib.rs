@@ -750,40 +750,8 @@ impl Db {
     /// was already recorded (the stored row is kept). [`DbError::NotFound`] if the image does
     /// not exist.
     pub async fn insert_prediction(&self, new: NewPrediction) -> Result<bool> {
-        let image_id = new.image_id;
-        check_finite("confidence", new.confidence)?;
-        check_finite("inference_ms", new.inference_ms)?;
-        for t in &new.top_k {
-            check_finite("top_k probability", t.probability)?;
-        }
-        let am = predictions::ActiveModel {
-            id: Set(Uuid::new_v4()),
-            image_id: Set(new.image_id),
-            model: Set(new.model),
-            model_version: Set(new.model_version),
-            predicted_class: Set(new.predicted_class),
-            class_index: Set(new.class_index),
-            confidence: Set(new.confidence),
-            top_k: Set(TopKList(new.top_k)),
-            inference_ms: Set(new.inference_ms),
-            correct: Set(new.correct),
-            created_at: Set(now()),
-        };
-        let res = predictions::Entity::insert(am)
-            .on_conflict(
-                OnConflict::columns([
-                    predictions::Column::ImageId,
-                    predictions::Column::Model,
-                    predictions::Column::ModelVersion,
-                ])
-                .do_nothing()
-                .to_owned(),
-            )
-            .do_nothing()
-            .exec_without_returning(&self.conn)
-            .await
-            .map_err(|e| map_fk(e, "image", image_id))?;
-        Ok(matches!(res, TryInsertResult::Inserted(n) if n > 0))
+        let recorded = self.record_predictions(vec![new]).await?;
+        Ok(recorded.inserted.contains(&true))
     }
 
     /// Records several predictions with one statement, each idempotent as in

@@ -2,35 +2,23 @@
 //! redelivery in the same batch too), an event per new prediction and per completed image, and a
 //! prediction for an unknown image dropped without losing the rest of its batch.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use common::new_image;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use vision_core::bus::MemoryBus;
 use vision_core::messages::{self, ClassScore, FeaturesExtracted, PipelineEvent, PredictionMade};
 use vision_core::{MessageBus, topics};
-use vision_db::{Db, NewImage, images};
+use vision_db::{Db, images};
 use vision_recorder::RecorderStage;
 
 const MODELS: [&str; 3] = ["fast", "balanced", "accurate"];
-
-fn new_image() -> NewImage {
-    let id = Uuid::new_v4();
-    NewImage {
-        id,
-        object_key: format!("raw-images/2026/01/01/{id}.png"),
-        content_hash: format!("{:064x}", id.as_u128()),
-        content_type: "image/png".into(),
-        size_bytes: 10,
-        width: 8,
-        height: 8,
-        source: "test".into(),
-        label: Some("cat".into()),
-    }
-}
 
 fn prediction(image_id: Uuid, model: &str) -> Vec<u8> {
     messages::encode(&PredictionMade {
@@ -70,7 +58,7 @@ async fn waiting_messages_are_recorded_in_batches_each_once() {
     let db = Db::connect(&url).await.unwrap();
     let mut ids = Vec::new();
     for _ in 0..20 {
-        ids.push(db.insert_image(new_image()).await.unwrap().id);
+        ids.push(db.insert_image(new_image(Some("cat"))).await.unwrap().id);
     }
     let bus = Arc::new(MemoryBus::new());
     let mut events = bus

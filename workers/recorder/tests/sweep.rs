@@ -1,39 +1,26 @@
 //! While the recorder runs, an image that stays incomplete (its message lost by a broker, say)
 //! is sent through the pipeline again, at most once per `stale_after`; finished ones never are.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::new_image;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 use vision_core::bus::MemoryBus;
 use vision_core::messages::{self, ImageSubmitted};
 use vision_core::{MessageBus, topics};
-use vision_db::{Db, NewImage};
+use vision_db::Db;
 use vision_recorder::{RecorderStage, Sweep};
-
-fn new_image() -> NewImage {
-    let id = Uuid::new_v4();
-    NewImage {
-        id,
-        object_key: format!("raw-images/2026/01/01/{id}.png"),
-        content_hash: format!("{:064x}", id.as_u128()),
-        content_type: "image/png".into(),
-        size_bytes: 10,
-        width: 8,
-        height: 8,
-        source: "test".into(),
-        label: None,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn images_that_stay_incomplete_are_sent_again_without_flooding() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
     let db = Db::connect(&url).await.unwrap();
-    let stuck = db.insert_image(new_image()).await.unwrap();
-    let failed = db.insert_image(new_image()).await.unwrap();
+    let stuck = db.insert_image(new_image(None)).await.unwrap();
+    let failed = db.insert_image(new_image(None)).await.unwrap();
     db.mark_failed(failed.id, "corrupt").await.unwrap();
 
     let bus = Arc::new(MemoryBus::new());
