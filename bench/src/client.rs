@@ -221,8 +221,6 @@ async fn listen_completions(
 /// Parsed Prometheus text: `name{labels}` -> value.
 pub type Scrape = HashMap<String, f64>;
 
-/// The server's `/metrics`; empty when it has none (the reference Python stack), so the
-/// figures drawn from them are left out rather than made up.
 /// Every process's metrics, summed by series (the stages' histograms are theirs alone; summing
 /// a series that two report, like the message sizes, still gives the right mean).
 pub async fn scrape_all(urls: &[String]) -> anyhow::Result<Scrape> {
@@ -235,6 +233,8 @@ pub async fn scrape_all(urls: &[String]) -> anyhow::Result<Scrape> {
     Ok(all)
 }
 
+/// One process's `/metrics`; empty when it has none (the reference Python stack), so the
+/// figures drawn from them are left out rather than made up.
 async fn scrape_metrics(url: &str) -> anyhow::Result<Scrape> {
     let response = reqwest::get(format!("{url}/metrics")).await?;
     if response.status() == reqwest::StatusCode::NOT_FOUND {

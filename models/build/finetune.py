@@ -38,17 +38,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import export_backbone  # noqa: E402
-
-SEED = 0
-N_VAL = 5000
-
-
-def split_val(y, n_val=N_VAL, seed=SEED):
-    """The same hold-out as train_heads.split_val (sorted train and validation indices)."""
-    from sklearn.model_selection import train_test_split
-    idx = np.arange(len(y))
-    tr, va = train_test_split(idx, test_size=n_val, stratify=y, random_state=seed)
-    return np.sort(tr), np.sort(va)
+# The heads' validation hold-out, so that fine-tuning never trains on it.
+from train_heads import N_VAL, SEED, split_val  # noqa: E402
 
 
 class Tail:

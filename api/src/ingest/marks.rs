@@ -35,37 +35,30 @@ impl PublishedMarks {
 }
 
 /// Writes what has arrived, all of it at once (up to [`MAX_MARKS`]); while one write runs the
-/// next batch gathers, so there is no timer and no delay at low load.
+/// next batch gathers, so there is no timer and no delay at low load. At `shutdown` it takes no
+/// more and ends once what was sent before is written.
 async fn write_marks(db: Db, mut rx: mpsc::UnboundedReceiver<Uuid>, shutdown: CancellationToken) {
     let mut ids = Vec::with_capacity(MAX_MARKS);
+    let mut closing = false;
     loop {
-        let received = tokio::select! {
-            n = rx.recv_many(&mut ids, MAX_MARKS) => n,
-            _ = shutdown.cancelled() => {
+        tokio::select! {
+            _ = shutdown.cancelled(), if !closing => {
                 rx.close();
-                while let Ok(id) = rx.try_recv() {
-                    ids.push(id);
-                }
-                write(&db, &ids).await;
-                return;
+                closing = true;
             }
-        };
-        if received == 0 {
-            return;
-        }
-        write(&db, &ids).await;
-        ids.clear();
-    }
-}
-
-async fn write(db: &Db, ids: &[Uuid]) {
-    for chunk in ids.chunks(MAX_MARKS) {
-        if let Err(e) = db.mark_published(chunk).await {
-            tracing::warn!(
-                error = %e,
-                rows = chunk.len(),
-                "cannot mark images published; the relay will send them again"
-            );
+            received = rx.recv_many(&mut ids, MAX_MARKS) => {
+                if received == 0 {
+                    return;
+                }
+                if let Err(e) = db.mark_published(&ids).await {
+                    tracing::warn!(
+                        error = %e,
+                        rows = ids.len(),
+                        "cannot mark images published; the relay will send them again"
+                    );
+                }
+                ids.clear();
+            }
         }
     }
 }

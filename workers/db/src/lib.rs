@@ -71,6 +71,7 @@
 pub mod entities;
 mod statistics;
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -771,10 +772,14 @@ impl Db {
         image_ids.sort();
         image_ids.dedup();
         let created_at = now();
+        // Our rows carry ids made here: afterwards, a stored row with one of them is one we
+        // inserted (no RETURNING, which sea-orm offers on SQLite only behind a feature).
+        let ours: HashSet<Uuid> = new.iter().map(|_| Uuid::new_v4()).collect();
         let rows: Vec<predictions::ActiveModel> = new
             .into_iter()
-            .map(|p| predictions::ActiveModel {
-                id: Set(Uuid::new_v4()),
+            .zip(&ours)
+            .map(|(p, id)| predictions::ActiveModel {
+                id: Set(*id),
                 image_id: Set(p.image_id),
                 model: Set(p.model),
                 model_version: Set(p.model_version),
@@ -785,15 +790,6 @@ impl Db {
                 inference_ms: Set(p.inference_ms),
                 correct: Set(p.correct),
                 created_at: Set(created_at),
-            })
-            .collect();
-        // Our rows carry ids made here: afterwards, a stored row with one of them is one we
-        // inserted (no RETURNING, which sea-orm offers on SQLite only behind a feature).
-        let ours: std::collections::HashSet<Uuid> = rows
-            .iter()
-            .filter_map(|r| match &r.id {
-                sea_orm::ActiveValue::Set(id) => Some(*id),
-                _ => None,
             })
             .collect();
         if !rows.is_empty() {
@@ -812,7 +808,7 @@ impl Db {
                 .await;
             if let Err(e) = inserted {
                 if matches!(e.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_))) {
-                    let found: std::collections::HashSet<Uuid> = self
+                    let found: HashSet<Uuid> = self
                         .get_images(&image_ids)
                         .await?
                         .iter()
