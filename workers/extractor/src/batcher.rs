@@ -47,8 +47,11 @@ impl Default for BatchSettings {
 /// computed them, divided by the images in it (the image's share of the backbone).
 pub type Extracted = Result<(Vec<f32>, Duration), String>;
 
+/// Makes one image's pixels (decoding, resizing); an `Err` is the reason it cannot be read.
+pub type Prepare = Box<dyn FnOnce() -> Result<Vec<f32>, String> + Send>;
+
 struct Job {
-    pixels: Vec<f32>,
+    prepare: Prepare,
     reply: oneshot::Sender<Extracted>,
 }
 
@@ -65,16 +68,17 @@ impl Batcher {
         let (queue, jobs) = mpsc::channel::<Job>();
         let jobs = Arc::new(Mutex::new(jobs));
         let size = model.input_size as usize;
+        let pixels_per_image = size * size * 3;
         for worker in 0..settings.workers.max(1) {
             let (model, jobs) = (model.clone(), jobs.clone());
             std::thread::Builder::new()
                 .name(format!("extractor-{worker}"))
-                .spawn(move || work(&model, &jobs, settings))
+                .spawn(move || work(&model, &jobs, settings, pixels_per_image))
                 .expect("cannot start an extractor thread");
         }
         Self {
             queue,
-            pixels_per_image: size * size * 3,
+            pixels_per_image,
         }
     }
 
@@ -83,18 +87,17 @@ impl Batcher {
         self.pixels_per_image
     }
 
-    /// Runs one preprocessed image through the backbone with whatever else is queued.
-    pub async fn extract(&self, pixels: Vec<f32>) -> Extracted {
-        if pixels.len() != self.pixels_per_image {
-            return Err(format!(
-                "{} pixel values, the backbone takes {}",
-                pixels.len(),
-                self.pixels_per_image
-            ));
-        }
+    /// Prepares one image and runs it through the backbone with whatever else is queued.
+    /// `prepare` runs on the worker that makes the pass: decoding and resizing cost a fraction
+    /// of the pass, and doing them there saves a hand-off to another thread and back per image.
+    pub async fn extract(
+        &self,
+        prepare: impl FnOnce() -> Result<Vec<f32>, String> + Send + 'static,
+    ) -> Extracted {
         let (reply, answer) = oneshot::channel();
+        let prepare = Box::new(prepare);
         self.queue
-            .send(Job { pixels, reply })
+            .send(Job { prepare, reply })
             .map_err(|_| "extractor workers stopped".to_string())?;
         answer
             .await
@@ -102,10 +105,42 @@ impl Batcher {
     }
 }
 
-fn work(model: &ExtractorModel, jobs: &Mutex<Receiver<Job>>, settings: BatchSettings) {
+fn work(
+    model: &ExtractorModel,
+    jobs: &Mutex<Receiver<Job>>,
+    settings: BatchSettings,
+    pixels_per_image: usize,
+) {
     while let Some(batch) = next_batch(jobs, settings) {
-        run(model, batch);
+        let mut images = Vec::with_capacity(batch.len());
+        for job in batch {
+            match prepare(job.prepare, pixels_per_image) {
+                Ok(pixels) => images.push((pixels, job.reply)),
+                // Unreadable: answered now, the others go on without it.
+                Err(reason) => {
+                    let _ = job.reply.send(Err(reason));
+                }
+            }
+        }
+        if !images.is_empty() {
+            run(model, images);
+        }
     }
+}
+
+/// Runs `prepare`; a panic (a decoder bug on hostile bytes) is this image's error, not the
+/// worker's end.
+fn prepare(prepare: Prepare, pixels_per_image: usize) -> Result<Vec<f32>, String> {
+    let pixels = std::panic::catch_unwind(AssertUnwindSafe(prepare))
+        .unwrap_or_else(|_| Err("image preparation panicked".to_string()))?;
+    // A tensor of the wrong size is refused before it can spoil a batch.
+    if pixels.len() != pixels_per_image {
+        return Err(format!(
+            "{} pixel values, the backbone takes {pixels_per_image}",
+            pixels.len()
+        ));
+    }
+    Ok(pixels)
 }
 
 /// Blocks for one job, then collects more until the batch is full or `max_wait` has passed.
@@ -128,12 +163,14 @@ fn next_batch(jobs: &Mutex<Receiver<Job>>, settings: BatchSettings) -> Option<Ve
     Some(batch)
 }
 
-fn run(model: &ExtractorModel, batch: Vec<Job>) {
-    let n = batch.len();
-    let mut pixels = Vec::with_capacity(n * batch[0].pixels.len());
-    for job in &batch {
-        pixels.extend_from_slice(&job.pixels);
-    }
+/// One backbone pass over prepared images, each answered with its own row.
+fn run(model: &ExtractorModel, mut images: Vec<(Vec<f32>, oneshot::Sender<Extracted>)>) {
+    let n = images.len();
+    let pixels = if n == 1 {
+        std::mem::take(&mut images[0].0)
+    } else {
+        images.iter().flat_map(|(p, _)| p.iter().copied()).collect()
+    };
     let started = Instant::now();
     // A panic in the runtime must not take the worker (and with the last one, the stage) down.
     let output = std::panic::catch_unwind(AssertUnwindSafe(|| model.run_pixels(n, pixels)))
@@ -143,25 +180,26 @@ fn run(model: &ExtractorModel, batch: Vec<Job>) {
     match output {
         Ok(tensor) => {
             m.extractor_batch_size.observe(n as f64);
-            for (i, job) in batch.into_iter().enumerate() {
+            for (i, (_, reply)) in images.into_iter().enumerate() {
                 m.inference_duration
                     .with_label_values(&["extractor"])
                     .observe(share.as_secs_f64());
                 // A handler that gave up (shutdown) no longer listens: nothing to do.
-                let _ = job.reply.send(Ok((tensor.row(i).to_vec(), share)));
+                let _ = reply.send(Ok((tensor.row(i).to_vec(), share)));
             }
         }
         // One image the backbone cannot take must not fail the others: run them one by one.
+        // (A batch of one gave its pixels to the pass; it has nothing left to retry.)
         Err(e) if n > 1 => {
             tracing::warn!(error = %e, images = n, "batched pass failed; running each alone");
-            for job in batch {
-                run(model, vec![job]);
+            for image in images {
+                run(model, vec![image]);
             }
         }
         Err(e) => {
             let reason = format!("extractor failed: {e}");
-            for job in batch {
-                let _ = job.reply.send(Err(reason.clone()));
+            for (_, reply) in images {
+                let _ = reply.send(Err(reason.clone()));
             }
         }
     }

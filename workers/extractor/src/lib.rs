@@ -4,8 +4,8 @@
 //! An image whose bytes were seen before (same SHA-256, same extractor version) reuses the
 //! descriptors from the descriptor cache: no object read, no backbone pass (F4).
 //!
-//! Decoding and preprocessing run on the blocking pool, one image per task; the backbone passes
-//! go through the [`Batcher`], which groups the images waiting at the same time.
+//! Decoding, preprocessing and the backbone pass run on the [`Batcher`]'s worker threads, which
+//! group the images waiting at the same time into one pass.
 //!
 //! An image that cannot be read (object missing, corrupt bytes, bad message) goes to the
 //! dead-letter topic with the reason; a dependency that is down (object store, bus) is retried.
@@ -114,19 +114,15 @@ impl ExtractorStage {
             }
         };
         let (size, limits) = (self.model.input_size, self.limits);
-        // Decoding and resizing are CPU-bound: keep them off the async workers.
-        let prepared = tokio::task::spawn_blocking(move || {
-            let kind = ImageKind::sniff(&bytes).ok_or("not a JPEG, PNG or WebP image")?;
-            let image = image_input::decode(&bytes, kind, &limits)
-                .map_err(|e| format!("cannot decode image: {e}"))?;
-            Ok::<_, String>(preprocess::to_pixels(&image, size, false))
-        })
-        .await
-        .unwrap_or_else(|join| Err(format!("image preparation panicked: {join}")));
-        let computed = match prepared {
-            Ok(pixels) => batcher.extract(pixels).await,
-            Err(reason) => Err(reason),
-        };
+        // Decoding and resizing are CPU-bound: they run on the backbone's worker thread.
+        let computed = batcher
+            .extract(move || {
+                let kind = ImageKind::sniff(&bytes).ok_or("not a JPEG, PNG or WebP image")?;
+                let image = image_input::decode(&bytes, kind, &limits)
+                    .map_err(|e| format!("cannot decode image: {e}"))?;
+                Ok(preprocess::to_pixels(&image, size, false))
+            })
+            .await;
         let (descriptors, inference) = match computed {
             Ok(result) => result,
             Err(reason) => {

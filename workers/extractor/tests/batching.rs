@@ -41,7 +41,7 @@ async fn images_waiting_together_share_passes_and_keep_their_own_rows() {
     let batcher = Arc::new(batcher);
     let answers = futures::future::join_all(colours.iter().map(|&[r, g, b]| {
         let batcher = batcher.clone();
-        async move { batcher.extract(solid(r, g, b)).await }
+        async move { batcher.extract(move || Ok(solid(r, g, b))).await }
     }))
     .await;
 
@@ -62,7 +62,17 @@ async fn images_waiting_together_share_passes_and_keep_their_own_rows() {
         8.0
     );
 
-    // A tensor of the wrong size is refused before it can spoil a batch.
-    let refused = batcher.extract(vec![0.0; 7]).await.unwrap_err();
+    // A tensor of the wrong size is refused before it can spoil a batch; so is an image that
+    // cannot be prepared, or whose preparation panics, and the worker goes on.
+    let refused = batcher.extract(|| Ok(vec![0.0; 7])).await.unwrap_err();
     assert!(refused.contains("pixel values"), "{refused}");
+    let refused = batcher.extract(|| Err("corrupt".into())).await.unwrap_err();
+    assert_eq!(refused, "corrupt");
+    let refused = batcher.extract(|| panic!("decoder bug")).await.unwrap_err();
+    assert!(refused.contains("panicked"), "{refused}");
+    let (descriptors, _) = batcher
+        .extract(|| Ok(solid(255.0, 0.0, 0.0)))
+        .await
+        .unwrap();
+    assert!((descriptors[0] - 1.0).abs() < 1e-5, "{descriptors:?}");
 }

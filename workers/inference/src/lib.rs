@@ -11,6 +11,7 @@ pub mod models;
 pub mod npy;
 pub mod offline;
 pub mod preprocess;
+pub mod resize;
 pub mod runtime;
 pub mod testkit;
 

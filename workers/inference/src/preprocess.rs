@@ -2,7 +2,9 @@
 //! first brought to that scale, then upsampled to the backbone's input size. Serving and the
 //! training-feature tool both call [`to_pixels`]: there is one preprocessing, not two.
 
-use image::{DynamicImage, RgbImage, imageops::FilterType};
+use image::{DynamicImage, RgbImage};
+
+use crate::resize::resize_rgb8;
 
 /// Side of the images the heads were trained on.
 pub const SOURCE_SIZE: u32 = 32;
@@ -10,23 +12,21 @@ pub const SOURCE_SIZE: u32 = 32;
 /// RGB pixels as `f32` in 0..=255, `size` x `size` x 3 (NHWC without the batch axis).
 pub fn to_pixels(image: &DynamicImage, size: u32, flip: bool) -> Vec<f32> {
     let rgb = image.to_rgb8();
-    let small = if rgb.dimensions() == (SOURCE_SIZE, SOURCE_SIZE) {
-        rgb
+    let square = (SOURCE_SIZE, SOURCE_SIZE);
+    // Triangle scales its support when shrinking, which averages like an area filter.
+    let small = if rgb.dimensions() == square {
+        rgb.into_raw()
     } else {
-        // Triangle scales its support when shrinking, which averages like an area filter.
-        image::imageops::resize(&rgb, SOURCE_SIZE, SOURCE_SIZE, FilterType::Triangle)
+        resize_rgb8(rgb.as_raw(), rgb.dimensions(), square)
     };
     let small = if flip {
-        image::imageops::flip_horizontal(&small)
+        let image = RgbImage::from_raw(SOURCE_SIZE, SOURCE_SIZE, small).expect("32x32 RGB");
+        image::imageops::flip_horizontal(&image).into_raw()
     } else {
         small
     };
-    let input: RgbImage = if size == SOURCE_SIZE {
-        small
-    } else {
-        image::imageops::resize(&small, size, size, FilterType::Triangle)
-    };
-    input.into_raw().into_iter().map(f32::from).collect()
+    let input = resize_rgb8(&small, square, (size, size));
+    input.into_iter().map(f32::from).collect()
 }
 
 #[cfg(test)]

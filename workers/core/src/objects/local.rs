@@ -34,23 +34,27 @@ fn unavailable(path: &Path, e: std::io::Error) -> StoreError {
     StoreError::Unavailable(format!("{}: {e}", path.display()))
 }
 
+/// Writes beside the target, then renames: readers never see half an object.
+fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().expect("keys have a parent");
+    std::fs::create_dir_all(dir).map_err(|e| unavailable(dir, e))?;
+    let tmp = dir.join(format!(".{}.tmp", uuid::Uuid::new_v4()));
+    std::fs::write(&tmp, bytes).map_err(|e| unavailable(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        unavailable(path, e)
+    })
+}
+
 #[async_trait]
 impl ObjectStore for LocalStore {
     async fn put(&self, key: &str, bytes: Bytes, _content_type: &str) -> Result<(), StoreError> {
         let path = self.path(key)?;
-        let dir = path.parent().expect("keys have a parent").to_path_buf();
-        tokio::fs::create_dir_all(&dir)
+        // One trip to the blocking pool for the directory, the write and the rename (three
+        // `tokio::fs` calls would be three).
+        tokio::task::spawn_blocking(move || write_whole(&path, &bytes))
             .await
-            .map_err(|e| unavailable(&dir, e))?;
-        // Write beside the target, then rename: readers never see half an object.
-        let tmp = dir.join(format!(".{}.tmp", uuid::Uuid::new_v4()));
-        tokio::fs::write(&tmp, &bytes)
-            .await
-            .map_err(|e| unavailable(&tmp, e))?;
-        tokio::fs::rename(&tmp, &path).await.map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            unavailable(&path, e)
-        })
+            .map_err(|e| StoreError::Unavailable(format!("object write panicked: {e}")))?
     }
 
     async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
