@@ -43,6 +43,17 @@ pub struct Config {
     #[arg(long, env = "VISION_INSTANCE_ID", global = true)]
     pub instance_id: Option<String>,
 
+    /// How long (ms) a worker may go without a heartbeat before its Kafka consumer group gives
+    /// its partitions to the others. Kafka's default; lower it for faster failover of replicas
+    /// that do not come back, keeping it well above the broker outages to be ridden out.
+    #[arg(
+        long,
+        env = "KAFKA_SESSION_TIMEOUT_MS",
+        default_value_t = 45_000,
+        global = true
+    )]
+    pub kafka_session_timeout_ms: u64,
+
     /// Redis (`redis://host:port`) for the descriptor cache shared by extractor replicas; an
     /// in-process cache when unset.
     #[arg(long, env = "REDIS_URL", global = true)]
@@ -172,6 +183,7 @@ impl Config {
             kafka_partitions: 3,
             redis_url: None,
             instance_id: None,
+            kafka_session_timeout_ms: 45_000,
             s3_endpoint: None,
             s3_bucket: "vision".into(),
             s3_region: "us-east-1".into(),

@@ -1,10 +1,10 @@
 //! A `tansu` broker (a Kafka-compatible broker in Rust: `cargo install tansu --version 0.6.0
 //! --locked --features dynostore`; `TANSU` overrides its path) with in-memory storage.
 //!
-//! Only what tansu 0.6.0 does reliably is used: producing, consumer groups, static members
-//! replaced after SIGKILL. Its persistent engines (SQLite, S3) and its group coordinator after
-//! clients lose their connections for a few seconds did not hold up here (README, distributed
-//! mode), so the tests do not stop or cut off the broker.
+//! An outage is a frozen broker ([`Tansu::freeze`], SIGSTOP): in memory, a killed broker would
+//! come back empty, and the binary `.ci/run` installs has no persistent engine but S3. Clients
+//! must keep their group sessions through it: tansu 0.6.0's group coordinator can assign no
+//! partitions at all after a session times out (README, distributed mode).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -55,6 +55,26 @@ impl Tansu {
     /// The broker's process id (the benchmark reads its CPU time).
     pub fn pid(&self) -> Option<u32> {
         self.service.pid()
+    }
+
+    /// Stops the broker (SIGSTOP) until [`Tansu::resume`]: it keeps its connections and its
+    /// data but answers nothing, like a hung broker or a network that drops every packet.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a frozen broker go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = self.pid().expect("tansu is running").to_string();
+        let status = std::process::Command::new("kill")
+            .args([format!("-{name}"), pid])
+            .status()
+            .expect("kill (procps) runs");
+        assert!(status.success(), "kill -{name} tansu failed");
     }
 
     /// What the broker wrote so far (for failure messages).

@@ -33,6 +33,7 @@ pub async fn distributed_bus(config: &Config, role: &str) -> anyhow::Result<Arc<
     settings.partitions = config.kafka_partitions;
     settings.client_id = format!("vision-{role}");
     settings.instance_id = config.instance_id.clone();
+    settings.session_timeout = Duration::from_millis(config.kafka_session_timeout_ms);
     let bus = KafkaBus::new(settings).context("cannot configure the Kafka client")?;
     // A broker that is not up yet (a whole stack starting at once, a broker restarting) is
     // waited for, not a reason to exit and be restarted in a loop.

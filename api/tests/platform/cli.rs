@@ -319,6 +319,9 @@ async fn ready_classifier(
         .env("VISION_ADDR", format!("127.0.0.1:{port}"))
         .env("VISION_MODELS_DIR", dir.join("models"))
         .env("VISION_DATA_DIR", dir.join("data"))
+        // Faster failover than the 45 s default, as a deployment without stable replica
+        // names would set it.
+        .env("KAFKA_SESSION_TIMEOUT_MS", "10000")
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -351,7 +354,8 @@ async fn publish_features(bus: &dyn vision_core::MessageBus) -> uuid::Uuid {
 }
 
 /// A worker killed with SIGKILL (no goodbye to the group) is replaced: its successor gets the
-/// partitions once the dead member's session times out, and answers.
+/// partitions once the dead member's session (`KAFKA_SESSION_TIMEOUT_MS`, 10 s here) times
+/// out, and answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_worker_s_partitions_move_to_its_replacement() {
     use rdkafka::mocking::MockCluster;

@@ -1,9 +1,10 @@
 //! The distributed mode end to end, every part a real separate process: a Kafka-compatible
 //! broker (`tansu`), an S3 server (`moto_server`), the local PostgreSQL, and the gateway and
-//! every stage as `vision` processes. 200 uploads; mid-stream the extractor and a classifier are
-//! killed with SIGKILL and restarted. A broker outage is the second test, on librdkafka's mock
-//! cluster: tansu 0.6.0 does not survive one (see `vision_testkit::tansu`). At the end every accepted upload
-//! has exactly one prediction per head, nothing is recorded twice, and every object is in S3.
+//! every stage as `vision` processes. 200 uploads; mid-stream the broker stops answering for
+//! 5 s (SIGSTOP), then the extractor and a classifier are killed with SIGKILL and restarted. A
+//! second test takes the broker away altogether (connections refused) on librdkafka's mock
+//! cluster. At the end every accepted upload has exactly one prediction per head, nothing is
+//! recorded twice, and every object is in S3.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -18,6 +19,8 @@ use crate::kafka::{pipeline_topics, wait_ready};
 
 const IMAGES: usize = 200;
 const HEADS: [&str; 3] = ["fast", "balanced", "accurate"];
+/// How long the broker stops answering in the tansu run.
+const BROKER_OUTAGE: Duration = Duration::from_secs(5);
 
 /// One `vision` process with the shared settings, on its own operator port.
 struct Process {
@@ -236,7 +239,7 @@ impl Cluster {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn separate_processes_on_kafka_and_s3_survive_sigkill_without_loss_or_duplicates() {
+async fn separate_processes_on_kafka_and_s3_survive_a_broker_outage_and_sigkill() {
     let broker = Tansu::start().await;
     let moto = Moto::start().await;
     let database = postgres::fresh_database("vision_e2e").await;
@@ -259,6 +262,9 @@ async fn separate_processes_on_kafka_and_s3_survive_sigkill_without_loss_or_dupl
                 "VISION_DATA_DIR",
                 dir.path().join("data").display().to_string(),
             ),
+            // An upload waits 250 ms for the broker, then leaves its message to the outbox:
+            // about 20 uploads are accepted while the broker is frozen.
+            ("VISION_PUBLISH_WAIT_MS", "250".to_string()),
             ("RUST_LOG", "warn".to_string()),
         ],
     };
@@ -267,12 +273,27 @@ async fn separate_processes_on_kafka_and_s3_survive_sigkill_without_loss_or_dupl
     let api_url = format!("http://127.0.0.1:{}", stages.api.port);
     let client = reqwest::Client::new();
     let mut uploaded = BTreeSet::new();
+    let mut outage = None;
     for i in 0..IMAGES {
         uploaded.insert(upload(&client, &api_url, distinct_png(i)).await);
-        if i == IMAGES / 4 {
+        if i == IMAGES / 3 {
+            // The pipeline runs (every group joined) before the broker stops answering; the
+            // uploads go on through the outage.
+            complete_exactly_once(&client, &api_url, &uploaded, "before the outage").await;
+            broker.freeze();
+            outage = Some(Instant::now());
+        }
+        if outage.is_some_and(|since| since.elapsed() > BROKER_OUTAGE) {
+            broker.resume();
+            outage = None;
+        }
+        if i == 2 * IMAGES / 3 {
             cluster.kill_and_restart(&mut stages.extractor).await;
             cluster.kill_and_restart(&mut stages.fast).await;
         }
+    }
+    if outage.is_some() {
+        broker.resume();
     }
     let context = format!("broker:\n{}", broker.output());
     complete_exactly_once(&client, &api_url, &uploaded, &context).await;
@@ -291,7 +312,7 @@ async fn separate_processes_on_kafka_and_s3_survive_sigkill_without_loss_or_dupl
 /// refuses every connection for a few seconds while uploads go on. Uploads are accepted (those
 /// the broker cannot take wait in the outbox), the stages reconnect, and every image still ends
 /// with one prediction per head, none twice. (The mock, unlike a real broker, holds one produce
-/// request ~30 s after coming back, so this run takes ~2 minutes.)
+/// request after coming back; the producer gives up on it after 5 s and sends it again.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_outage_loses_nothing_and_duplicates_nothing() {
     let broker = MockCluster::new(1).unwrap();

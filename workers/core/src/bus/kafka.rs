@@ -56,6 +56,13 @@ pub struct KafkaSettings {
     /// name, it takes its partitions back at once instead of waiting for the group to notice
     /// the old process is gone. `None`: a new member at every start.
     pub instance_id: Option<String>,
+    /// How long a group member may go without a heartbeat before the group drops it (Kafka's
+    /// default, 45 s). Long enough that a broker outage of a few seconds times no session out:
+    /// tansu 0.6.0's group coordinator can keep a dropped leader's id and then assign no
+    /// partitions at all (README, distributed mode). A replica restarted with the same
+    /// `instance_id` takes its partitions back at once whatever this is; one gone for good
+    /// gives them up after it.
+    pub session_timeout: Duration,
 }
 
 impl KafkaSettings {
@@ -67,6 +74,7 @@ impl KafkaSettings {
             client_id: "vision".into(),
             lag_every: Duration::from_secs(10),
             instance_id: None,
+            session_timeout: Duration::from_secs(45),
         }
     }
 
@@ -74,7 +82,13 @@ impl KafkaSettings {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.brokers)
-            .set("client.id", &self.client_id);
+            .set("client.id", &self.client_id)
+            // A broker that stops answering (frozen, or a network that drops packets) is given
+            // up on after 5 s instead of librdkafka's 60, and reconnects are tried at least
+            // every second, so that the pipeline resumes within a second or two of its return.
+            // (Not much lower: tansu holds a static member's JoinGroup and SyncGroup ~3 s.)
+            .set("socket.timeout.ms", "5000")
+            .set("reconnect.backoff.max.ms", "1000");
         config
     }
 }
@@ -96,6 +110,8 @@ impl KafkaBus {
                 PUBLISH_TIMEOUT.as_millis().to_string(),
             )
             .set("linger.ms", "2")
+            // One request waits at most this for its answer, then is retried (idempotently).
+            .set("request.timeout.ms", "5000")
             .create()
             .map_err(unavailable)?;
         Ok(Self { settings, producer })
@@ -185,8 +201,10 @@ impl KafkaBus {
             .set("auto.commit.interval.ms", "1000")
             // Offsets are stored by acknowledgements only (see OffsetTracker).
             .set("enable.auto.offset.store", "false")
-            // A killed member's partitions move to the others within seconds, not 45.
-            .set("session.timeout.ms", "10000")
+            .set(
+                "session.timeout.ms",
+                self.settings.session_timeout.as_millis().to_string(),
+            )
             .set("heartbeat.interval.ms", "1000")
             // A broker that answers a fetch only when this wait ends (tansu appears to, whatever
             // fetch.min.bytes says) adds it to every hop of the pipeline: at 20 images/s through
