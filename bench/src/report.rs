@@ -56,7 +56,7 @@ pub struct Report {
     pub sent_to_recorded_latency: Option<Percentiles>,
     /// Mean seconds per message in each stage, from the server's histograms (ms).
     pub stage_mean_ms: serde_json::Map<String, Value>,
-    /// Mean size of the messages published on each topic (bytes on the wire, JSON).
+    /// Mean size of the messages published on each topic (bytes on the wire).
     pub message_mean_bytes: serde_json::Map<String, Value>,
     /// Mean model inference time alone (ms).
     pub inference_mean_ms: serde_json::Map<String, Value>,
