@@ -49,7 +49,7 @@ pub struct Config {
     #[arg(
         long,
         env = "KAFKA_SESSION_TIMEOUT_MS",
-        default_value_t = 45_000,
+        default_value_t = default_session_timeout_ms(),
         global = true
     )]
     pub kafka_session_timeout_ms: u64,
@@ -183,7 +183,7 @@ impl Config {
             kafka_partitions: 3,
             redis_url: None,
             instance_id: None,
-            kafka_session_timeout_ms: 45_000,
+            kafka_session_timeout_ms: default_session_timeout_ms(),
             s3_endpoint: None,
             s3_bucket: "vision".into(),
             s3_region: "us-east-1".into(),
@@ -294,4 +294,8 @@ impl Config {
             },
         }
     }
+}
+
+fn default_session_timeout_ms() -> u64 {
+    vision_core::bus::KafkaSettings::DEFAULT_SESSION_TIMEOUT.as_millis() as u64
 }

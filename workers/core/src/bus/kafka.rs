@@ -66,6 +66,9 @@ pub struct KafkaSettings {
 }
 
 impl KafkaSettings {
+    /// Kafka's own default group session (see [`KafkaSettings::session_timeout`]).
+    pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(45);
+
     pub fn new(brokers: impl Into<String>) -> Self {
         Self {
             brokers: brokers.into(),
@@ -74,7 +77,7 @@ impl KafkaSettings {
             client_id: "vision".into(),
             lag_every: Duration::from_secs(10),
             instance_id: None,
-            session_timeout: Duration::from_secs(45),
+            session_timeout: Self::DEFAULT_SESSION_TIMEOUT,
         }
     }
 

@@ -123,13 +123,7 @@ impl DeadLetter {
             Err(e) if e.error_len().is_none() && payload.len() > kept.len() => {
                 String::from_utf8_lossy(&kept[..e.valid_up_to()]).into_owned()
             }
-            Err(_) => {
-                use std::fmt::Write;
-                kept.iter().fold(String::from("hex:"), |mut hex, byte| {
-                    let _ = write!(hex, "{byte:02x}");
-                    hex
-                })
-            }
+            Err(_) => format!("hex:{}", hex::encode(kept)),
         };
         if payload.len() > 4096 {
             text.push_str("...");
