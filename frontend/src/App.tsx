@@ -1,6 +1,9 @@
 import { useEffect, useState } from 'react';
 import { href, useRoute, type Route } from './router';
 import { onSocketState, type SocketState } from './graphql/client';
+import { ErrorList } from './components/ui';
+import { useBundle } from './lib/bundle';
+import { counted } from './lib/format';
 import { HomePage } from './pages/Home';
 import { UploadPage } from './pages/Upload';
 import { ResultPage } from './pages/Result';
@@ -29,6 +32,7 @@ function SocketBadge() {
 
 export function App() {
   const route = useRoute();
+  const bundle = useBundle();
   const [menuOpen, setMenuOpen] = useState(false);
   useEffect(() => setMenuOpen(false), [route]);
 
@@ -86,10 +90,16 @@ export function App() {
         </div>
       </header>
       <main className="container" data-testid={`page-${route.page}`}>
+        {bundle.status === 'error' && (
+          <div className="bundle-error" data-testid="bundle-error">
+            <p className="muted small">The server's model bundle (its classes and heads) could not be read; asking again…</p>
+            <ErrorList errors={bundle.errors} />
+          </div>
+        )}
         {page}
       </main>
       <footer className="footer">
-        Vision platform · one backbone pass, three heads · GraphQL at <a href="/graphql">/graphql</a>
+        Vision platform · one backbone pass, {counted(bundle.status === 'ready' ? bundle.heads.length : null, 'head')} · GraphQL at <a href="/graphql">/graphql</a>
       </footer>
     </>
   );

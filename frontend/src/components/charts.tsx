@@ -12,7 +12,7 @@ import {
 } from 'chart.js';
 import { Bar, Line, Pie } from 'react-chartjs-2';
 import type { ClassCount, ConfusionMatrix, ModelStats, TimeBucket } from '../graphql/types';
-import { byHead, classColor, headColor } from '../lib/constants';
+import { useBundle } from '../lib/bundle';
 import { time } from '../lib/format';
 
 ChartJS.register(ArcElement, BarElement, CategoryScale, Legend, LinearScale, LineElement, PointElement, Tooltip);
@@ -32,6 +32,7 @@ const common = {
 };
 
 export function LatencyChart({ stats }: { stats: ModelStats[] }) {
+  const { byHead, headColor } = useBundle();
   const rows = byHead(stats, (s) => s.model);
   const data = {
     labels: rows.map((s) => s.model),
@@ -65,6 +66,7 @@ export function LatencyChart({ stats }: { stats: ModelStats[] }) {
 }
 
 export function AccuracyChart({ buckets }: { buckets: TimeBucket[] }) {
+  const { byHead, headColor } = useBundle();
   const starts = [...new Set(buckets.map((b) => b.start))].sort();
   const models = byHead([...new Set(buckets.map((b) => b.model))], (m) => m);
   const labeled = buckets.filter((b) => b.accuracy !== null).length;
@@ -103,6 +105,7 @@ export function AccuracyChart({ buckets }: { buckets: TimeBucket[] }) {
 }
 
 export function ClassPie({ counts }: { counts: ClassCount[] }) {
+  const { classColor } = useBundle();
   const rows = counts.filter((c) => c.count > 0);
   const data = {
     labels: rows.map((c) => c.class),

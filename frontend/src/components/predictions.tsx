@@ -1,9 +1,9 @@
 import type { Comparison, Image, Prediction } from '../graphql/types';
-import { HEADS, byHead, headColor } from '../lib/constants';
+import { useBundle } from '../lib/bundle';
 import { ms, pct } from '../lib/format';
 import { ClassChip, Meter, Spinner } from './ui';
 
-/** The three heads' answers for one image; a placeholder row for every head still missing. */
+/** The heads' answers for one image; a placeholder row for every head of the bundle still missing. */
 export function PredictionList({
   predictions,
   label,
@@ -15,9 +15,10 @@ export function PredictionList({
   topK?: boolean;
   compact?: boolean;
 }) {
+  const { heads, byHead, headColor } = useBundle();
   const sorted = byHead(predictions, (p) => p.model);
   const present = new Set(sorted.map((p) => p.model));
-  const missing = HEADS.filter((h) => !present.has(h));
+  const missing = heads.filter((h) => !present.has(h));
   return (
     <div className={compact ? 'predictions compact' : 'predictions'} data-testid="predictions" data-count={sorted.length}>
       {sorted.map((p) => (
@@ -76,7 +77,7 @@ export function ComparisonView({ comparison, label }: { comparison: Comparison |
   if (!comparison) {
     return (
       <div className="comparison pending muted small" data-testid="comparison-pending">
-        Comparison appears when all three heads have answered.
+        Comparison appears when every head has answered.
       </div>
     );
   }

@@ -1,7 +1,7 @@
 import { useState, type ReactNode } from 'react';
 import type { ApiError } from '../graphql/errors';
 import type { ImageStatus } from '../graphql/types';
-import { classColor } from '../lib/constants';
+import { useBundle } from '../lib/bundle';
 
 export function ErrorList({ errors, testId = 'error' }: { errors: ApiError[]; testId?: string }) {
   if (errors.length === 0) return null;
@@ -28,6 +28,7 @@ export function StatusBadge({ status }: { status: ImageStatus | string }) {
 }
 
 export function ClassChip({ cls, title }: { cls: string | null | undefined; title?: string }) {
+  const { classColor } = useBundle();
   if (!cls) return <span className="muted">—</span>;
   return (
     <span className="class-chip" title={title}>

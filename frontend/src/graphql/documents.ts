@@ -35,6 +35,14 @@ export const HOME_QUERY = `
   }
 `;
 
+/** The model bundle: class names (the heads' output order) and the models (extractor, then heads). */
+export const BUNDLE_QUERY = `
+  query Bundle {
+    classes
+    models { name kind }
+  }
+`;
+
 export const IMAGE_QUERY = `
   query Image($id: ID!) { image(id: $id) { ${IMAGE_FIELDS} } }
 `;

@@ -74,6 +74,12 @@ export interface ModelInfo {
   runtime: string;
 }
 
+/** `{ classes models { name kind } }`: what the dashboard needs of the model bundle. */
+export interface BundleData {
+  classes: string[];
+  models: Pick<ModelInfo, 'name' | 'kind'>[];
+}
+
 export interface ModelStats {
   model: string;
   modelVersions: string[];

@@ -41,3 +41,11 @@ export function between(a: string | null | undefined, b: string | null | undefin
   if (!a || !b) return null;
   return new Date(b).getTime() - new Date(a).getTime();
 }
+
+const WORDS = ['no', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten', 'eleven', 'twelve'];
+
+/** "three heads", "one head", "14 heads"; `fallback` while the count is not known (null). */
+export function counted(n: number | null, noun: string, fallback = `the ${noun}s`): string {
+  if (n === null) return fallback;
+  return `${WORDS[n] ?? String(n)} ${noun}${n === 1 ? '' : 's'}`;
+}

@@ -4,7 +4,7 @@ import { IMAGE_FAILED, IMAGES_QUERY, STATS_UPDATED } from '../graphql/documents'
 import type { ImageConnection, ImageFilter, ImageStatus } from '../graphql/types';
 import { apiErrors } from '../graphql/errors';
 import { Card, ClassChip, ErrorList, Spinner, StatusBadge, Thumb } from '../components/ui';
-import { CIFAR10_CLASSES } from '../lib/constants';
+import { useBundle } from '../lib/bundle';
 import { dateTime, pct, shortId } from '../lib/format';
 import { useSubscriptionEvents, useThrottle } from '../lib/hooks';
 import { href, navigate } from '../router';
@@ -14,6 +14,7 @@ const SOURCES = ['upload', 'webcam', 'cifar10'];
 const STATUSES: ImageStatus[] = ['PENDING', 'EXTRACTED', 'COMPLETED', 'FAILED'];
 
 export function HistoryPage() {
+  const bundle = useBundle();
   const [source, setSource] = useState('');
   const [status, setStatus] = useState('');
   const [label, setLabel] = useState('');
@@ -107,9 +108,10 @@ export function HistoryPage() {
                 resetPaging();
               }}
               data-testid="filter-label"
+              data-state={bundle.status}
             >
               <option value="">any</option>
-              {CIFAR10_CLASSES.map((c) => (
+              {bundle.classes.map((c) => (
                 <option key={c} value={c}>
                   {c}
                 </option>

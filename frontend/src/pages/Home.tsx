@@ -5,8 +5,8 @@ import type { Health, ModelInfo, ModelStats } from '../graphql/types';
 import { apiErrors } from '../graphql/errors';
 import { Card, ErrorList, Spinner } from '../components/ui';
 import { useSubscriptionEvents } from '../lib/hooks';
-import { byHead, headColor } from '../lib/constants';
-import { ms, num, pct } from '../lib/format';
+import { headsOf, useBundle } from '../lib/bundle';
+import { counted, ms, num, pct } from '../lib/format';
 import { href } from '../router';
 
 interface HomeData {
@@ -59,13 +59,16 @@ function HealthCard({ health }: { health: Health }) {
   );
 }
 
-function HeadCard({ model, stats }: { model: ModelInfo; stats: ModelStats | undefined }) {
+/** One head: `versions` are its entries in `models` (one, or several while versions coexist). */
+function HeadCard({ name, versions, stats }: { name: string; versions: ModelInfo[]; stats: ModelStats | undefined }) {
+  const { headColor } = useBundle();
+  const model = versions[0];
   return (
-    <div className="head-card" data-testid={`head-${model.name}`} style={{ borderTopColor: headColor(model.name) }}>
+    <div className="head-card" data-testid={`head-${name}`} style={{ borderTopColor: headColor(name) }}>
       <div className="head-title">
-        <h3>{model.name}</h3>
+        <h3>{name}</h3>
         <span className="muted small">
-          {model.version} · {model.runtime} · {model.descriptorDim}-d input
+          {versions.map((v) => v.version).join(', ')} · {model.runtime} · {model.descriptorDim}-d input
         </span>
       </div>
       <div className="head-figures">
@@ -102,7 +105,28 @@ function HeadCard({ model, stats }: { model: ModelInfo; stats: ModelStats | unde
   );
 }
 
+/** "fast, balanced and accurate", each name in its head's color. */
+function HeadNames({ heads }: { heads: string[] }) {
+  const { headColor } = useBundle();
+  return (
+    <>
+      {heads.map((h, i) => (
+        <span key={h}>
+          {i === 0 ? '' : i === heads.length - 1 ? ' and ' : ', '}
+          <span style={{ color: headColor(h) }}>{h}</span>
+        </span>
+      ))}
+    </>
+  );
+}
+
+/** Cards side by side: as many columns as heads, from two to four. */
+function gridClass(n: number): string {
+  return n <= 2 ? 'grid grid-2' : n === 4 ? 'grid grid-4' : 'grid grid-3';
+}
+
 export function HomePage() {
+  const bundle = useBundle();
   const [{ data, error, fetching }, reexecute] = useQuery<HomeData>({ query: HOME_QUERY, requestPolicy: 'network-only' });
   const [liveStats, setLiveStats] = useState<ModelStats[] | null>(null);
 
@@ -116,7 +140,9 @@ export function HomePage() {
 
   const stats = liveStats ?? data?.modelStats ?? [];
   const extractor = data?.models.find((m) => m.kind === 'EXTRACTOR');
-  const heads = byHead(data?.models.filter((m) => m.kind === 'CLASSIFIER') ?? [], (m) => m.name);
+  // The models' own order is the bundle's display order; a head may be listed once per version.
+  const heads = headsOf(data?.models ?? []);
+  const headCount = bundle.status === 'ready' ? bundle.heads.length : null;
 
   return (
     <div className="page">
@@ -125,11 +151,16 @@ export function HomePage() {
           <h1>Real-time multi-model image classification</h1>
           <p className="lead">
             Images arrive from uploads, a webcam or a CIFAR-10 replay. Each goes <strong>once</strong> through a
-            pretrained CNN backbone that turns it into a compact descriptor, then through <strong>three classifier
-            heads in parallel</strong> — <span style={{ color: headColor('fast') }}>fast</span>,{' '}
-            <span style={{ color: headColor('balanced') }}>balanced</span> and{' '}
-            <span style={{ color: headColor('accurate') }}>accurate</span>. Every prediction is timed and recorded,
-            so you can watch, live, which model is faster and which is more accurate.
+            pretrained CNN backbone that turns it into a compact descriptor, then through{' '}
+            <strong>{counted(headCount, 'classifier head')} in parallel</strong>
+            {bundle.heads.length > 0 && (
+              <>
+                {' '}
+                — <HeadNames heads={bundle.heads} />
+              </>
+            )}
+            . Every prediction is timed and recorded, so you can watch, live, which model is faster and which is more
+            accurate.
           </p>
           <div className="hero-actions">
             <a className="btn primary" href={href.upload}>
@@ -152,8 +183,8 @@ export function HomePage() {
           </div>
           <div className="arrow">→</div>
           <div className="stage-group">
-            {['fast', 'balanced', 'accurate'].map((h) => (
-              <div key={h} className="stage head" style={{ borderColor: headColor(h) }}>
+            {bundle.heads.map((h) => (
+              <div key={h} className="stage head" style={{ borderColor: bundle.headColor(h) }}>
                 {h}
               </div>
             ))}
@@ -171,9 +202,14 @@ export function HomePage() {
       {data && (
         <>
           <Card title="Models — live figures" testId="models" actions={<span className="muted small">updated by the statsUpdated subscription</span>}>
-            <div className="grid grid-3">
-              {heads.map((m) => (
-                <HeadCard key={m.name} model={m} stats={stats.find((s) => s.model === m.name)} />
+            <div className={gridClass(heads.length)}>
+              {heads.map((h) => (
+                <HeadCard
+                  key={h}
+                  name={h}
+                  versions={data.models.filter((m) => m.kind === 'CLASSIFIER' && m.name === h)}
+                  stats={stats.find((s) => s.model === h)}
+                />
               ))}
             </div>
             <table className="table models-table">
@@ -189,7 +225,7 @@ export function HomePage() {
               </thead>
               <tbody>
                 {data.models.map((m) => (
-                  <tr key={m.name} data-testid="model-row">
+                  <tr key={`${m.kind}/${m.name}/${m.version}`} data-testid="model-row">
                     <td>
                       <strong>{m.name}</strong>
                     </td>

@@ -15,7 +15,7 @@ import {
 import type { CifarSplit, Image, Prediction, Replay } from '../graphql/types';
 import { apiErrors, type ApiError } from '../graphql/errors';
 import { Card, ClassChip, ErrorList, Meter, Stat } from '../components/ui';
-import { byHead, headColor } from '../lib/constants';
+import { useBundle } from '../lib/bundle';
 import { between, ms, num, pct, shortId, time } from '../lib/format';
 import { useSubscriptionEvents } from '../lib/hooks';
 import { href } from '../router';
@@ -179,6 +179,7 @@ function ReplayPanel() {
 // ---- live feed ---------------------------------------------------------------------------
 
 function LiveFeed() {
+  const { headColor } = useBundle();
   const [rows, setRows] = useState<Prediction[]>([]);
   const [total, setTotal] = useState(0);
   const buffer = useRef<Prediction[]>([]);
@@ -279,6 +280,7 @@ const ZERO: Counters = { sent: 0, completed: 0, dropped: 0, failed: 0, lastRtt: 
 
 function WebcamPanel() {
   const client = useClient();
+  const { byHead, headColor } = useBundle();
   const videoRef = useRef<HTMLVideoElement>(null);
   const canvasRef = useRef<HTMLCanvasElement>(null);
   const streamRef = useRef<MediaStream | null>(null);

@@ -5,7 +5,7 @@ import type { ClassCount, ClassMetrics, ConfusionMatrix, ModelStats, Prediction,
 import { apiErrors } from '../graphql/errors';
 import { Card, ClassChip, ErrorList, Spinner, Stat } from '../components/ui';
 import { AccuracyChart, ClassPie, ConfusionHeatmap, LatencyChart } from '../components/charts';
-import { HEADS, byHead, headColor } from '../lib/constants';
+import { useBundle } from '../lib/bundle';
 import { ms, num, pct, shortId, time } from '../lib/format';
 import { useSubscriptionEvents, useThrottle } from '../lib/hooks';
 import { href } from '../router';
@@ -29,14 +29,19 @@ const BUCKETS = [
 ];
 
 export function StatsPage() {
-  const [model, setModel] = useState<string>('fast');
+  const { heads, byHead, headColor } = useBundle();
+  // The confusion matrix and per-class figures are per head: the bundle's first head until one is picked.
+  const [picked, setModel] = useState<string | null>(null);
+  const model = picked ?? heads[0] ?? null;
   const [bucketSeconds, setBucketSeconds] = useState(10);
   const windowSeconds = 60;
-  const [{ data: fresh, error, fetching }, reexecute] = useQuery<StatsData>({
+  const [{ data: fresh, error, fetching: querying }, reexecute] = useQuery<StatsData>({
     query: STATS_QUERY,
     variables: { model, bucketSeconds, windowSeconds },
     requestPolicy: 'network-only',
+    pause: model === null,
   });
+  const fetching = querying || model === null;
   // Keep showing the previous figures while new ones load (no flicker on model/bucket change).
   const last = useRef<StatsData | undefined>(undefined);
   if (fresh) last.current = fresh;
@@ -44,19 +49,23 @@ export function StatsPage() {
   const [updates, setUpdates] = useState(0);
 
   // statsUpdated fires whenever predictions were recorded: re-run everything, at most every 1.5 s.
-  const refresh = useThrottle(() => reexecute({ requestPolicy: 'network-only' }), 1500);
+  const refresh = useThrottle(() => {
+    if (model !== null) reexecute({ requestPolicy: 'network-only' });
+  }, 1500);
   useSubscriptionEvents<{ statsUpdated: ModelStats[] }>(STATS_UPDATED, { intervalMs: 1000 }, () => {
     setUpdates((u) => u + 1);
     refresh();
   });
   // Throughput is a moving window: keep it moving even when nothing new arrives.
   useEffect(() => {
+    if (model === null) return;
     const t = setInterval(() => reexecute({ requestPolicy: 'network-only' }), 15_000);
     return () => clearInterval(t);
-  }, [reexecute]);
+  }, [reexecute, model]);
 
   const stats = byHead(data?.modelStats ?? [], (s) => s.model);
-  const models = [...new Set([...HEADS, ...stats.map((s) => s.model)])];
+  // The bundle's heads, then any other model that has recorded predictions.
+  const models = [...new Set([...heads, ...stats.map((s) => s.model)])];
 
   return (
     <div className="page" data-testid="stats" data-updates={updates}>

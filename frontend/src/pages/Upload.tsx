@@ -5,7 +5,7 @@ import type { Image } from '../graphql/types';
 import { apiErrors, type ApiError } from '../graphql/errors';
 import { Card, ErrorList, StatusBadge, Thumb, Spinner } from '../components/ui';
 import { ComparisonView, PredictionList } from '../components/predictions';
-import { CIFAR10_CLASSES } from '../lib/constants';
+import { useBundle } from '../lib/bundle';
 import { useLiveImage } from '../lib/hooks';
 import { bytes, shortId } from '../lib/format';
 import { href } from '../router';
@@ -93,6 +93,7 @@ function PendingCard({ item }: { item: UploadItem }) {
 
 export function UploadPage() {
   const client = useClient();
+  const bundle = useBundle();
   const [label, setLabel] = useState<string>('');
   const [items, setItems] = useState<UploadItem[]>(() => sessionItems);
   const [dragging, setDragging] = useState(false);
@@ -174,9 +175,9 @@ export function UploadPage() {
         <div className="upload-controls">
           <label className="field">
             <span>Ground-truth label (optional)</span>
-            <select value={label} onChange={(e) => setLabel(e.target.value)} data-testid="label-select">
-              <option value="">— none —</option>
-              {CIFAR10_CLASSES.map((c) => (
+            <select value={label} onChange={(e) => setLabel(e.target.value)} data-testid="label-select" data-state={bundle.status}>
+              <option value="">{bundle.status === 'loading' ? 'loading the classes…' : '— none —'}</option>
+              {bundle.classes.map((c) => (
                 <option key={c} value={c}>
                   {c}
                 </option>
