@@ -24,6 +24,8 @@ pub struct ModelCard {
 
 #[derive(Debug, Clone, Default)]
 pub struct ModelCatalog {
+    /// Class names in the index order of the heads' outputs.
+    pub classes: Vec<String>,
     /// Extractor first, then the heads in display order.
     pub cards: Vec<ModelCard>,
 }
@@ -45,7 +47,10 @@ impl ModelCatalog {
                 .iter()
                 .map(|entry| card(entry, ModelKind::Classifier)),
         );
-        Self { cards }
+        Self {
+            classes: manifest.classes.clone(),
+            cards,
+        }
     }
 
     /// Reads `dir/manifest.json`.

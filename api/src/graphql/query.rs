@@ -128,6 +128,12 @@ impl CoreQuery {
         state.models.cards.iter().map(ModelInfo::from).collect()
     }
 
+    /// The class names the heads predict, in the index order of their outputs (from the model
+    /// bundle). Labels must be one of them.
+    async fn classes(&self, ctx: &Context<'_>) -> Vec<String> {
+        ctx.data_unchecked::<AppState>().models.classes.clone()
+    }
+
     /// The state of every dependency, as on `/health`.
     async fn health(&self, ctx: &Context<'_>) -> HealthReport {
         health::check(ctx.data_unchecked::<AppState>()).await
