@@ -2,7 +2,11 @@
 //! S3 server, a `tansu` Kafka broker, and
 //! fresh databases on the local PostgreSQL. A service that cannot be found or started fails the test with the fix in
 //! the message; nothing is skipped.
+//!
+//! And tiny model bundles written from Rust ([`bundle`]): other classes, other heads, two versions
+//! of one head, with answers the tests know.
 
+pub mod bundle;
 pub mod http;
 pub mod moto;
 pub mod postgres;
