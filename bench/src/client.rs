@@ -1,5 +1,6 @@
-//! The benchmark's GraphQL client: multipart uploads, the `imageCompleted` subscription over
-//! `graphql-transport-ws`, `/metrics` scraping and `modelStats`.
+//! The benchmark's GraphQL client: the served bundle (`classes`, `models`), multipart uploads,
+//! the `imageCompleted` subscription over `graphql-transport-ws`, `/metrics` scraping and
+//! `modelStats`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,18 +14,75 @@ use vision_inference::dataset::Sample;
 
 use crate::Args;
 
-const CLASSES: [&str; 10] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
+/// The model bundle a server serves, as its `classes` and `models` queries name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bundle {
+    /// Class names in the index order of the heads' outputs.
+    pub classes: Vec<String>,
+    /// The heads: the distinct CLASSIFIER names of `models`, in the bundle's display order (a
+    /// name may be listed once per version).
+    pub heads: Vec<String>,
+}
+
+impl Bundle {
+    /// Asks the server at `url`.
+    pub async fn fetch(url: &str) -> anyhow::Result<Self> {
+        let body: Value = reqwest::Client::new()
+            .post(format!("{url}/graphql"))
+            .json(&json!({ "query": "{ classes models { name kind } }" }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Self::from_response(&body)
+    }
+
+    /// The bundle in a GraphQL response to `{ classes models { name kind } }`.
+    fn from_response(body: &Value) -> anyhow::Result<Self> {
+        let data = &body["data"];
+        let (Some(classes), Some(models)) = (data["classes"].as_array(), data["models"].as_array())
+        else {
+            anyhow::bail!(
+                "the server did not name its classes and models: {}",
+                body["errors"]
+            );
+        };
+        let classes: Vec<String> = classes
+            .iter()
+            .filter_map(|c| c.as_str().map(str::to_string))
+            .collect();
+        let mut heads: Vec<String> = Vec::new();
+        for model in models.iter().filter(|m| m["kind"] == "CLASSIFIER") {
+            if let Some(name) = model["name"].as_str()
+                && !heads.iter().any(|h| h == name)
+            {
+                heads.push(name.to_string());
+            }
+        }
+        anyhow::ensure!(!classes.is_empty(), "the server names no class");
+        anyhow::ensure!(!heads.is_empty(), "the server names no classifier head");
+        Ok(Self { classes, heads })
+    }
+
+    /// Each sample's label: the bundle's class at the sample's class index (the CIFAR-10
+    /// readers number the classes in the dataset's order, the order the heads were trained in).
+    fn labels(&self, samples: &[Sample]) -> anyhow::Result<Vec<String>> {
+        samples
+            .iter()
+            .map(|s| {
+                self.classes.get(s.class_index).cloned().ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{} has class index {}, the bundle names {} classes",
+                        s.name,
+                        s.class_index,
+                        self.classes.len()
+                    )
+                })
+            })
+            .collect()
+    }
+}
 
 /// What happened to one upload.
 #[derive(Debug, Clone)]
@@ -53,13 +111,16 @@ impl RunResult {
     }
 }
 
-/// Uploads every sample and waits for each image's completion event.
+/// Uploads every sample, labelled with `bundle`'s class names, and waits for each image's
+/// completion event.
 pub async fn run(
     url: &str,
+    bundle: &Bundle,
     samples: &[Sample],
     args: &Args,
     timeout: Duration,
 ) -> anyhow::Result<RunResult> {
+    let labels = bundle.labels(samples)?;
     let completions: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let listener = tokio::spawn(listen_completions(url.to_string(), completions.clone()));
     // Give the subscription a moment to be registered before the first upload.
@@ -76,14 +137,15 @@ pub async fn run(
             let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
             let handles: Vec<_> = samples
                 .iter()
+                .zip(&labels)
                 .enumerate()
-                .map(|(i, s)| {
+                .map(|(i, (s, label))| {
                     let (http, endpoint, bytes) = (http.clone(), endpoint.clone(), s.bytes.clone());
-                    let label = CLASSES[s.class_index];
+                    let label = label.clone();
                     let at = tokio::time::Instant::from_std(first_sent) + interval * i as u32;
                     tokio::spawn(async move {
                         tokio::time::sleep_until(at).await;
-                        upload(&http, &endpoint, bytes, label).await
+                        upload(&http, &endpoint, bytes, &label).await
                     })
                 })
                 .collect();
@@ -94,9 +156,9 @@ pub async fn run(
             out
         }
         None => {
-            futures::stream::iter(samples.iter().map(|s| {
+            futures::stream::iter(samples.iter().zip(&labels).map(|(s, label)| {
                 let (http, endpoint) = (&http, &endpoint);
-                async move { upload(http, endpoint, s.bytes.clone(), CLASSES[s.class_index]).await }
+                async move { upload(http, endpoint, s.bytes.clone(), label).await }
             }))
             .buffered(args.concurrency.max(1))
             .collect()
@@ -262,4 +324,46 @@ pub async fn model_stats(url: &str) -> anyhow::Result<Value> {
         .json()
         .await?;
     Ok(body["data"]["modelStats"].clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundle_is_the_classes_and_the_distinct_heads_in_order() {
+        let body = json!({ "data": {
+            "classes": ["cat", "dog", "owl"],
+            "models": [
+                { "name": "extractor", "kind": "EXTRACTOR" },
+                { "name": "small", "kind": "CLASSIFIER" },
+                { "name": "big", "kind": "CLASSIFIER" },
+                { "name": "small", "kind": "CLASSIFIER" },
+            ],
+        }});
+        let bundle = Bundle::from_response(&body).unwrap();
+        assert_eq!(bundle.classes, ["cat", "dog", "owl"]);
+        assert_eq!(bundle.heads, ["small", "big"]);
+
+        let sample = |class_index| Sample {
+            class_index,
+            name: format!("{class_index}.jpg"),
+            bytes: Vec::new(),
+        };
+        assert_eq!(
+            bundle.labels(&[sample(2), sample(0)]).unwrap(),
+            ["owl", "cat"]
+        );
+        let error = bundle.labels(&[sample(3)]).unwrap_err().to_string();
+        assert!(error.contains("class index 3"), "{error}");
+    }
+
+    #[test]
+    fn a_server_without_the_bundle_queries_is_an_error() {
+        let body = json!({ "data": null, "errors": [{ "message": "Unknown field \"classes\"" }] });
+        let error = Bundle::from_response(&body).unwrap_err().to_string();
+        assert!(error.contains("Unknown field"), "{error}");
+        let no_heads = json!({ "data": { "classes": ["a"], "models": [{ "name": "x", "kind": "EXTRACTOR" }] } });
+        assert!(Bundle::from_response(&no_heads).is_err());
+    }
 }

@@ -5,6 +5,7 @@
 use serde::Serialize;
 use vision_inference::dataset::Sample;
 
+use crate::client::Bundle;
 use crate::report::{self, Percentiles, Report};
 use crate::server::Server;
 use crate::{Args, measure};
@@ -98,7 +99,7 @@ fn accuracy(report: &Report, model: &str) -> Option<f64> {
         .as_f64()
 }
 
-fn print(rows: &[Row], rust: &Report, python: &Report) {
+fn print(rows: &[Row], rust: &Report, python: &Report, heads: &[String]) {
     let cell = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.1}"));
     println!("comparison: same client, images and load; ratio = how many times better ours is");
     println!("  (end-to-end: upload accepted -> recorded; sent-to-recorded adds the upload)");
@@ -116,7 +117,7 @@ fn print(rows: &[Row], rust: &Report, python: &Report) {
         );
     }
     // Same models on both sides: equal accuracy up to the JPEG decoders' differences.
-    for model in ["fast", "balanced", "accurate"] {
+    for model in heads {
         let pct =
             |r| accuracy(r, model).map_or("n/a".to_string(), |a| format!("{:.1}%", a * 100.0));
         println!(
@@ -135,12 +136,19 @@ pub async fn run(args: &Args, samples: &[Sample], warm_up: &[Sample]) -> anyhow:
         );
     }
     let server = Server::start(args).await?;
-    let rust = measure(&server, samples, warm_up, args).await;
+    let rust = async {
+        let bundle = Bundle::fetch(&server.url).await?;
+        let report = measure(&server, &bundle, samples, warm_up, args).await?;
+        anyhow::Ok((bundle, report))
+    }
+    .await;
     server.stop().await;
-    let rust = rust?;
+    let (bundle, rust) = rust?;
 
+    // The reference stack serves the same bundle (`--models`) but has no `classes` or `models`
+    // query: ours named the classes and heads for both.
     let server = Server::start_python(args).await?;
-    let python = measure(&server, samples, warm_up, args).await;
+    let python = measure(&server, &bundle, samples, warm_up, args).await;
     server.stop().await;
     let mut python = python?;
     python.mode = "python-reference".into();
@@ -149,7 +157,7 @@ pub async fn run(args: &Args, samples: &[Sample], warm_up: &[Sample]) -> anyhow:
     rust.print();
     python.print();
     let rows = rows(&rust, &python);
-    print(&rows, &rust, &python);
+    print(&rows, &rust, &python, &bundle.heads);
     let out = args.out.clone().unwrap_or_else(|| DEFAULT_OUT.into());
     let comparison = Comparison { rows, rust, python };
     report::write_json(&comparison, &out)?;

@@ -1,11 +1,13 @@
 //! `vision-bench`: uploads CIFAR-10 test images through GraphQL, concurrently or at a fixed rate,
-//! and measures the platform end to end: sustained images/s, latency from upload to the three
-//! predictions being recorded (via the `imageCompleted` subscription), time per stage (from the
+//! and measures the platform end to end: sustained images/s, latency from upload to every head's
+//! prediction being recorded (via the `imageCompleted` subscription), time per stage (from the
 //! server's Prometheus histograms) and the server's peak RSS. Prints the figures and writes them
 //! as JSON (default `bench/results/embedded.json`).
 //!
 //! By default it starts `vision serve` itself (the release binary beside this one) on a free
 //! port with a fresh data directory; `--url` measures a server that is already running instead.
+//! The class names (the uploads' labels) and the heads come from the model bundle the server
+//! serves (its `classes` and `models` queries), never from a copy here.
 //!
 //! `--compare-python` measures `vision serve` and then the reference Python stack
 //! (`bench/python_ref`: FastAPI + strawberry-graphql + onnxruntime under uvicorn) with the same
@@ -64,8 +66,8 @@ pub struct Args {
     /// print both side by side.
     #[arg(long, conflicts_with = "url")]
     pub compare_python: bool,
-    /// Start the platform as separate processes on Kafka and PostgreSQL (the gateway and the
-    /// five stages) instead of `vision serve`.
+    /// Start the platform as separate processes on Kafka and PostgreSQL (the gateway, the
+    /// recorder, the extractor and one classifier per head of `--models`) instead of `vision serve`.
     #[arg(long, conflicts_with_all = ["url", "compare_python"])]
     pub distributed: bool,
     /// Kafka brokers of `--distributed` (default: a tansu broker started for the run).
@@ -106,7 +108,11 @@ async fn main() -> anyhow::Result<()> {
         None if args.distributed => distributed::start(&args).await?,
         None => server::Server::start(&args).await?,
     };
-    let report = measure(&server, &samples, &warm_up, &args).await;
+    let report = async {
+        let bundle = client::Bundle::fetch(&server.url).await?;
+        measure(&server, &bundle, &samples, &warm_up, &args).await
+    }
+    .await;
     server.stop().await;
     let report = report?;
     report.print();
@@ -144,9 +150,11 @@ fn split_warm_up(all: Vec<Sample>, limit: usize) -> (Vec<Sample>, Vec<Sample>) {
     )
 }
 
-/// Drives one server with every sample and computes its figures.
+/// Drives one server with every sample (labelled with `bundle`'s classes) and computes its
+/// figures.
 pub async fn measure(
     server: &server::Server,
+    bundle: &client::Bundle,
     samples: &[Sample],
     warm_up: &[Sample],
     args: &Args,
@@ -158,6 +166,7 @@ pub async fn measure(
     };
     let warmed = client::run(
         &server.url,
+        bundle,
         warm_up,
         &warm_args,
         Duration::from_secs(args.timeout),
@@ -174,6 +183,7 @@ pub async fn measure(
     let started = Instant::now();
     let run = client::run(
         &server.url,
+        bundle,
         samples,
         args,
         Duration::from_secs(args.timeout),
@@ -187,6 +197,7 @@ pub async fn measure(
     let after = client::scrape_all(&server.metrics_urls()).await?;
     let stats = client::model_stats(&server.url).await?;
     let usage = report::Usage {
+        processes: server.process_count(),
         peak_rss: server.peak_rss_bytes(),
         cpu_ms_per_image: cpu,
     };

@@ -50,9 +50,9 @@ pub struct Report {
     pub images_per_second: f64,
     /// Upload request sent -> response (image stored and queued).
     pub upload_latency: Option<Percentiles>,
-    /// Upload accepted -> three predictions recorded (imageCompleted received).
+    /// Upload accepted -> every head's prediction recorded (imageCompleted received).
     pub end_to_end_latency: Option<Percentiles>,
-    /// Upload sent -> three predictions recorded: the whole wait, wherever the queue forms.
+    /// Upload sent -> every head's prediction recorded: the whole wait, wherever the queue forms.
     pub sent_to_recorded_latency: Option<Percentiles>,
     /// Mean seconds per message in each stage, from the server's histograms (ms).
     pub stage_mean_ms: serde_json::Map<String, Value>,
@@ -70,6 +70,9 @@ pub struct Report {
 
 /// What the server's processes used: peak memory (summed) and CPU per image (by process).
 pub struct Usage {
+    /// How many processes we started to serve the run (distributed: the gateway, the recorder,
+    /// the extractor and one per head).
+    pub processes: usize,
     pub peak_rss: Option<u64>,
     pub cpu_ms_per_image: BTreeMap<String, f64>,
 }
@@ -141,7 +144,7 @@ impl Report {
             mode: if args.url.is_some() {
                 "external".into()
             } else if args.distributed {
-                "distributed (6 processes)".into()
+                format!("distributed ({} processes)", usage.processes)
             } else {
                 "embedded".into()
             },

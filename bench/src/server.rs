@@ -131,6 +131,11 @@ impl Server {
             .collect()
     }
 
+    /// How many processes we started (none for an external server).
+    pub fn process_count(&self) -> usize {
+        self.processes.len()
+    }
+
     /// The peak resident set (VmHWM) of our processes, summed.
     pub fn peak_rss_bytes(&self) -> Option<u64> {
         let peaks: Vec<u64> = self
