@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use vision_api::{Config, Platform};
-use vision_inference::testkit;
+use vision_testkit::bundle as testkit;
 
 /// Limits small enough that tests can exceed them cheaply.
 pub const MAX_UPLOAD_BYTES: usize = 256 * 1024;

@@ -244,7 +244,7 @@ async fn separate_processes_on_kafka_and_s3_survive_a_broker_outage_and_sigkill(
     let moto = Moto::start().await;
     let database = postgres::fresh_database("vision_e2e").await;
     let dir = tempfile::tempdir().unwrap();
-    vision_inference::testkit::write_bundle(&dir.path().join("models"), 32).unwrap();
+    vision_testkit::bundle::write_bundle(&dir.path().join("models"), 32).unwrap();
     let bucket = "vision-e2e";
     let cluster = Cluster {
         env: vec![
@@ -319,7 +319,7 @@ async fn a_broker_outage_loses_nothing_and_duplicates_nothing() {
     let brokers = pipeline_topics(&broker);
     let database = postgres::fresh_database("vision_e2e").await;
     let dir = tempfile::tempdir().unwrap();
-    vision_inference::testkit::write_bundle(&dir.path().join("models"), 32).unwrap();
+    vision_testkit::bundle::write_bundle(&dir.path().join("models"), 32).unwrap();
     let cluster = Cluster {
         env: vec![
             ("KAFKA_BROKERS", brokers),

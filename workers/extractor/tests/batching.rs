@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use vision_core::metrics::metrics;
 use vision_extractor::{BatchSettings, Batcher};
-use vision_inference::{ModelBundle, Parallelism, RuntimeKind, testkit};
+use vision_inference::{ModelBundle, Parallelism, RuntimeKind};
+use vision_testkit::bundle as testkit;
 
 const SIZE: usize = 32;
 

@@ -12,7 +12,8 @@ use vision_core::messages::{self, DeadLetter, FeaturesExtracted, ImageSubmitted,
 use vision_core::objects::LocalStore;
 use vision_core::{MessageBus, ObjectStore, Subscription, topics};
 use vision_extractor::ExtractorStage;
-use vision_inference::{ImageLimits, ModelBundle, Parallelism, RuntimeKind, testkit};
+use vision_inference::{ImageLimits, ModelBundle, Parallelism, RuntimeKind};
+use vision_testkit::bundle as testkit;
 
 struct Rig {
     bus: Arc<MemoryBus>,

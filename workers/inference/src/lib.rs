@@ -13,7 +13,6 @@ pub mod offline;
 pub mod preprocess;
 pub mod resize;
 pub mod runtime;
-pub mod testkit;
 
 pub use image_input::{CheckedImage, ImageKind, ImageLimits, ImageRejection};
 pub use manifest::{Manifest, ModelEntry};

@@ -1,7 +1,8 @@
 //! Loads a generated bundle with tract and checks the whole image -> classes path.
 
 use image::{DynamicImage, ImageBuffer, Rgb};
-use vision_inference::{ModelBundle, Parallelism, RuntimeKind, manifest, testkit};
+use vision_inference::{ModelBundle, Parallelism, RuntimeKind, manifest};
+use vision_testkit::bundle as testkit;
 
 fn solid(r: u8, g: u8, b: u8) -> DynamicImage {
     DynamicImage::ImageRgb8(ImageBuffer::from_pixel(50, 40, Rgb([r, g, b])))

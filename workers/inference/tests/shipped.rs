@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use image::DynamicImage;
 use vision_inference::dataset::{self, Split};
-use vision_inference::{ModelBundle, Parallelism, RuntimeKind, offline, runtime, testkit};
+use vision_inference::{ModelBundle, Parallelism, RuntimeKind, offline, runtime};
+use vision_testkit::bundle as testkit;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
