@@ -13,11 +13,15 @@
 //!
 //! `m20261124_000002_outbox` adds `images.published_at`: the images table is also the upload
 //! outbox (rows whose message is not on the bus yet).
+//!
+//! `m20261203_000003_comparison_versions` adds `comparisons.fastest_model_version` and
+//! `comparisons.most_confident_model_version` (`''` in rows from before).
 
 pub use sea_orm_migration::prelude::*;
 
 mod m20250101_000001_initial;
 mod m20261124_000002_outbox;
+mod m20261203_000003_comparison_versions;
 
 /// The migrator of the vision platform.
 pub struct Migrator;
@@ -28,6 +32,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20250101_000001_initial::Migration),
             Box::new(m20261124_000002_outbox::Migration),
+            Box::new(m20261203_000003_comparison_versions::Migration),
         ]
     }
 }
