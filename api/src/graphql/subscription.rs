@@ -69,7 +69,7 @@ async fn image_reaching(
     };
     Ok(async_stream::stream! {
         if let Some(image) = replay
-            && ImageStatus::from_db(&image.status) == status
+            && ImageStatus::from_db(image.status) == status
         {
             yield Ok(Image(image));
             // An image reaches a final status once: nothing more will come.

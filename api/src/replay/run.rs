@@ -272,12 +272,12 @@ async fn follow(
     };
     let completed: Vec<Uuid> = rows
         .iter()
-        .filter(|r| r.status == images::STATUS_COMPLETED)
+        .filter(|r| r.status == images::ImageStatus::Completed)
         .map(|r| r.id)
         .collect();
     let failed: Vec<Uuid> = rows
         .iter()
-        .filter(|r| r.status == images::STATUS_FAILED)
+        .filter(|r| r.status == images::ImageStatus::Failed)
         .map(|r| r.id)
         .collect();
     if completed.is_empty() && failed.is_empty() {

@@ -130,7 +130,7 @@ async fn uploads_are_accepted_while_the_bus_is_down_and_published_when_it_return
             row.published_at.is_none(),
             "unpublished row marked published"
         );
-        assert_eq!(row.status, "pending");
+        assert_eq!(row.status, vision_db::ImageStatus::Pending);
     }
     // The relay keeps failing while the bus is down (its passes run every 2 s after the
     // 1.4 s grace); nothing may leak out meanwhile.

@@ -42,7 +42,9 @@ pub fn compare(rows: &[predictions::Model], expected: &[String]) -> Option<NewCo
     let consensus = (leaders.len() == 1).then(|| leaders[0].to_string());
     Some(NewComparison {
         fastest_model: fastest.model.clone(),
+        fastest_model_version: fastest.model_version.clone(),
         most_confident_model: most_confident.model.clone(),
+        most_confident_model_version: most_confident.model_version.clone(),
         consensus_class: consensus,
         agreement: top as f64 / answers.len() as f64,
     })

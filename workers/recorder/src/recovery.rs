@@ -37,7 +37,7 @@ async fn resend(bus: &dyn MessageBus, image: &images::Model) -> anyhow::Result<(
     let key = image.id.to_string();
     let descriptors = image.descriptors.as_ref().map(|d| d.0.clone());
     match (descriptors, &image.extractor_version) {
-        (Some(descriptors), Some(version)) if image.status == images::STATUS_EXTRACTED => {
+        (Some(descriptors), Some(version)) if image.status == images::ImageStatus::Extracted => {
             let features = FeaturesExtracted {
                 v: SCHEMA_VERSION,
                 image_id: image.id,

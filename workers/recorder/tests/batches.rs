@@ -131,7 +131,7 @@ async fn waiting_messages_are_recorded_in_batches_each_once() {
     let stored = db.predictions_for_images(&ids).await.unwrap();
     assert_eq!(stored.len(), ids.len() * MODELS.len());
     for image in db.get_images(&ids).await.unwrap() {
-        assert_eq!(image.status, images::STATUS_COMPLETED);
+        assert_eq!(image.status, images::ImageStatus::Completed);
         assert_eq!(image.extractor_version.as_deref(), Some("ext-1"));
     }
     assert!(

@@ -21,21 +21,21 @@ pub enum ImageStatus {
 
 impl ImageStatus {
     /// The value stored in the database.
-    pub fn as_db(self) -> &'static str {
+    pub fn as_db(self) -> images::ImageStatus {
         match self {
-            ImageStatus::Pending => images::STATUS_PENDING,
-            ImageStatus::Extracted => images::STATUS_EXTRACTED,
-            ImageStatus::Completed => images::STATUS_COMPLETED,
-            ImageStatus::Failed => images::STATUS_FAILED,
+            ImageStatus::Pending => images::ImageStatus::Pending,
+            ImageStatus::Extracted => images::ImageStatus::Extracted,
+            ImageStatus::Completed => images::ImageStatus::Completed,
+            ImageStatus::Failed => images::ImageStatus::Failed,
         }
     }
 
-    pub fn from_db(status: &str) -> Self {
+    pub fn from_db(status: images::ImageStatus) -> Self {
         match status {
-            images::STATUS_EXTRACTED => ImageStatus::Extracted,
-            images::STATUS_COMPLETED => ImageStatus::Completed,
-            images::STATUS_FAILED => ImageStatus::Failed,
-            _ => ImageStatus::Pending,
+            images::ImageStatus::Pending => ImageStatus::Pending,
+            images::ImageStatus::Extracted => ImageStatus::Extracted,
+            images::ImageStatus::Completed => ImageStatus::Completed,
+            images::ImageStatus::Failed => ImageStatus::Failed,
         }
     }
 }
@@ -52,7 +52,7 @@ impl From<ImageFilter> for vision_db::ImageFilter {
     fn from(filter: ImageFilter) -> Self {
         vision_db::ImageFilter {
             source: filter.source.map(|s| s.trim().to_ascii_lowercase()),
-            status: filter.status.map(|s| s.as_db().to_string()),
+            status: filter.status.map(ImageStatus::as_db),
             label: filter.label.map(|l| l.trim().to_ascii_lowercase()),
         }
     }
@@ -81,7 +81,7 @@ impl Image {
     }
 
     async fn status(&self) -> ImageStatus {
-        ImageStatus::from_db(&self.0.status)
+        ImageStatus::from_db(self.0.status)
     }
 
     async fn failure_reason(&self) -> Option<&str> {

@@ -8,7 +8,12 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub image_id: Uuid,
     pub fastest_model: String,
+    /// Version of `fastest_model` that answered (`''` in rows from before versions were kept).
+    pub fastest_model_version: String,
     pub most_confident_model: String,
+    /// Version of `most_confident_model` that answered (`''` in rows from before versions were
+    /// kept).
+    pub most_confident_model_version: String,
     /// Class most models voted for; `None` when there is no majority.
     pub consensus_class: Option<String>,
     /// Fraction of models that voted for the consensus class, in `[0, 1]`.

@@ -1,17 +1,31 @@
 //! `images`: one row per uploaded image.
 
 use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use super::Descriptors;
 
-/// Waiting for the feature extractor.
-pub const STATUS_PENDING: &str = "pending";
-/// Descriptors written, waiting for the classifiers.
-pub const STATUS_EXTRACTED: &str = "extracted";
-/// All classifiers answered and the comparison is recorded.
-pub const STATUS_COMPLETED: &str = "completed";
-/// Processing failed, see `failure_reason`.
-pub const STATUS_FAILED: &str = "failed";
+/// Where an image is in the pipeline. Stored as text with exactly these values; a stored value
+/// that is none of them is an error when read.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+#[serde(rename_all = "lowercase")]
+pub enum ImageStatus {
+    /// Waiting for the feature extractor (`pending`).
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    /// Descriptors written, waiting for the classifiers (`extracted`).
+    #[sea_orm(string_value = "extracted")]
+    Extracted,
+    /// All classifiers answered and the comparison is recorded (`completed`).
+    #[sea_orm(string_value = "completed")]
+    Completed,
+    /// Processing failed, see `failure_reason` (`failed`).
+    #[sea_orm(string_value = "failed")]
+    Failed,
+}
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "images")]
@@ -31,8 +45,7 @@ pub struct Model {
     pub source: String,
     /// Ground-truth class name, when known.
     pub label: Option<String>,
-    /// One of the `STATUS_*` constants.
-    pub status: String,
+    pub status: ImageStatus,
     pub failure_reason: Option<String>,
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub descriptors: Option<Descriptors>,

@@ -1,5 +1,13 @@
 //! Test harness: runs one repository test case against a fresh SQLite file or a fresh
-//! PostgreSQL database.
+//! PostgreSQL database; the fixtures the test files share (module `fixtures`).
+//!
+//! Every test file includes this module and uses part of it.
+#![allow(dead_code)]
+
+mod fixtures;
+
+#[allow(unused_imports)] // Not every test file needs the fixtures.
+pub use fixtures::*;
 
 use std::future::Future;
 use std::panic::resume_unwind;

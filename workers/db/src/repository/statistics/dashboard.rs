@@ -8,7 +8,8 @@ use sea_orm::{
     QueryOrder, QuerySelect,
 };
 
-use crate::{DateTimeUtc, Db, Result, images, non_negative, predictions};
+use crate::repository::non_negative;
+use crate::{DateTimeUtc, Db, Result, images, predictions};
 
 /// How often one model answered `predicted` for images labelled `label`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,17 @@
+//! The [`Db`](crate::Db) methods, one module per concern; each adds an `impl Db` block and
+//! defines the types its methods take or return (re-exported at the crate root).
+
+pub(crate) mod comparisons;
+pub(crate) mod events;
+pub(crate) mod images;
+pub(crate) mod outbox;
+pub(crate) mod predictions;
+pub(crate) mod statistics;
+
+/// Ids per `IN (...)` query, well below SQLite's bound-parameter limit.
+pub(crate) const IN_CHUNK: usize = 500;
+
+/// A count read from the database as `u64` (a negative one, which cannot happen, is 0).
+pub(crate) fn non_negative(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
