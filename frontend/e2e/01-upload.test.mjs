@@ -1,16 +1,21 @@
-// F1/F2/F18: uploads through the page; the three predictions and the comparison appear live;
+// F1/F2/F18: uploads through the page; every head's prediction and the comparison appear live;
 // a refused file shows its error code; the card opens the result page.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { CLASSES, HEADS, cifarImages, eventually, launchBrowser, newPage, screenshot, startServer } from './helpers.mjs';
+import { cifarImages, eventually, launchBrowser, newPage, screenshot, startServer } from './helpers.mjs';
 
 let server;
 let browser;
+// The served bundle's heads and class names (from the server's `models` and `classes`).
+let heads;
+let classes;
 
 before(async () => {
   server = await startServer();
   browser = await launchBrowser();
+  ({ heads, classes } = await server.bundle());
+  assert.ok(heads.length > 0 && classes.length > 0, 'the server names its heads and classes');
 });
 
 after(async () => {
@@ -18,7 +23,20 @@ after(async () => {
   await server?.stop();
 });
 
-test('one CIFAR-10 JPEG uploaded through the page gets its three predictions and the comparison, live', async (t) => {
+test("the label picker lists exactly the server's classes, in its order", async (t) => {
+  const page = await newPage(browser);
+  t.after(() => page.context().close());
+  await page.goto(`${server.baseUrl}/#/upload`);
+  const select = page.locator('[data-testid="label-select"][data-state="ready"]');
+  await select.waitFor({ timeout: 10_000 });
+  const options = await select.locator('option').evaluateAll((els) => els.map((e) => ({ value: e.value, text: e.textContent })));
+  assert.deepEqual(options[0], { value: '', text: '— none —' }, 'first the empty choice');
+  assert.deepEqual(options.slice(1).map((o) => o.value), classes, 'then every class the server names, in its order');
+  assert.deepEqual(options.slice(1).map((o) => o.text), classes);
+  assert.deepEqual(page.problems(), [], 'no error in the page');
+});
+
+test('one CIFAR-10 JPEG uploaded through the page gets a prediction per head and the comparison, live', async (t) => {
   const page = await newPage(browser);
   t.after(() => page.context().close());
   const [cat] = cifarImages('cat', 1);
@@ -33,8 +51,8 @@ test('one CIFAR-10 JPEG uploaded through the page gets its three predictions and
   const id = await card.getAttribute('data-image-id');
   assert.ok(id, 'the card carries the image id');
 
-  // The three heads fill in, then the comparison, without reload.
-  for (const head of HEADS) {
+  // Every head fills in, then the comparison, without reload.
+  for (const head of heads) {
     await card.getByTestId(`prediction-${head}`).waitFor({ timeout: 30_000 });
   }
   await card.getByTestId('comparison').waitFor({ timeout: 30_000 });
@@ -47,11 +65,11 @@ test('one CIFAR-10 JPEG uploaded through the page gets its three predictions and
   );
   assert.equal(image.status, 'COMPLETED');
   assert.equal(image.label, 'cat');
-  assert.equal(image.predictions.length, 3);
+  assert.equal(image.predictions.length, heads.length);
   for (const p of image.predictions) {
     const shown = await card.getByTestId(`prediction-${p.model}`).getAttribute('data-class');
     assert.equal(shown, p.predictedClass, `class shown for ${p.model}`);
-    assert.ok(CLASSES.includes(shown));
+    assert.ok(classes.includes(shown));
     const conf = await card.getByTestId(`prediction-${p.model}`).getByTestId('confidence').textContent();
     assert.equal(conf, `${(p.confidence * 100).toFixed(1)}%`);
   }
@@ -72,7 +90,7 @@ test('one CIFAR-10 JPEG uploaded through the page gets its three predictions and
   const result = page.getByTestId('result');
   await result.and(page.locator('[data-status="COMPLETED"]')).waitFor({ timeout: 10_000 });
   assert.equal(await result.getByTestId('meta-label').textContent(), 'cat');
-  for (const head of HEADS) {
+  for (const head of heads) {
     const topk = result.getByTestId(`prediction-${head}`).getByTestId('topk');
     await topk.waitFor();
     assert.ok((await topk.locator('.topk-row').count()) >= 2, `${head} shows its top-k`);
@@ -94,7 +112,7 @@ test('several images at once go through uploadImages and all complete', async (t
     what: 'three completed cards',
   });
   for (const card of await page.getByTestId('upload-card').all()) {
-    assert.equal(await card.getByTestId('predictions').getAttribute('data-count'), '3');
+    assert.equal(await card.getByTestId('predictions').getAttribute('data-count'), String(heads.length));
     await card.getByTestId('comparison').waitFor();
   }
   const { images } = await server.gql('{ images(first: 10) { totalCount } }');

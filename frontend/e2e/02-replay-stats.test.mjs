@@ -3,14 +3,18 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { HEADS, eventually, launchBrowser, newPage, paintedPixels, screenshot, startServer } from './helpers.mjs';
+import { eventually, launchBrowser, newPage, paintedPixels, screenshot, startServer } from './helpers.mjs';
 
 let server;
 let browser;
+// The served bundle's heads and class names (from the server's `models` and `classes`).
+let heads;
+let classes;
 
 before(async () => {
   server = await startServer();
   browser = await launchBrowser();
+  ({ heads, classes } = await server.bundle());
 });
 
 after(async () => {
@@ -53,17 +57,19 @@ test('a replay of 50 images runs from the Live page, then the Statistics page is
 
   await page.getByTestId('nav-stats').click();
   await page.waitForURL('**/#/stats');
-  const { confusionMatrix } = await server.gql('{ confusionMatrix(model: "fast") { total } }');
+  // The page opens on the bundle's first head, and can switch to its last.
+  const [first, last] = [heads[0], heads[heads.length - 1]];
+  const { confusionMatrix } = await server.gql('query($m: String!) { confusionMatrix(model: $m) { total } }', { m: first });
   assert.equal(confusionMatrix.total, 50, 'all 50 replayed images are labeled');
 
-  const matrix = page.locator('[data-testid="confusion-matrix"][data-model="fast"]');
+  const matrix = page.locator(`[data-testid="confusion-matrix"][data-model="${first}"]`);
   await matrix.waitFor({ timeout: 15_000 });
   // The cells shown add up to the labeled predictions counted by the server.
   const cellSum = await eventually(
     async () => {
       const cells = await matrix.getByTestId('cm-cell').allTextContents();
       const sum = cells.reduce((a, c) => a + Number(c), 0);
-      return cells.length === 100 && sum === confusionMatrix.total ? sum : false;
+      return cells.length === classes.length ** 2 && sum === confusionMatrix.total ? sum : false;
     },
     { timeoutMs: 15_000, what: 'the confusion matrix to add up to the server total' },
   );
@@ -78,23 +84,23 @@ test('a replay of 50 images runs from the Live page, then the Statistics page is
     const painted = await eventually(() => paintedPixels(page, `[data-testid="${chart}"]`), { what: `${chart} painted` });
     assert.ok(painted > 500, `${chart} canvas is painted (${painted} pixels)`);
   }
-  assert.equal(await page.getByTestId('chart-latency').getAttribute('data-points'), '3');
+  assert.equal(await page.getByTestId('chart-latency').getAttribute('data-points'), String(heads.length));
 
   // Per-model table, per-class metrics, last 50 predictions, throughput.
   const rows = page.getByTestId('model-stats-row');
-  assert.deepEqual(await rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-model'))), HEADS);
-  assert.equal(await page.getByTestId('class-metrics-row').count(), 10);
+  assert.deepEqual(await rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-model'))), heads);
+  assert.equal(await page.getByTestId('class-metrics-row').count(), classes.length);
   await eventually(async () => (await page.getByTestId('recent-row').count()) === 50, { what: '50 recent predictions' });
-  assert.equal(await page.getByTestId('total-predictions').textContent(), '150');
+  assert.equal(await page.getByTestId('total-predictions').textContent(), String(50 * heads.length));
 
   // The model selector switches the matrix.
-  await page.getByTestId('model-select-accurate').click();
-  await page.locator('[data-testid="confusion-matrix"][data-model="accurate"]').waitFor({ timeout: 10_000 });
-  const accurateSum = (await page.locator('[data-testid="confusion-matrix"] [data-testid="cm-cell"]').allTextContents()).reduce(
+  await page.getByTestId(`model-select-${last}`).click();
+  await page.locator(`[data-testid="confusion-matrix"][data-model="${last}"]`).waitFor({ timeout: 10_000 });
+  const lastSum = (await page.locator('[data-testid="confusion-matrix"] [data-testid="cm-cell"]').allTextContents()).reduce(
     (a, c) => a + Number(c),
     0,
   );
-  assert.equal(accurateSum, 50);
+  assert.equal(lastSum, 50);
   await screenshot(page, 'stats');
   assert.deepEqual(page.problems(), [], 'no error in the page');
 });

@@ -3,15 +3,18 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { HEADS, cifarImages, eventually, launchBrowser, newPage, screenshot, startServer } from './helpers.mjs';
+import { cifarImages, eventually, launchBrowser, newPage, screenshot, startServer } from './helpers.mjs';
 
 let server;
 let browser;
 const uploaded = [];
+// The served bundle (from the server's `models` and `classes`).
+let bundle;
 
 before(async () => {
   server = await startServer();
   browser = await launchBrowser();
+  bundle = await server.bundle();
   const files = [...cifarImages('dog', 2), ...cifarImages('airplane', 1), ...cifarImages('frog', 1)];
   for (const f of files) {
     const image = await server.upload(f, { label: f.cls });
@@ -74,7 +77,7 @@ test('history lists every image, filters them, and a row opens the result page',
   assert.equal(await result.getAttribute('data-status'), 'COMPLETED');
   assert.equal(await result.getByTestId('meta-label').textContent(), 'airplane');
   assert.equal(await result.getByTestId('meta-source').textContent(), 'upload');
-  for (const head of HEADS) await result.getByTestId(`prediction-${head}`).waitFor();
+  for (const head of bundle.heads) await result.getByTestId(`prediction-${head}`).waitFor();
   await result.getByTestId('comparison').waitFor();
   await eventually(() => result.getByTestId('thumb').evaluate((i) => i.complete && i.naturalWidth === 32), {
     what: 'the result image loaded from /images/<id>/file',
@@ -97,8 +100,8 @@ test('the overview shows health, the models and live figures per head', async (t
   await page.getByTestId('health').waitFor({ timeout: 10_000 });
   assert.match(await page.getByTestId('health-status').textContent(), /^UP/);
   assert.ok((await page.getByTestId('health-component').count()) >= 3);
-  assert.equal(await page.getByTestId('model-row').count(), 4, 'extractor + three heads');
-  for (const head of HEADS) {
+  assert.equal(await page.getByTestId('model-row').count(), bundle.models.length, 'the extractor and every head');
+  for (const head of bundle.heads) {
     const card = page.getByTestId(`head-${head}`);
     await eventually(async () => (await card.getByTestId('head-count').textContent()) === String(uploaded.length), {
       what: `${head} count = ${uploaded.length}`,
@@ -108,8 +111,9 @@ test('the overview shows health, the models and live figures per head', async (t
   const [more] = cifarImages('deer', 1);
   const image = await server.upload(more, { label: 'deer' });
   await server.waitCompleted(image.id);
-  await eventually(async () => (await page.getByTestId('head-fast').getByTestId('head-count').textContent()) === String(uploaded.length + 1), {
-    what: 'the fast count to move live',
+  const first = bundle.heads[0];
+  await eventually(async () => (await page.getByTestId(`head-${first}`).getByTestId('head-count').textContent()) === String(uploaded.length + 1), {
+    what: `the ${first} count to move live`,
   });
   await screenshot(page, 'home');
   assert.deepEqual(page.problems(), [], 'no error in the page');

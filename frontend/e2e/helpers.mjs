@@ -15,8 +15,6 @@ export const REPO_DIR = resolve(FRONTEND_DIR, '..');
 export const DIST_DIR = join(FRONTEND_DIR, 'dist');
 export const ARTIFACTS_DIR = join(FRONTEND_DIR, 'test-artifacts');
 export const CIFAR10_DIR = process.env.VISION_CIFAR10_DIR || resolve(REPO_DIR, '..', 'shared', 'data', 'cifar10');
-export const HEADS = ['fast', 'balanced', 'accurate'];
-export const CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
 
 function freePort() {
   return new Promise((resolvePort, reject) => {
@@ -119,6 +117,17 @@ export async function startServer({ env = {}, readyTimeoutMs = 60_000 } = {}) {
     return allowErrors ? body : body.data;
   }
 
+  /**
+   * The model bundle the server serves, as the dashboard reads it: `classes` (the heads' output
+   * order) and `heads` (the distinct CLASSIFIER names of `models`, in order). The tests take the
+   * heads and classes from here, never from a copy of their own.
+   */
+  async function bundle() {
+    const { classes, models } = await gql('{ classes models { name kind } }');
+    const heads = [...new Set(models.filter((m) => m.kind === 'CLASSIFIER').map((m) => m.name))];
+    return { classes, heads, models };
+  }
+
   /** `uploadImage` through the GraphQL multipart request spec. */
   async function upload(file, { label = null, source = undefined } = {}) {
     const form = new FormData();
@@ -149,7 +158,7 @@ export async function startServer({ env = {}, readyTimeoutMs = 60_000 } = {}) {
     }
   }
 
-  return { baseUrl, port, dataDir, logs, stop, gql, upload, waitCompleted, child };
+  return { baseUrl, port, dataDir, logs, stop, gql, bundle, upload, waitCompleted, child };
 }
 
 export const CHROMIUM_ARGS = [
