@@ -152,7 +152,10 @@ export function HomePage() {
           <p className="lead">
             Images arrive from uploads, a webcam or a CIFAR-10 replay. Each goes <strong>once</strong> through a
             pretrained CNN backbone that turns it into a compact descriptor, then through{' '}
-            <strong>{counted(headCount, 'classifier head')} in parallel</strong>
+            <strong>
+              {counted(headCount, 'classifier head')}
+              {headCount === 1 ? '' : ' in parallel'}
+            </strong>
             {bundle.heads.length > 0 && (
               <>
                 {' '}
