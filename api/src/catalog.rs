@@ -1,54 +1,51 @@
-//! The model cards the gateway shows (`models` query, health): read from the bundle's manifest,
-//! so a gateway knows the models without loading them.
+//! The models the gateway shows (`models`, `classes`, health) and the stages serve: read from
+//! the bundle's manifest, so a gateway knows the models without loading them.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use vision_inference::manifest::ManifestError;
+use vision_inference::manifest::{ManifestError, ModelRole};
 use vision_inference::{Manifest, ModelEntry, RuntimeKind};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModelKind {
-    Extractor,
-    Classifier,
-}
 
 #[derive(Debug, Clone)]
 pub struct ModelCard {
     pub name: String,
     pub version: String,
-    pub kind: ModelKind,
+    pub role: ModelRole,
     pub descriptor_dim: usize,
     pub input_size: Option<u32>,
     pub runtime: RuntimeKind,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ModelCatalog {
+    pub manifest: Manifest,
     /// Class names in the index order of the heads' outputs.
-    pub classes: Vec<String>,
-    /// Extractor first, then the heads in display order.
+    pub classes: Arc<[String]>,
+    /// Extractor first, then every head version in display order.
     pub cards: Vec<ModelCard>,
 }
 
 impl ModelCatalog {
-    pub fn from_manifest(manifest: &Manifest, runtime: RuntimeKind) -> Self {
-        let card = |entry: &ModelEntry, kind| ModelCard {
+    pub fn from_manifest(manifest: Manifest, runtime: RuntimeKind) -> Self {
+        let card = |entry: &ModelEntry, role| ModelCard {
             name: entry.name.clone(),
             version: entry.version.clone(),
-            kind,
+            role,
             descriptor_dim: entry.descriptor_dim,
             input_size: entry.input_size,
             runtime,
         };
-        let mut cards = vec![card(&manifest.extractor, ModelKind::Extractor)];
+        let mut cards = vec![card(&manifest.extractor, ModelRole::Extractor)];
         cards.extend(
             manifest
                 .classifiers
                 .iter()
-                .map(|entry| card(entry, ModelKind::Classifier)),
+                .map(|entry| card(entry, ModelRole::Classifier)),
         );
         Self {
-            classes: manifest.classes.clone(),
+            classes: manifest.classes.clone().into(),
+            manifest,
             cards,
         }
     }
@@ -56,15 +53,6 @@ impl ModelCatalog {
     /// Reads `dir/manifest.json`.
     pub fn load(dir: &Path, runtime: RuntimeKind) -> Result<Self, ManifestError> {
         let manifest = Manifest::load(&dir.join("manifest.json"))?;
-        Ok(Self::from_manifest(&manifest, runtime))
-    }
-
-    /// Names of the classifier heads, whose predictions make an image complete.
-    pub fn classifier_names(&self) -> Vec<String> {
-        self.cards
-            .iter()
-            .filter(|c| c.kind == ModelKind::Classifier)
-            .map(|c| c.name.clone())
-            .collect()
+        Ok(Self::from_manifest(manifest, runtime))
     }
 }

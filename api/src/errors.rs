@@ -2,6 +2,11 @@
 //! message is for people and may change).
 
 use async_graphql::ErrorExtensions;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use vision_core::objects::StoreError;
+use vision_db::DbError;
 use vision_inference::ImageRejection;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,10 +26,26 @@ pub enum ErrorCode {
     QueryTooComplex,
     InvalidArgument,
     DatasetUnavailable,
+    /// A dependency (database, object store) does not answer; try again later.
+    ServiceUnavailable,
     Internal,
 }
 
 impl ErrorCode {
+    /// The HTTP status of a plain (non-GraphQL) route that answers with this code.
+    pub fn http_status(self) -> StatusCode {
+        match self {
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::ServiceUnavailable | ErrorCode::DatasetUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::FileTooLarge | ErrorCode::ImageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::EmptyFile => "EMPTY_FILE",
@@ -42,6 +63,7 @@ impl ErrorCode {
             ErrorCode::QueryTooComplex => "QUERY_TOO_COMPLEX",
             ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
             ErrorCode::DatasetUnavailable => "DATASET_UNAVAILABLE",
+            ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -68,10 +90,19 @@ impl ApiError {
         }
     }
 
-    /// A failure of a dependency or a bug: logged in full, reported without internals.
+    /// A bug or an unexpected failure: logged in full, reported without internals.
     pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "{context}");
         Self::new(ErrorCode::Internal, format!("internal error: {context}"))
+    }
+
+    /// A dependency that does not answer: logged, reported by name.
+    fn unavailable(what: &str, error: impl std::fmt::Display) -> Self {
+        tracing::warn!(%error, "{what} unavailable");
+        Self::new(
+            ErrorCode::ServiceUnavailable,
+            format!("the {what} is unavailable; try again later"),
+        )
     }
 
     pub fn not_found(what: impl std::fmt::Display) -> Self {
@@ -97,6 +128,64 @@ impl From<ImageRejection> for ApiError {
         };
         debug_assert_eq!(code.as_str(), rejection.code());
         Self::new(code, rejection.to_string())
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::InvalidCursor(reason) => {
+                Self::new(ErrorCode::BadCursor, format!("invalid cursor: {reason}"))
+            }
+            DbError::InvalidInput(reason) => Self::new(ErrorCode::InvalidArgument, reason),
+            DbError::NotFound { entity, id } => Self::not_found(format!("{entity} {id}")),
+            DbError::Connect { .. } => Self::unavailable("database", error),
+            DbError::Database(ref e) if is_connection_error(e) => {
+                Self::unavailable("database", error)
+            }
+            other => Self::internal("database error", other),
+        }
+    }
+}
+
+/// Whether a database error says the database cannot be reached (rather than a bad statement).
+fn is_connection_error(error: &vision_db::sea_orm::DbErr) -> bool {
+    use vision_db::sea_orm::DbErr;
+    matches!(error, DbErr::Conn(_) | DbErr::ConnectionAcquire(_))
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(key) => Self::not_found(format!("object {key}")),
+            StoreError::Unavailable(_) => Self::unavailable("object store", error),
+            StoreError::InvalidKey(_) => Self::internal("object store", error),
+        }
+    }
+}
+
+/// Reading or spooling a file failed on this machine.
+impl From<std::io::Error> for ApiError {
+    fn from(error: std::io::Error) -> Self {
+        Self::internal("file input/output", error)
+    }
+}
+
+/// A blocking task panicked or was cancelled.
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(error: tokio::task::JoinError) -> Self {
+        Self::internal("background task", error)
+    }
+}
+
+/// The plain HTTP routes answer errors as `{"error": {"code", "message"}}` with the code's
+/// status.
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "error": { "code": self.code.as_str(), "message": self.message }
+        });
+        (self.code.http_status(), Json(body)).into_response()
     }
 }
 

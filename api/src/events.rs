@@ -34,7 +34,7 @@ impl EventHub {
     ) -> Result<(Self, JoinHandle<()>), BusError> {
         let hub = Self::detached();
         // Live, in no shared group: replicas must not split the events between them.
-        let mut subscription = bus.subscribe_live(topics::PIPELINE_EVENTS).await?;
+        let mut subscription = bus.subscribe_live(topics::PIPELINE_EVENTS.name()).await?;
         let tx = hub.tx.clone();
         let task = tokio::spawn(async move {
             loop {

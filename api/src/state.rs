@@ -1,40 +1,31 @@
-//! What every request handler shares: storage, bus, limits, model cards, readiness and the
-//! pipeline-event feed. Cheap to clone (handles only).
+//! What request handlers share: the gateway's services, each built from the handles it needs
+//! (nothing here is imported back by them), plus the database for plain reads and the model
+//! catalog. Cheap to clone.
 
 use std::sync::Arc;
 
-use vision_core::{MessageBus, ObjectStore};
+use vision_core::ObjectStore;
 use vision_db::Db;
-use vision_inference::ImageLimits;
 
 use crate::catalog::ModelCatalog;
 use crate::events::EventHub;
-use crate::health::Readiness;
-use crate::ingest::PublishedMarks;
+use crate::health::Health;
+use crate::ingest::Ingest;
 use crate::replay::Replays;
+use crate::stats::Statistics;
 
 #[derive(Clone)]
 pub struct AppState {
+    /// Reads of images and predictions (queries, dataloaders).
     pub db: Db,
-    pub bus: Arc<dyn MessageBus>,
+    /// Stored image files (`/images/{id}/file`).
     pub store: Arc<dyn ObjectStore>,
-    pub limits: UploadLimits,
+    /// The models of the bundle: classes, heads and their versions.
     pub models: Arc<ModelCatalog>,
-    pub readiness: Arc<Readiness>,
-    pub events: EventHub,
+    pub ingest: Ingest,
     pub replays: Replays,
-    /// Marks uploads published (batched; see `ingest::PublishedMarks`).
-    pub published: PublishedMarks,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct UploadLimits {
-    pub image: ImageLimits,
-    /// Most files in one `uploadImages`.
-    pub max_batch: usize,
-    /// Files of one batch checked (decoded) at once.
-    pub check_parallelism: usize,
-    /// How long an upload waits for the bus to take its messages before leaving them to the
-    /// outbox relay (the upload is accepted either way).
-    pub publish_wait: std::time::Duration,
+    pub statistics: Statistics,
+    pub health: Health,
+    /// The pipeline-event feed of the live subscriptions.
+    pub events: EventHub,
 }

@@ -33,10 +33,17 @@ pub enum Command {
     Serve,
     /// The GraphQL gateway alone (distributed mode).
     Api,
-    /// One processing stage (distributed mode).
+    /// One processing stage of the stage table (distributed mode).
     Worker {
-        #[command(subcommand)]
-        stage: WorkerStage,
+        /// The stage to run.
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(
+            vision_core::stage::STAGES.iter().map(|s| s.name)
+        ))]
+        stage: String,
+        /// For a stage per head (`classifier`): the head to run; repeat for several; every
+        /// head of the bundle when absent.
+        #[arg(long = "model")]
+        models: Vec<String>,
     },
     /// Prints the GraphQL schema (SDL), as kept in `schema.graphql`.
     Schema,
@@ -83,26 +90,19 @@ pub struct ServerUrl {
     pub url: String,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum WorkerStage {
-    /// Images -> descriptors.
-    Extractor,
-    /// Descriptors -> one head's predictions.
-    Classifier {
-        /// The head to run (`fast`, `balanced`, `accurate`).
-        #[arg(long)]
-        model: String,
-    },
-    /// Predictions -> database, and the pipeline events.
-    Recorder,
-}
-
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Serve => serve::serve(&self.config).await,
             Command::Api => serve::api(&self.config).await,
-            Command::Worker { stage } => worker::run(&self.config, stage).await,
+            Command::Worker { stage, models } => {
+                let kind = vision_core::stage::StageKind::named(&stage)
+                    .expect("clap only lets the table's stage names through");
+                if !models.is_empty() && !kind.spec().per_head {
+                    anyhow::bail!("--model is for a stage per head; {stage} is not one");
+                }
+                worker::run(&self.config, kind, models).await
+            }
             Command::Schema => {
                 print!("{}", crate::graphql::sdl());
                 Ok(())

@@ -24,7 +24,8 @@ pub struct StreamArgs {
     pub seed: u32,
 }
 
-const REPLAY: &str = "{ id status split rate limit submitted completed failed correct error }";
+const REPLAY: &str = "{ id status split rate limit submitted completed failed correct error \
+    scores { model modelVersion answered correct accuracy } }";
 
 pub async fn run(client: &Client, args: StreamArgs) -> anyhow::Result<()> {
     let input = json!({
@@ -82,6 +83,18 @@ pub async fn run(client: &Client, args: StreamArgs) -> anyhow::Result<()> {
     }
     eprintln!();
     println!("{}", progress_line(&last));
+    for score in last["scores"].as_array().into_iter().flatten() {
+        if let Some(accuracy) = score["accuracy"].as_f64() {
+            println!(
+                "  {} ({}): right on {:.1}% ({}/{})",
+                score["model"].as_str().unwrap_or("?"),
+                score["modelVersion"].as_str().unwrap_or("?"),
+                accuracy * 100.0,
+                score["correct"],
+                score["answered"],
+            );
+        }
+    }
     if let Some(error) = last["error"].as_str() {
         println!("last error: {error}");
     }
@@ -100,7 +113,7 @@ fn progress_line(r: &Value) -> String {
         "-".to_string()
     };
     format!(
-        "{}: {}/{} sent, {} completed, {} failed, accurate head right on {accuracy}",
+        "{}: {}/{} sent, {} completed, {} failed, consensus right on {accuracy}",
         r["status"].as_str().unwrap_or("?"),
         r["submitted"],
         r["limit"],

@@ -14,7 +14,7 @@ pub struct UploadArgs {
     /// JPEG, PNG or WebP files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Ground-truth class of every file (a CIFAR-10 class).
+    /// Ground-truth class of every file (one of the server's `classes`).
     #[arg(long)]
     pub label: Option<String>,
     /// Source recorded on the images.

@@ -1,26 +1,26 @@
-//! `vision worker ...`: one processing stage per process, scaled by running more of them. Each
-//! serves its operator port (`/health`, `/ready`, `/metrics`) on `VISION_ADDR`.
+//! `vision worker <stage>`: one stage of the stage table per process, scaled by running more of
+//! them. Each serves its operator port (`/health`, `/ready`, `/metrics`) on `VISION_ADDR`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
-use vision_classifier::ClassifierStage;
-use vision_extractor::ExtractorStage;
-use vision_recorder::RecorderStage;
+use vision_core::stage::{Dependency, StageKind};
 
-use super::WorkerStage;
 use crate::catalog::ModelCatalog;
 use crate::config::Config;
 use crate::http::{WorkerProbes, worker_router};
-use crate::platform::{self, pipeline};
+use crate::platform::stages::Stages;
+use crate::platform::{self, Tasks};
 
-pub async fn run(config: &Config, stage: WorkerStage) -> anyhow::Result<()> {
-    let role = match &stage {
-        WorkerStage::Extractor => "extractor".to_string(),
-        WorkerStage::Classifier { model } => format!("classifier-{model}"),
-        WorkerStage::Recorder => "recorder".to_string(),
+/// Runs the stage `kind`; for a stage per head, the heads in `heads` (every head of the bundle
+/// when empty).
+pub async fn run(config: &Config, kind: StageKind, heads: Vec<String>) -> anyhow::Result<()> {
+    let spec = kind.spec();
+    let role = match heads.as_slice() {
+        [head] if spec.per_head => spec.instance(Some(head)),
+        _ => spec.name.to_string(),
     };
     // First, so that a missing bus is reported before models load.
     let bus = platform::distributed_bus(config, &role).await?;
@@ -31,10 +31,26 @@ pub async fn run(config: &Config, stage: WorkerStage) -> anyhow::Result<()> {
         token.cancel();
     });
 
-    let (store, db) = match &stage {
-        WorkerStage::Extractor => (Some(platform::object_store(config).await?), None),
-        WorkerStage::Classifier { .. } => (None, None),
-        WorkerStage::Recorder => (None, Some(platform::connect_db(config).await?)),
+    let catalog = ModelCatalog::load(&config.models_dir, config.runtime).with_context(|| {
+        format!(
+            "cannot read the model manifest in {}",
+            config.models_dir.display()
+        )
+    })?;
+    let known = catalog.manifest.head_names();
+    if let Some(unknown) = heads.iter().find(|h| !known.contains(h)) {
+        anyhow::bail!(
+            "no head named {unknown} in the bundle (its heads: {})",
+            known.join(", ")
+        );
+    }
+    let store = match spec.uses.contains(&Dependency::ObjectStore) {
+        true => Some(platform::object_store(config).await?),
+        false => None,
+    };
+    let db = match spec.uses.contains(&Dependency::Database) {
+        true => Some(platform::connect_db(config).await?),
+        false => None,
     };
     let ready = Arc::new(AtomicBool::new(false));
     let probes = WorkerProbes {
@@ -45,32 +61,28 @@ pub async fn run(config: &Config, stage: WorkerStage) -> anyhow::Result<()> {
     };
     serve_operator_port(config, probes, &shutdown).await?;
 
-    match stage {
-        WorkerStage::Extractor => {
-            let extractor = pipeline::load_extractor(config).await?;
-            let store = store.expect("the extractor has a store");
-            let mut stage = ExtractorStage::new(bus, store, extractor, config.image_limits())
-                .with_batching(config.batching());
-            if let Some(cache) = platform::descriptor_cache(config).await {
-                stage = stage.with_cache(cache);
-            }
-            ready.store(true, Ordering::Release);
-            stage.run(shutdown).await
-        }
-        WorkerStage::Classifier { model } => {
-            let head = pipeline::load_head(config, &model).await?;
-            ready.store(true, Ordering::Release);
-            ClassifierStage::new(bus, head).run(shutdown).await
-        }
-        WorkerStage::Recorder => {
-            let db = db.expect("the recorder has a database");
-            let heads = ModelCatalog::load(&config.models_dir, config.runtime)?.classifier_names();
-            let resent = vision_recorder::recover(&db, bus.as_ref()).await?;
-            tracing::info!(resent, "incomplete images requeued");
-            ready.store(true, Ordering::Release);
-            RecorderStage::new(bus, db, heads).run(shutdown).await
-        }
-    }
+    let stages = Stages {
+        config,
+        manifest: &catalog.manifest,
+        bus,
+        store,
+        db,
+        shutdown: &shutdown,
+    };
+    let mut tasks = Tasks::new();
+    stages.launch(spec, &heads, &mut tasks).await?;
+    ready.store(true, Ordering::Release);
+    // Until shutdown, or until a stage stops by itself (an error).
+    let outcome = match tasks.join_next().await {
+        Some(Ok((_, Ok(())))) if shutdown.is_cancelled() => Ok(()),
+        Some(Ok((name, Ok(())))) => Err(anyhow::anyhow!("{name} stopped unexpectedly")),
+        Some(Ok((name, Err(e)))) => Err(e.context(format!("{name} failed"))),
+        Some(Err(e)) => Err(anyhow::anyhow!("a stage panicked: {e}")),
+        None => Ok(()),
+    };
+    shutdown.cancel();
+    while tasks.join_next().await.is_some() {}
+    outcome
 }
 
 /// `/health`, `/ready` and `/metrics` on `VISION_ADDR` until shutdown.

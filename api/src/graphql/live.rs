@@ -89,9 +89,9 @@ impl LiveSubscription {
                             continue;
                         }
                         changed = false;
-                        match state.db.model_stats(None).await {
+                        match state.statistics.model_stats(None).await {
                             Ok(stats) => yield Ok(stats.into_iter().map(ModelStats::from).collect()),
-                            Err(e) => yield Err(ApiError::internal("cannot compute model statistics", e).into()),
+                            Err(e) => yield Err(e.into()),
                         }
                     }
                     event = events.recv() => match event {

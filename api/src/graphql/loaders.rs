@@ -27,8 +27,10 @@ impl Loaders {
     }
 }
 
-fn load_error(what: &str, e: impl std::fmt::Display) -> async_graphql::Error {
-    ApiError::internal(what, e).into()
+/// A database error keeps its code on the way to the response (async-graphql would otherwise
+/// turn any `Display` into a plain error).
+fn load_error(e: vision_db::DbError) -> async_graphql::Error {
+    ApiError::from(e).into()
 }
 
 pub struct ImageLoader(Db);
@@ -38,11 +40,7 @@ impl Loader<Uuid> for ImageLoader {
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        let rows = self
-            .0
-            .get_images(keys)
-            .await
-            .map_err(|e| load_error("cannot load images", e))?;
+        let rows = self.0.get_images(keys).await.map_err(load_error)?;
         Ok(rows.into_iter().map(|row| (row.id, row)).collect())
     }
 }
@@ -59,7 +57,7 @@ impl Loader<Uuid> for PredictionsLoader {
             .0
             .predictions_for_images(keys)
             .await
-            .map_err(|e| load_error("cannot load predictions", e))?;
+            .map_err(load_error)?;
         let mut by_image: HashMap<Uuid, Self::Value> = HashMap::new();
         for row in rows {
             by_image.entry(row.image_id).or_default().push(row);
@@ -79,7 +77,7 @@ impl Loader<Uuid> for ComparisonLoader {
             .0
             .comparisons_for_images(keys)
             .await
-            .map_err(|e| load_error("cannot load comparisons", e))?;
+            .map_err(load_error)?;
         Ok(rows.into_iter().map(|row| (row.image_id, row)).collect())
     }
 }

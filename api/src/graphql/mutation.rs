@@ -5,7 +5,7 @@ use async_graphql::{Context, MergedObject, Object, Result, Upload};
 use super::replay::ReplayMutation;
 use super::types::Image;
 use crate::errors::{ApiError, ApiResult, ErrorCode};
-use crate::ingest::{self, Incoming};
+use crate::ingest::Incoming;
 use crate::state::AppState;
 
 // Every mutation: uploads here, replays in their own file.
@@ -20,9 +20,7 @@ pub struct UploadMutation;
 const DEFAULT_SOURCE: &str = "upload";
 
 fn incoming(ctx: &Context<'_>, file: &Upload, label: Option<String>) -> ApiResult<Incoming> {
-    let value = file
-        .value(ctx)
-        .map_err(|e| ApiError::internal("cannot open the uploaded file", e))?;
+    let value = file.value(ctx)?;
     Ok(Incoming {
         filename: value.filename,
         content: value.content,
@@ -38,15 +36,14 @@ impl UploadMutation {
         &self,
         ctx: &Context<'_>,
         file: Upload,
-        #[graphql(desc = "Ground-truth class (one of the CIFAR-10 classes).")] label: Option<
-            String,
-        >,
+        #[graphql(desc = "Ground-truth class (one of `classes`).")] label: Option<String>,
         #[graphql(default_with = "Some(String::from(\"upload\"))")] source: Option<String>,
     ) -> Result<Image> {
-        let state = ctx.data_unchecked::<AppState>();
+        let ingest = &ctx.data_unchecked::<AppState>().ingest;
         let file = incoming(ctx, &file, label)?;
-        let record =
-            ingest::upload_one(state, file, source.as_deref().unwrap_or(DEFAULT_SOURCE)).await?;
+        let record = ingest
+            .upload_one(file, source.as_deref().unwrap_or(DEFAULT_SOURCE))
+            .await?;
         Ok(Image(record))
     }
 
@@ -61,8 +58,8 @@ impl UploadMutation {
         >,
         #[graphql(default_with = "Some(String::from(\"upload\"))")] source: Option<String>,
     ) -> Result<Vec<Image>> {
-        let state = ctx.data_unchecked::<AppState>();
-        ingest::check_batch_size(state, files.len())?;
+        let ingest = &ctx.data_unchecked::<AppState>().ingest;
+        ingest.check_batch_size(files.len())?;
         let labels = match labels {
             Some(labels) if labels.len() != files.len() => {
                 return Err(ApiError::new(
@@ -83,9 +80,9 @@ impl UploadMutation {
             .zip(labels)
             .map(|(file, label)| incoming(ctx, file, label))
             .collect::<ApiResult<Vec<_>>>()?;
-        let records =
-            ingest::upload_batch(state, incoming, source.as_deref().unwrap_or(DEFAULT_SOURCE))
-                .await?;
+        let records = ingest
+            .upload_batch(incoming, source.as_deref().unwrap_or(DEFAULT_SOURCE))
+            .await?;
         Ok(records.into_iter().map(Image).collect())
     }
 }

@@ -1,6 +1,6 @@
 //! Queries (F10).
 
-use async_graphql::{Context, ID, MergedObject, Object, Result};
+use async_graphql::{Context, ID, MergedObject, Object};
 use chrono::{DateTime, Utc};
 use vision_db::PredictionFilter;
 
@@ -11,8 +11,8 @@ use super::types::{
     Image, ImageConnection, ImageFilter, ModelInfo, ModelStats, Prediction, PredictionConnection,
 };
 use super::{Loaders, ids};
-use crate::errors::ApiError;
-use crate::health::{self, HealthReport};
+use crate::errors::ApiResult;
+use crate::health::HealthReport;
 use crate::state::AppState;
 
 // Every query: the core ones here, the dashboard's in their own files.
@@ -29,7 +29,7 @@ const RECENT: i32 = 50;
 #[Object]
 impl CoreQuery {
     /// One image; null when no image has this id.
-    async fn image(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Image>> {
+    async fn image(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Image>> {
         let id = ids::parse(&id)?;
         Ok(ctx
             .data_unchecked::<Loaders>()
@@ -46,16 +46,12 @@ impl CoreQuery {
         #[graphql(default = 20, desc = "Page size, at most 100.")] first: Option<i32>,
         #[graphql(desc = "`endCursor` of the previous page.")] after: Option<String>,
         filter: Option<ImageFilter>,
-    ) -> Result<ImageConnection> {
+    ) -> ApiResult<ImageConnection> {
         let state = ctx.data_unchecked::<AppState>();
         let size = pagination::page_size(first);
         let after = pagination::decode_after(after.as_deref())?;
         let filter: vision_db::ImageFilter = filter.unwrap_or_default().into();
-        let rows = state
-            .db
-            .list_images(&filter, after, size + 1)
-            .await
-            .map_err(|e| ApiError::internal("cannot list images", e))?;
+        let rows = state.db.list_images(&filter, after, size + 1).await?;
         let (rows, more) = pagination::split_page(rows, size);
         Ok(ImageConnection::new(rows, more, filter))
     }
@@ -72,7 +68,7 @@ impl CoreQuery {
         until: Option<DateTime<Utc>>,
         #[graphql(default = 20, desc = "Page size, at most 100.")] first: Option<i32>,
         #[graphql(desc = "`endCursor` of the previous page.")] after: Option<String>,
-    ) -> Result<PredictionConnection> {
+    ) -> ApiResult<PredictionConnection> {
         let state = ctx.data_unchecked::<AppState>();
         let size = pagination::page_size(first);
         let after = pagination::decode_after(after.as_deref())?;
@@ -82,11 +78,7 @@ impl CoreQuery {
             since,
             until,
         };
-        let rows = state
-            .db
-            .list_predictions(&filter, after, size + 1)
-            .await
-            .map_err(|e| ApiError::internal("cannot list predictions", e))?;
+        let rows = state.db.list_predictions(&filter, after, size + 1).await?;
         let (rows, more) = pagination::split_page(rows, size);
         Ok(PredictionConnection::new(rows, more))
     }
@@ -96,13 +88,12 @@ impl CoreQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 50, desc = "At most 100.")] limit: Option<i32>,
-    ) -> Result<Vec<Prediction>> {
+    ) -> ApiResult<Vec<Prediction>> {
         let state = ctx.data_unchecked::<AppState>();
         let rows = state
             .db
             .recent_predictions(limit.unwrap_or(RECENT).clamp(0, MAX_PAGE) as u64)
-            .await
-            .map_err(|e| ApiError::internal("cannot list predictions", e))?;
+            .await?;
         Ok(rows.into_iter().map(Prediction).collect())
     }
 
@@ -112,13 +103,9 @@ impl CoreQuery {
         &self,
         ctx: &Context<'_>,
         since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<ModelStats>> {
+    ) -> ApiResult<Vec<ModelStats>> {
         let state = ctx.data_unchecked::<AppState>();
-        let stats = state
-            .db
-            .model_stats(since)
-            .await
-            .map_err(|e| ApiError::internal("cannot compute model statistics", e))?;
+        let stats = state.statistics.model_stats(since).await?;
         Ok(stats.into_iter().map(ModelStats::from).collect())
     }
 
@@ -131,11 +118,11 @@ impl CoreQuery {
     /// The class names the heads predict, in the index order of their outputs (from the model
     /// bundle). Labels must be one of them.
     async fn classes(&self, ctx: &Context<'_>) -> Vec<String> {
-        ctx.data_unchecked::<AppState>().models.classes.clone()
+        ctx.data_unchecked::<AppState>().models.classes.to_vec()
     }
 
     /// The state of every dependency, as on `/health`.
     async fn health(&self, ctx: &Context<'_>) -> HealthReport {
-        health::check(ctx.data_unchecked::<AppState>()).await
+        ctx.data_unchecked::<AppState>().health.check().await
     }
 }

@@ -29,13 +29,14 @@ pub struct ReplayMutation;
 
 #[Object]
 impl ReplayMutation {
-    /// Starts a server-side CIFAR-10 replay: images of the split, shuffled by `seed`, uploaded
-    /// at `rate` with their class as label (source `cifar10`). Error code DATASET_UNAVAILABLE
-    /// when the split cannot be found, INVALID_ARGUMENT for settings out of range.
+    /// Starts a server-side CIFAR-10 replay: images of the split whose class is one of the
+    /// models' `classes`, shuffled by `seed`, uploaded at `rate` with their class as label
+    /// (source `cifar10`). Error code DATASET_UNAVAILABLE when the split cannot be found,
+    /// INVALID_ARGUMENT for settings out of range.
     async fn start_replay(&self, ctx: &Context<'_>, input: Option<ReplayInput>) -> Result<Replay> {
         let state = ctx.data_unchecked::<AppState>();
         let settings = input.unwrap_or_default().settings();
-        Ok(Replay(state.replays.start(state, settings)?))
+        Ok(Replay(state.replays.start(settings)?))
     }
 
     /// Stops a replay and returns it once stopped; unchanged when it had already ended.

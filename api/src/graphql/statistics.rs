@@ -1,18 +1,13 @@
-//! Statistics queries of the dashboard (F17-F19).
+//! Statistics queries of the dashboard (F17-F19), answered by the statistics service.
 
 use async_graphql::{Context, Object, Result};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use super::types::{ClassCount, ClassMetrics, ConfusionMatrix, Throughput, TimeBucket};
-use crate::errors::{ApiError, ErrorCode};
 use crate::state::AppState;
-use crate::stats::{self, MAX_BUCKETS};
 
 #[derive(Default)]
 pub struct StatisticsQuery;
-
-const MAX_BUCKET_SECONDS: i32 = 86_400;
-const MAX_WINDOW_SECONDS: i32 = 3_600;
 
 #[Object]
 impl StatisticsQuery {
@@ -24,13 +19,9 @@ impl StatisticsQuery {
         model: String,
         since: Option<DateTime<Utc>>,
     ) -> Result<ConfusionMatrix> {
-        let state = ctx.data_unchecked::<AppState>();
-        let cells = state
-            .db
-            .confusion_counts(&model, since)
-            .await
-            .map_err(|e| ApiError::internal("cannot count predictions", e))?;
-        Ok(ConfusionMatrix::new(model, stats::confusion(&cells)))
+        let statistics = &ctx.data_unchecked::<AppState>().statistics;
+        let matrix = statistics.confusion(&model, since).await?;
+        Ok(ConfusionMatrix::new(model, matrix))
     }
 
     /// Precision, recall and F1 of every class for one model, since `since`.
@@ -40,23 +31,9 @@ impl StatisticsQuery {
         model: String,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<ClassMetrics>> {
-        let state = ctx.data_unchecked::<AppState>();
-        let failed = |e| ApiError::internal("cannot count predictions", e);
-        let cells = state
-            .db
-            .confusion_counts(&model, since)
-            .await
-            .map_err(failed)?;
-        let predicted = state
-            .db
-            .predicted_class_counts(Some(&model), since)
-            .await
-            .map_err(failed)?;
-        let matrix = stats::confusion(&cells);
-        Ok(stats::class_metrics(&matrix, &predicted)
-            .into_iter()
-            .map(ClassMetrics::from)
-            .collect())
+        let statistics = &ctx.data_unchecked::<AppState>().statistics;
+        let metrics = statistics.class_metrics(&model, since).await?;
+        Ok(metrics.into_iter().map(ClassMetrics::from).collect())
     }
 
     /// Predicted classes, all models together when `model` is null.
@@ -66,12 +43,10 @@ impl StatisticsQuery {
         model: Option<String>,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<ClassCount>> {
-        let state = ctx.data_unchecked::<AppState>();
-        let counts = state
-            .db
-            .predicted_class_counts(model.as_deref(), since)
-            .await
-            .map_err(|e| ApiError::internal("cannot count predictions", e))?;
+        let statistics = &ctx.data_unchecked::<AppState>().statistics;
+        let counts = statistics
+            .class_distribution(model.as_deref(), since)
+            .await?;
         Ok(counts
             .into_iter()
             .map(|(class, count)| ClassCount {
@@ -91,29 +66,9 @@ impl StatisticsQuery {
         since: Option<DateTime<Utc>>,
         until: Option<DateTime<Utc>>,
     ) -> Result<Vec<TimeBucket>> {
-        if !(1..=MAX_BUCKET_SECONDS).contains(&bucket_seconds) {
-            return Err(ApiError::new(
-                ErrorCode::InvalidArgument,
-                format!("bucketSeconds must be in 1..={MAX_BUCKET_SECONDS}, not {bucket_seconds}"),
-            )
-            .into());
-        }
-        let bucket = i64::from(bucket_seconds);
-        let until = until.unwrap_or_else(Utc::now);
-        // Align the earliest bucket so that at most MAX_BUCKETS of them fit before `until`.
-        let earliest = (until.timestamp().div_euclid(bucket) - (MAX_BUCKETS - 1)) * bucket;
-        let earliest = DateTime::from_timestamp(earliest, 0).unwrap_or_default();
-        let since = since.map_or(earliest, |s| s.max(earliest));
-        let state = ctx.data_unchecked::<AppState>();
-        let samples = state
-            .db
-            .prediction_samples(since, until)
-            .await
-            .map_err(|e| ApiError::internal("cannot read predictions", e))?;
-        Ok(stats::bucketize(&samples, bucket)
-            .into_iter()
-            .map(TimeBucket::from)
-            .collect())
+        let statistics = &ctx.data_unchecked::<AppState>().statistics;
+        let buckets = statistics.time_series(bucket_seconds, since, until).await?;
+        Ok(buckets.into_iter().map(TimeBucket::from).collect())
     }
 
     /// Images and predictions per second over the last `windowSeconds` (1 ..= 3600).
@@ -122,20 +77,8 @@ impl StatisticsQuery {
         ctx: &Context<'_>,
         #[graphql(default = 60)] window_seconds: i32,
     ) -> Result<Throughput> {
-        if !(1..=MAX_WINDOW_SECONDS).contains(&window_seconds) {
-            return Err(ApiError::new(
-                ErrorCode::InvalidArgument,
-                format!("windowSeconds must be in 1..={MAX_WINDOW_SECONDS}, not {window_seconds}"),
-            )
-            .into());
-        }
-        let state = ctx.data_unchecked::<AppState>();
-        let since = Utc::now() - Duration::seconds(i64::from(window_seconds));
-        let activity = state
-            .db
-            .activity_since(since)
-            .await
-            .map_err(|e| ApiError::internal("cannot count activity", e))?;
+        let statistics = &ctx.data_unchecked::<AppState>().statistics;
+        let activity = statistics.activity(window_seconds).await?;
         let seconds = f64::from(window_seconds);
         Ok(Throughput {
             window_seconds,

@@ -48,7 +48,7 @@ async fn existing_image(state: &AppState, id: Uuid) -> Result<images::Model> {
         .db
         .get_image(id)
         .await
-        .map_err(|e| ApiError::internal("cannot load the image", e))?
+        .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::not_found(format!("image {id}")).into())
 }
 
@@ -82,7 +82,7 @@ async fn image_reaching(
             match state.db.get_image(event.image_id()).await {
                 Ok(Some(image)) => yield Ok(Image(image)),
                 Ok(None) => continue,
-                Err(e) => yield Err(ApiError::internal("cannot load the image", e).into()),
+                Err(e) => yield Err(ApiError::from(e).into()),
             }
             if image_id.is_some() {
                 return;
@@ -111,7 +111,7 @@ impl PipelineSubscription {
                     .db
                     .predictions_for_images(&[id])
                     .await
-                    .map_err(|e| ApiError::internal("cannot load predictions", e))?
+                    .map_err(ApiError::from)?
             }
             None => Vec::new(),
         };
@@ -134,7 +134,7 @@ impl PipelineSubscription {
                 let rows = match state.db.predictions_for_images(&[id]).await {
                     Ok(rows) => rows,
                     Err(e) => {
-                        yield Err(ApiError::internal("cannot load predictions", e).into());
+                        yield Err(ApiError::from(e).into());
                         continue;
                     }
                 };

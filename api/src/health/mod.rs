@@ -7,4 +7,4 @@ mod report;
 
 pub use readiness::Readiness;
 pub(crate) use report::timed;
-pub use report::{ComponentHealth, HealthReport, HealthStatus, check};
+pub use report::{ComponentHealth, Health, HealthReport, HealthStatus};

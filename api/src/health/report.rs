@@ -4,10 +4,15 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use async_graphql::{Enum, SimpleObject};
 use serde::Serialize;
+use vision_core::{MessageBus, ObjectStore};
+use vision_db::Db;
 
-use crate::state::AppState;
+use super::Readiness;
+use crate::catalog::ModelCatalog;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -41,18 +46,74 @@ pub struct HealthReport {
     pub components: Vec<ComponentHealth>,
 }
 
-/// Checks every dependency of this process.
-pub async fn check(state: &AppState) -> HealthReport {
-    let (database, bus, store) = tokio::join!(
-        timed("database", state.db.backend_name(), state.db.ping()),
-        timed("bus", state.bus.kind(), state.bus.ping()),
-        timed("objectStore", state.store.kind(), state.store.ping()),
-    );
-    let models = models(state);
-    HealthReport::new(
-        vec![database, bus, store, models],
-        state.readiness.is_ready(),
-    )
+/// The gateway's health service: its dependencies and its readiness. Cheap to clone.
+#[derive(Clone)]
+pub struct Health {
+    db: Db,
+    bus: Arc<dyn MessageBus>,
+    store: Arc<dyn ObjectStore>,
+    models: Arc<ModelCatalog>,
+    readiness: Arc<Readiness>,
+}
+
+impl Health {
+    pub fn new(
+        db: Db,
+        bus: Arc<dyn MessageBus>,
+        store: Arc<dyn ObjectStore>,
+        models: Arc<ModelCatalog>,
+    ) -> Self {
+        Self {
+            db,
+            bus,
+            store,
+            models,
+            readiness: Arc::default(),
+        }
+    }
+
+    /// What start-up has done so far (the process marks its steps).
+    pub fn readiness(&self) -> &Readiness {
+        &self.readiness
+    }
+
+    /// Checks every dependency of this process.
+    pub async fn check(&self) -> HealthReport {
+        let (database, bus, store) = tokio::join!(
+            timed("database", self.db.backend_name(), self.db.ping()),
+            timed("bus", self.bus.kind(), self.bus.ping()),
+            timed("objectStore", self.store.kind(), self.store.ping()),
+        );
+        let models = self.models_component();
+        HealthReport::new(
+            vec![database, bus, store, models],
+            self.readiness.is_ready(),
+        )
+    }
+
+    fn models_component(&self) -> ComponentHealth {
+        let cards = &self.models.cards;
+        let loaded = self.readiness.models_loaded();
+        let runtime = cards
+            .first()
+            .map_or("none", |c| c.runtime.as_str())
+            .to_string();
+        let (status, detail) = if cards.is_empty() {
+            (HealthStatus::Down, "no model in the manifest".to_string())
+        } else if loaded {
+            let names: Vec<&str> = cards.iter().map(|c| c.name.as_str()).collect();
+            (HealthStatus::Up, format!("loaded: {}", names.join(", ")))
+        } else {
+            (HealthStatus::Down, "loading".to_string())
+        };
+        ComponentHealth {
+            name: "models".to_string(),
+            kind: runtime,
+            status,
+            detail: Some(detail),
+            latency_ms: 0.0,
+        }
+    }
 }
 
 impl HealthReport {
@@ -92,29 +153,5 @@ pub(crate) async fn timed<E: std::fmt::Display>(
         status,
         detail,
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
-    }
-}
-
-fn models(state: &AppState) -> ComponentHealth {
-    let cards = &state.models.cards;
-    let loaded = state.readiness.models_loaded();
-    let runtime = cards
-        .first()
-        .map_or("none", |c| c.runtime.as_str())
-        .to_string();
-    let (status, detail) = if cards.is_empty() {
-        (HealthStatus::Down, "no model in the manifest".to_string())
-    } else if loaded {
-        let names: Vec<&str> = cards.iter().map(|c| c.name.as_str()).collect();
-        (HealthStatus::Up, format!("loaded: {}", names.join(", ")))
-    } else {
-        (HealthStatus::Down, "loading".to_string())
-    };
-    ComponentHealth {
-        name: "models".to_string(),
-        kind: runtime,
-        status,
-        detail: Some(detail),
-        latency_ms: 0.0,
     }
 }

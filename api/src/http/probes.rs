@@ -7,10 +7,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::HttpState;
-use crate::health::{self, HealthStatus};
+use crate::health::HealthStatus;
 
 pub async fn health(State(state): State<HttpState>) -> Response {
-    let report = health::check(&state.app).await;
+    let report = state.app.health.check().await;
     let code = match report.status {
         HealthStatus::Up => StatusCode::OK,
         HealthStatus::Down => StatusCode::SERVICE_UNAVAILABLE,
@@ -19,7 +19,7 @@ pub async fn health(State(state): State<HttpState>) -> Response {
 }
 
 pub async fn ready(State(state): State<HttpState>) -> Response {
-    let ready = state.app.readiness.is_ready();
+    let ready = state.app.health.readiness().is_ready();
     let code = if ready {
         StatusCode::OK
     } else {

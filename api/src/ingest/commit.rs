@@ -9,16 +9,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::Utc;
 use uuid::Uuid;
-use vision_core::messages;
 use vision_core::metrics::metrics;
 use vision_core::objects::{StoreError, raw_image_key};
 use vision_core::{MessageBus, ObjectStore, topics};
 use vision_db::entities::images::Model as ImageRecord;
 use vision_db::{Db, NewImage};
-use vision_recorder::image_submitted;
 
 use super::prepare::Prepared;
-use crate::errors::{ApiError, ApiResult};
+use crate::errors::ApiResult;
 
 /// Pauses between tries of an object put while the store is unreachable.
 const STORE_RETRY_PAUSES: [Duration; 5] = [
@@ -69,9 +67,9 @@ impl Committer<'_> {
         // the relay (`super::outbox`) once the bus answers again.
         let mut published = Vec::with_capacity(records.len());
         for record in &records {
-            let message = messages::encode(&image_submitted(record));
+            let message = record.submitted();
             let key = record.id.to_string();
-            let publish = self.bus.publish(topics::IMAGES_INPUT, &key, message);
+            let publish = topics::IMAGES_INPUT.publish(self.bus.as_ref(), &key, &message);
             match tokio::time::timeout(self.publish_wait, publish).await {
                 Ok(Ok(())) => published.push(record.id),
                 outcome => {
@@ -108,12 +106,9 @@ impl Committer<'_> {
             let bytes = file.read();
             (file, bytes)
         })
-        .await
-        .map_err(|e| ApiError::internal("upload read panicked", e))?;
-        let bytes = bytes.map_err(|e| ApiError::internal("cannot read the uploaded file", e))?;
-        self.put_object(&object_key, Bytes::from(bytes), file.kind.mime())
-            .await
-            .map_err(|e| ApiError::internal("cannot store the image", e))?;
+        .await?;
+        self.put_object(&object_key, Bytes::from(bytes?), file.kind.mime())
+            .await?;
         let row = NewImage {
             id,
             object_key: object_key.clone(),
@@ -132,7 +127,7 @@ impl Committer<'_> {
             }
             Err(e) => {
                 self.delete_object(&object_key).await;
-                Err(ApiError::internal("cannot record the image", e))
+                Err(e.into())
             }
         }
     }

@@ -1,24 +1,26 @@
 //! The text fields of an upload: the ground-truth label and the source.
 
-use vision_core::classes::{CIFAR10_CLASSES, class_index};
-
 use crate::errors::{ApiError, ApiResult, ErrorCode};
 
 const MAX_SOURCE_LEN: usize = 64;
 
-/// The canonical class name of a label, or `INVALID_LABEL`. A label is compared with the
-/// predictions to score accuracy, so it must be a class the models know.
-pub fn label(label: Option<&str>) -> ApiResult<Option<String>> {
+/// The canonical class name of a label (one of `classes`, case-insensitive), or
+/// `INVALID_LABEL`. A label is compared with the predictions to score accuracy, so it must be a
+/// class the models know.
+pub fn label(label: Option<&str>, classes: &[String]) -> ApiResult<Option<String>> {
     let Some(label) = label else {
         return Ok(None);
     };
-    match class_index(label) {
-        Some(i) => Ok(Some(CIFAR10_CLASSES[i].to_string())),
+    match classes
+        .iter()
+        .find(|c| c.eq_ignore_ascii_case(label.trim()))
+    {
+        Some(class) => Ok(Some(class.clone())),
         None => Err(ApiError::new(
             ErrorCode::InvalidLabel,
             format!(
                 "label {label:?} is not a known class (one of {})",
-                CIFAR10_CLASSES.join(", ")
+                classes.join(", ")
             ),
         )),
     }
@@ -51,12 +53,19 @@ mod tests {
 
     #[test]
     fn labels_are_canonical_classes() {
-        assert_eq!(label(None).unwrap(), None);
-        assert_eq!(label(Some(" Cat ")).unwrap().as_deref(), Some("cat"));
+        let classes = ["cat", "Dog"].map(String::from);
+        assert_eq!(label(None, &classes).unwrap(), None);
         assert_eq!(
-            label(Some("unicorn")).unwrap_err().code,
-            ErrorCode::InvalidLabel
+            label(Some(" Cat "), &classes).unwrap().as_deref(),
+            Some("cat")
         );
+        assert_eq!(
+            label(Some("dog"), &classes).unwrap().as_deref(),
+            Some("Dog")
+        );
+        let refused = label(Some("unicorn"), &classes).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::InvalidLabel);
+        assert!(refused.message.contains("cat, Dog"), "{}", refused.message);
     }
 
     #[test]

@@ -11,84 +11,139 @@ mod marks;
 mod outbox;
 mod prepare;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use futures::{StreamExt, TryStreamExt};
 use vision_core::metrics::metrics;
+use vision_core::{MessageBus, ObjectStore};
+use vision_db::Db;
 use vision_db::entities::images::Model as ImageRecord;
+use vision_inference::ImageLimits;
 
 pub use marks::PublishedMarks;
 pub use outbox::Relay;
 pub use prepare::Incoming;
 
 use crate::errors::{ApiError, ApiResult, ErrorCode};
-use crate::state::AppState;
 use commit::Committer;
 
-/// Accepts one image.
-pub async fn upload_one(
-    state: &AppState,
-    incoming: Incoming,
-    source: &str,
-) -> ApiResult<ImageRecord> {
-    let mut records = accept(state, vec![incoming], source, false)
-        .await
-        .map_err(rejected)?;
-    accepted(&records);
-    Ok(records.pop().expect("one file in, one record out"))
+#[derive(Debug, Clone, Copy)]
+pub struct UploadLimits {
+    pub image: ImageLimits,
+    /// Most files in one `uploadImages`.
+    pub max_batch: usize,
+    /// Files of one batch checked (decoded) at once.
+    pub check_parallelism: usize,
+    /// How long an upload waits for the bus to take its messages before leaving them to the
+    /// outbox relay (the upload is accepted either way).
+    pub publish_wait: Duration,
 }
 
-/// Accepts a batch of images, all or none.
-pub async fn upload_batch(
-    state: &AppState,
-    incoming: Vec<Incoming>,
-    source: &str,
-) -> ApiResult<Vec<ImageRecord>> {
-    check_batch_size(state, incoming.len())?;
-    let records = accept(state, incoming, source, true)
-        .await
-        .map_err(rejected)?;
-    accepted(&records);
-    Ok(records)
+/// The upload service: checks images and their labels against the models' classes, stores
+/// them, records them and announces them. Cheap to clone.
+#[derive(Clone)]
+pub struct Ingest {
+    db: Db,
+    store: Arc<dyn ObjectStore>,
+    bus: Arc<dyn MessageBus>,
+    /// Marks uploads published (batched; see [`PublishedMarks`]).
+    marks: PublishedMarks,
+    limits: UploadLimits,
+    /// The class names a label must be one of (the model bundle's).
+    classes: Arc<[String]>,
 }
 
-/// Refuses a batch over the limit before any file is opened.
-pub fn check_batch_size(state: &AppState, files: usize) -> ApiResult<()> {
-    let max = state.limits.max_batch;
-    if files > max {
-        return Err(rejected(ApiError::new(
-            ErrorCode::BatchTooLarge,
-            format!("{files} files in one batch, the limit is {max}"),
-        )));
+impl Ingest {
+    pub fn new(
+        db: Db,
+        store: Arc<dyn ObjectStore>,
+        bus: Arc<dyn MessageBus>,
+        marks: PublishedMarks,
+        limits: UploadLimits,
+        classes: Arc<[String]>,
+    ) -> Self {
+        Self {
+            db,
+            store,
+            bus,
+            marks,
+            limits,
+            classes,
+        }
     }
-    Ok(())
-}
 
-async fn accept(
-    state: &AppState,
-    incoming: Vec<Incoming>,
-    source: &str,
-    batch: bool,
-) -> ApiResult<Vec<ImageRecord>> {
-    let source = fields::source(source)?;
-    let limits = state.limits.image;
-    // Checks decode whole images: run a few at once, at most one per core.
-    let prepared: Vec<prepare::Prepared> = futures::stream::iter(incoming.into_iter().enumerate())
-        .map(|(index, file)| async move {
-            let filename = file.filename.clone();
-            prepare::prepare(file, limits)
-                .await
-                .map_err(|e| if batch { e.at(index, &filename) } else { e })
-        })
-        .buffered(state.limits.check_parallelism.max(1))
-        .try_collect()
-        .await?;
-    let committer = Committer {
-        db: &state.db,
-        store: &state.store,
-        bus: &state.bus,
-        marks: &state.published,
-        publish_wait: state.limits.publish_wait,
-    };
-    committer.commit(prepared, &source).await
+    pub fn limits(&self) -> &UploadLimits {
+        &self.limits
+    }
+
+    /// Accepts one image.
+    pub async fn upload_one(&self, incoming: Incoming, source: &str) -> ApiResult<ImageRecord> {
+        let mut records = self
+            .accept(vec![incoming], source, false)
+            .await
+            .map_err(rejected)?;
+        accepted(&records);
+        Ok(records.pop().expect("one file in, one record out"))
+    }
+
+    /// Accepts a batch of images, all or none.
+    pub async fn upload_batch(
+        &self,
+        incoming: Vec<Incoming>,
+        source: &str,
+    ) -> ApiResult<Vec<ImageRecord>> {
+        self.check_batch_size(incoming.len())?;
+        let records = self
+            .accept(incoming, source, true)
+            .await
+            .map_err(rejected)?;
+        accepted(&records);
+        Ok(records)
+    }
+
+    /// Refuses a batch over the limit before any file is opened.
+    pub fn check_batch_size(&self, files: usize) -> ApiResult<()> {
+        let max = self.limits.max_batch;
+        if files > max {
+            return Err(rejected(ApiError::new(
+                ErrorCode::BatchTooLarge,
+                format!("{files} files in one batch, the limit is {max}"),
+            )));
+        }
+        Ok(())
+    }
+
+    async fn accept(
+        &self,
+        incoming: Vec<Incoming>,
+        source: &str,
+        batch: bool,
+    ) -> ApiResult<Vec<ImageRecord>> {
+        let source = fields::source(source)?;
+        let limits = self.limits.image;
+        let classes = &self.classes;
+        // Checks decode whole images: run a few at once, at most one per core.
+        let prepared: Vec<prepare::Prepared> =
+            futures::stream::iter(incoming.into_iter().enumerate())
+                .map(|(index, file)| async move {
+                    let filename = file.filename.clone();
+                    prepare::prepare(file, limits, classes)
+                        .await
+                        .map_err(|e| if batch { e.at(index, &filename) } else { e })
+                })
+                .buffered(self.limits.check_parallelism.max(1))
+                .try_collect()
+                .await?;
+        let committer = Committer {
+            db: &self.db,
+            store: &self.store,
+            bus: &self.bus,
+            marks: &self.marks,
+            publish_wait: self.limits.publish_wait,
+        };
+        committer.commit(prepared, &source).await
+    }
 }
 
 fn accepted(records: &[ImageRecord]) {

@@ -8,11 +8,9 @@
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use vision_core::messages;
 use vision_core::metrics::metrics;
 use vision_core::{MessageBus, topics};
 use vision_db::Db;
-use vision_recorder::image_submitted;
 
 /// When and how much the relay publishes.
 #[derive(Debug, Clone, Copy)]
@@ -70,9 +68,8 @@ impl Relay {
         let mut published = Vec::with_capacity(waiting.len());
         let mut failure = None;
         for image in &waiting {
-            let message = messages::encode(&image_submitted(image));
-            match bus
-                .publish(topics::IMAGES_INPUT, &image.id.to_string(), message)
+            match topics::IMAGES_INPUT
+                .publish(bus, &image.id.to_string(), &image.submitted())
                 .await
             {
                 Ok(()) => published.push(image.id),

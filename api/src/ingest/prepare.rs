@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use vision_inference::image_input::{self, ImageKind, ImageLimits, ImageRejection};
 
 use super::fields;
-use crate::errors::{ApiError, ApiResult};
+use crate::errors::ApiResult;
 
 /// One file as it arrived: the multipart layer has already spooled it to a temporary file.
 pub struct Incoming {
@@ -44,15 +44,17 @@ impl Prepared {
     }
 }
 
-/// Checks one incoming file: label, size (while reading, never more than the limit plus one
-/// byte), type by magic bytes, pixel count, full decode; then hashes it.
-pub async fn prepare(incoming: Incoming, limits: ImageLimits) -> ApiResult<Prepared> {
-    let label = fields::label(incoming.label.as_deref())?;
+/// Checks one incoming file: label (one of `classes`), size (while reading, never more than the
+/// limit plus one byte), type by magic bytes, pixel count, full decode; then hashes it.
+pub async fn prepare(
+    incoming: Incoming,
+    limits: ImageLimits,
+    classes: &[String],
+) -> ApiResult<Prepared> {
+    let label = fields::label(incoming.label.as_deref(), classes)?;
     let content = incoming.content;
     // File reads and decoding block: keep them off the async workers.
-    tokio::task::spawn_blocking(move || check(content, label, limits))
-        .await
-        .map_err(|e| ApiError::internal("upload check panicked", e))?
+    tokio::task::spawn_blocking(move || check(content, label, limits)).await?
 }
 
 fn check(mut content: File, label: Option<String>, limits: ImageLimits) -> ApiResult<Prepared> {
@@ -60,21 +62,15 @@ fn check(mut content: File, label: Option<String>, limits: ImageLimits) -> ApiRe
         size,
         limit: limits.max_bytes,
     };
-    let spooled = content
-        .metadata()
-        .map_err(|e| ApiError::internal("cannot read the uploaded file", e))?
-        .len();
+    let spooled = content.metadata()?.len();
     if spooled > limits.max_bytes as u64 {
         return Err(too_large(usize::try_from(spooled).unwrap_or(usize::MAX)).into());
     }
-    content
-        .seek(SeekFrom::Start(0))
-        .map_err(|e| ApiError::internal("cannot read the uploaded file", e))?;
+    content.seek(SeekFrom::Start(0))?;
     let mut bytes = Vec::new();
     (&content)
         .take(limits.max_bytes as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| ApiError::internal("cannot read the uploaded file", e))?;
+        .read_to_end(&mut bytes)?;
     let checked = image_input::check_image(&bytes, &limits)?;
     let content_hash = hex::encode(Sha256::digest(&bytes));
     Ok(Prepared {

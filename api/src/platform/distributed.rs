@@ -5,19 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use vision_core::MessageBus;
 use vision_core::bus::{KafkaBus, KafkaSettings};
-use vision_core::{MessageBus, topics};
+use vision_core::stage::table;
 
 use crate::config::Config;
-
-/// Every topic the stages publish to or read.
-const TOPICS: [&str; 5] = [
-    topics::IMAGES_INPUT,
-    topics::IMAGE_FEATURES,
-    topics::PREDICTIONS_OUTPUT,
-    topics::PIPELINE_EVENTS,
-    topics::DEAD_LETTER,
-];
 
 pub async fn distributed_bus(config: &Config, role: &str) -> anyhow::Result<Arc<dyn MessageBus>> {
     let brokers = config
@@ -38,7 +30,9 @@ pub async fn distributed_bus(config: &Config, role: &str) -> anyhow::Result<Arc<
     // A broker that is not up yet (a whole stack starting at once, a broker restarting) is
     // waited for, not a reason to exit and be restarted in a loop.
     let mut pause = Duration::from_secs(1);
-    while let Err(e) = bus.ensure_topics(&TOPICS).await {
+    // Every topic the stage table names.
+    let topics = table::all_topics();
+    while let Err(e) = bus.ensure_topics(&topics).await {
         tracing::warn!(%brokers, error = %e, retry_in = ?pause, "cannot reach Kafka to check the topics");
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(MAX_PAUSE);

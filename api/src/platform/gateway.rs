@@ -1,4 +1,5 @@
-//! The gateway part of a process: state, event feed, GraphQL schema and HTTP server.
+//! The gateway part of a process: its services, the event feed, the GraphQL schema and the HTTP
+//! server.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,11 +14,12 @@ use crate::catalog::ModelCatalog;
 use crate::config::Config;
 use crate::events::EventHub;
 use crate::graphql;
-use crate::health::Readiness;
+use crate::health::Health;
 use crate::http::{self, HttpOptions};
-use crate::ingest;
-use crate::replay::{CifarDatasets, Replays};
-use crate::state::{AppState, UploadLimits};
+use crate::ingest::{self, Ingest, UploadLimits};
+use crate::replay::{CifarDatasets, ReplayContext, Replays};
+use crate::state::AppState;
+use crate::stats::Statistics;
 
 pub async fn start(
     config: &Config,
@@ -33,6 +35,7 @@ pub async fn start(
             config.models_dir.display()
         )
     })?;
+    let models = Arc::new(models);
     let (events, feed) = EventHub::start(bus.clone(), shutdown.clone())
         .await
         .context("cannot subscribe to pipeline events")?;
@@ -47,24 +50,40 @@ pub async fn start(
         marking.await;
         ("published marks".to_string(), Ok(()))
     });
-    let state = AppState {
-        db,
+    let limits = UploadLimits {
+        image: config.image_limits(),
+        max_batch: config.max_batch,
+        check_parallelism: config.cores(),
+        publish_wait: config.publish_wait(),
+    };
+    let ingest = Ingest::new(
+        db.clone(),
+        store.clone(),
+        bus.clone(),
         published,
-        bus,
-        store,
-        limits: UploadLimits {
-            image: config.image_limits(),
-            max_batch: config.max_batch,
-            check_parallelism: config.cores(),
-            publish_wait: config.publish_wait(),
+        limits,
+        models.classes.clone(),
+    );
+    let replays = Replays::new(
+        ReplayContext {
+            ingest: ingest.clone(),
+            db: db.clone(),
+            classes: models.classes.clone(),
         },
-        models: Arc::new(models),
-        readiness: Arc::new(Readiness::default()),
+        CifarDatasets::new(config.cifar10_dir()),
+    );
+    let state = AppState {
+        statistics: Statistics::new(db.clone(), models.classes.clone()),
+        health: Health::new(db.clone(), bus.clone(), store.clone(), models.clone()),
+        db,
+        store,
+        models,
+        ingest,
+        replays,
         events,
-        replays: Replays::new(CifarDatasets::new(config.cifar10_dir())),
     };
     let relay = ingest::Relay::for_publish_wait(config.publish_wait());
-    let (db, bus, stop) = (state.db.clone(), state.bus.clone(), shutdown.clone());
+    let (db, stop) = (state.db.clone(), shutdown.clone());
     tasks.spawn(async move {
         relay.run(db, bus, stop).await;
         ("outbox relay".to_string(), Ok(()))

@@ -4,7 +4,7 @@
 
 mod distributed;
 mod gateway;
-pub(crate) mod pipeline;
+pub(crate) mod stages;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use vision_core::bus::MemoryBus;
 use vision_core::cache::{DescriptorCache, RedisCache};
 use vision_core::objects::{LocalStore, S3Settings, S3Store};
+use vision_core::stage::STAGES;
 use vision_core::{MessageBus, ObjectStore};
 use vision_db::Db;
 
@@ -28,30 +29,43 @@ use crate::state::AppState;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The tasks of one process: each ends with its name and outcome.
-type Tasks = JoinSet<(String, anyhow::Result<()>)>;
+pub(crate) type Tasks = JoinSet<(String, anyhow::Result<()>)>;
 
 /// A running process: its HTTP address, its state, its tasks.
 pub struct Platform {
     pub addr: SocketAddr,
     pub state: AppState,
+    bus: Arc<dyn MessageBus>,
     shutdown: CancellationToken,
     tasks: Tasks,
 }
 
 impl Platform {
     /// The whole platform in one process (embedded mode): in-process bus, local object store,
-    /// SQLite (or `DATABASE_URL`), the extractor, one classifier per head and the recorder
-    /// behind the gateway. Returns once everything runs and earlier incomplete work is requeued.
+    /// SQLite (or `DATABASE_URL`), and every stage of the stage table (the extractor, one
+    /// classifier per head, the recorder) behind the gateway. Returns once everything runs and
+    /// earlier incomplete work is requeued.
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
         let bus: Arc<dyn MessageBus> = Arc::new(MemoryBus::new());
         let mut platform = Self::launch_gateway(config, bus).await?;
-        let pipeline = pipeline::Pipeline::load(config).await?;
-        platform.state.readiness.mark_models_loaded();
-        pipeline
-            .start(&platform.state, &platform.shutdown, &mut platform.tasks)
-            .await?;
-        platform.state.readiness.mark_recovered();
-        tracing::info!(addr = %platform.addr, "vision platform ready");
+        let state = &platform.state;
+        let stages = stages::Stages {
+            config,
+            manifest: &state.models.manifest,
+            bus: platform.bus.clone(),
+            store: Some(state.store.clone()),
+            db: Some(state.db.clone()),
+            shutdown: &platform.shutdown,
+        };
+        stages.declare_groups().await?;
+        for spec in STAGES {
+            stages.launch(spec, &[], &mut platform.tasks).await?;
+        }
+        let readiness = state.health.readiness();
+        readiness.mark_models_loaded();
+        readiness.mark_recovered();
+        let heads = state.models.manifest.head_names();
+        tracing::info!(addr = %platform.addr, runtime = %config.runtime, ?heads, "vision platform ready");
         Ok(platform)
     }
 
@@ -60,8 +74,9 @@ impl Platform {
     pub async fn start_gateway(config: &Config, bus: Arc<dyn MessageBus>) -> anyhow::Result<Self> {
         let platform = Self::launch_gateway(config, bus).await?;
         // The gateway needs only the manifest, read at launch.
-        platform.state.readiness.mark_models_loaded();
-        platform.state.readiness.mark_recovered();
+        let readiness = platform.state.health.readiness();
+        readiness.mark_models_loaded();
+        readiness.mark_recovered();
         Ok(platform)
     }
 
@@ -71,10 +86,12 @@ impl Platform {
         let store = object_store(config).await?;
         let shutdown = CancellationToken::new();
         let mut tasks = Tasks::new();
-        let (state, addr) = gateway::start(config, db, bus, store, &shutdown, &mut tasks).await?;
+        let (state, addr) =
+            gateway::start(config, db, bus.clone(), store, &shutdown, &mut tasks).await?;
         Ok(Self {
             addr,
             state,
+            bus,
             shutdown,
             tasks,
         })

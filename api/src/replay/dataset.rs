@@ -92,8 +92,7 @@ impl CifarDatasets {
         let path = self.locate(split)?;
         let samples =
             tokio::task::spawn_blocking(move || dataset::read_samples(&path, split.of_dataset()))
-                .await
-                .map_err(|e| ApiError::internal("dataset reader panicked", e))?
+                .await?
                 .map_err(|e| unavailable(e.to_string()))?;
         tracing::info!(
             split = split.name(),

@@ -17,10 +17,9 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 pub use dataset::{CifarDatasets, Split};
-pub use run::{ReplaySettings, ReplaySnapshot, ReplayStatus};
+pub use run::{HeadScore, ReplayContext, ReplaySettings, ReplaySnapshot, ReplayStatus};
 
 use crate::errors::{ApiError, ApiResult, ErrorCode};
-use crate::state::AppState;
 use run::Run;
 
 /// Replays running at once, at most: each holds a split in memory and uploads continuously.
@@ -37,16 +36,18 @@ pub struct Replays {
 }
 
 struct Inner {
+    context: ReplayContext,
     datasets: CifarDatasets,
     runs: Mutex<Vec<Arc<Run>>>,
     progress: broadcast::Sender<ReplaySnapshot>,
 }
 
 impl Replays {
-    pub fn new(datasets: CifarDatasets) -> Self {
+    pub fn new(context: ReplayContext, datasets: CifarDatasets) -> Self {
         let (progress, _) = broadcast::channel(PROGRESS_CAPACITY);
         Self {
             inner: Arc::new(Inner {
+                context,
                 datasets,
                 runs: Mutex::new(Vec::new()),
                 progress,
@@ -55,7 +56,7 @@ impl Replays {
     }
 
     /// Checks the settings and the dataset, then starts the replay in the background.
-    pub fn start(&self, state: &AppState, settings: ReplaySettings) -> ApiResult<ReplaySnapshot> {
+    pub fn start(&self, settings: ReplaySettings) -> ApiResult<ReplaySnapshot> {
         settings.validate()?;
         // Fail now, not in the background, when the split cannot be found.
         self.inner.datasets.locate(settings.split)?;
@@ -75,7 +76,7 @@ impl Replays {
         };
         let snapshot = run.snapshot();
         tokio::spawn(run::drive(
-            state.clone(),
+            self.inner.context.clone(),
             self.inner.datasets.clone(),
             run,
             self.inner.progress.clone(),

@@ -1,6 +1,6 @@
 //! One replay: its settings, its progress and the task that drives it.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Seek, SeekFrom, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,17 +10,13 @@ use tokio::sync::broadcast;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-use vision_core::classes::CIFAR10_CLASSES;
-use vision_db::images;
+use vision_db::{Db, images};
 use vision_inference::dataset::Sample;
 
 use super::dataset::{CifarDatasets, Split};
 use crate::errors::{ApiError, ApiResult, ErrorCode};
-use crate::ingest::{self, Incoming};
-use crate::state::AppState;
+use crate::ingest::{Incoming, Ingest};
 
-/// The head whose answers count as the replay's `correct`.
-const SCORED_MODEL: &str = "accurate";
 /// How often the task looks at its images' statuses and publishes its progress.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 /// After the last upload, how long the replay waits for stragglers without any progress.
@@ -75,6 +71,22 @@ fn invalid(message: String) -> ApiError {
     ApiError::new(ErrorCode::InvalidArgument, message)
 }
 
+/// What a replay needs: the upload path every image goes through, the database to follow its
+/// images, and the classes the models know (the dataset's other classes are left out).
+#[derive(Clone)]
+pub struct ReplayContext {
+    pub ingest: Ingest,
+    pub db: Db,
+    pub classes: Arc<[String]>,
+}
+
+/// How one head version did on a replay's completed labelled images.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeadScore {
+    pub answered: usize,
+    pub correct: usize,
+}
+
 /// A replay's state at one moment.
 #[derive(Debug, Clone)]
 pub struct ReplaySnapshot {
@@ -83,7 +95,10 @@ pub struct ReplaySnapshot {
     pub submitted: usize,
     pub completed: usize,
     pub failed: usize,
+    /// Completed images whose consensus class (most heads' answer) is their label.
     pub correct: usize,
+    /// Per (head, version), in name order.
+    pub scores: BTreeMap<(String, String), HeadScore>,
     pub status: ReplayStatus,
     pub error: Option<String>,
     pub started_at: DateTime<Utc>,
@@ -110,6 +125,7 @@ impl Run {
                 completed: 0,
                 failed: 0,
                 correct: 0,
+                scores: BTreeMap::new(),
                 status: ReplayStatus::Running,
                 error: None,
                 started_at: Utc::now(),
@@ -154,14 +170,14 @@ impl Run {
 /// The replay's task: uploads at the asked rate, follows its images to their end, publishes
 /// progress, and ends as finished, stopped or failed.
 pub(super) async fn drive(
-    state: AppState,
+    context: ReplayContext,
     datasets: CifarDatasets,
     run: Arc<Run>,
     progress: broadcast::Sender<ReplaySnapshot>,
 ) {
     let settings = run.snapshot().settings;
     let outcome = tokio::select! {
-        outcome = replay(&state, &datasets, &run, &progress, settings) => outcome,
+        outcome = replay(&context, &datasets, &run, &progress, settings) => outcome,
         _ = run.stop.cancelled() => Ok(ReplayStatus::Stopped),
     };
     let last = match outcome {
@@ -184,16 +200,17 @@ pub(super) async fn drive(
 }
 
 async fn replay(
-    state: &AppState,
+    context: &ReplayContext,
     datasets: &CifarDatasets,
     run: &Run,
     progress: &broadcast::Sender<ReplaySnapshot>,
     settings: ReplaySettings,
 ) -> Result<ReplayStatus, String> {
-    let samples = datasets.load(settings.split).await.map_err(|e| e.message)?;
+    let all = datasets.load(settings.split).await.map_err(|e| e.message)?;
+    let samples = known_classes(&all, &context.classes)?;
     if settings.limit > samples.len() {
         return Err(format!(
-            "the {} split has {} images, fewer than the {} asked for",
+            "the {} split has {} images of the models' classes, fewer than the {} asked for",
             settings.split.name(),
             samples.len(),
             settings.limit
@@ -222,9 +239,9 @@ async fn replay(
         }
         tokio::select! {
             _ = tokio::time::sleep_until(next_upload), if sent < settings.limit => {
-                let sample = &samples[order[sent]];
+                let (sample, label) = &samples[order[sent]];
                 sent += 1;
-                match upload(state, sample).await {
+                match upload(&context.ingest, sample, label).await {
                     Ok(id) => {
                         in_flight.insert(id);
                         run.update(|s| s.submitted += 1);
@@ -242,7 +259,7 @@ async fn replay(
                 next_upload = (next_upload + period).max(Instant::now() - Duration::from_secs(1));
             }
             _ = ticks.tick() => {
-                if follow(state, run, &mut in_flight).await? {
+                if follow(&context.db, run, &mut in_flight).await? {
                     last_change = Instant::now();
                 }
                 let _ = progress.send(run.snapshot());
@@ -251,18 +268,39 @@ async fn replay(
     }
 }
 
+/// The samples of classes the models know, each with its label (the models' spelling of the
+/// class); refused when the dataset and the models share no class.
+fn known_classes<'a>(
+    samples: &'a [Sample],
+    classes: &[String],
+) -> Result<Vec<(&'a Sample, String)>, String> {
+    let known: Vec<(&Sample, String)> = samples
+        .iter()
+        .filter_map(|s| {
+            let class = classes.iter().find(|c| c.eq_ignore_ascii_case(s.class()))?;
+            Some((s, class.clone()))
+        })
+        .collect();
+    if known.is_empty() {
+        let mut found: Vec<&str> = samples.iter().map(|s| s.class()).collect();
+        found.dedup();
+        return Err(format!(
+            "the dataset's classes ({}) share none with the models' ({})",
+            found.join(", "),
+            classes.join(", ")
+        ));
+    }
+    Ok(known)
+}
+
 /// Moves the images that reached the end of the pipeline out of `in_flight` into the counts.
 /// `true` when any did.
-async fn follow(
-    state: &AppState,
-    run: &Run,
-    in_flight: &mut HashSet<Uuid>,
-) -> Result<bool, String> {
+async fn follow(db: &Db, run: &Run, in_flight: &mut HashSet<Uuid>) -> Result<bool, String> {
     if in_flight.is_empty() {
         return Ok(false);
     }
     let ids: Vec<Uuid> = in_flight.iter().copied().collect();
-    let rows = match state.db.get_images(&ids).await {
+    let rows = match db.get_images(&ids).await {
         Ok(rows) => rows,
         // The database may be briefly away: try again at the next tick.
         Err(e) => {
@@ -270,10 +308,9 @@ async fn follow(
             return Ok(false);
         }
     };
-    let completed: Vec<Uuid> = rows
+    let completed: Vec<&images::Model> = rows
         .iter()
         .filter(|r| r.status == images::ImageStatus::Completed)
-        .map(|r| r.id)
         .collect();
     let failed: Vec<Uuid> = rows
         .iter()
@@ -283,33 +320,70 @@ async fn follow(
     if completed.is_empty() && failed.is_empty() {
         return Ok(false);
     }
-    let correct = if completed.is_empty() {
-        0
-    } else {
-        match state.db.predictions_for_images(&completed).await {
-            Ok(predictions) => predictions
-                .iter()
-                .filter(|p| p.model == SCORED_MODEL && p.correct == Some(true))
-                .count(),
-            Err(e) => {
-                tracing::warn!(replay = %run.id, error = %e, "cannot read replay predictions");
-                return Ok(false);
-            }
+    let scored = match score(db, &completed).await {
+        Ok(scored) => scored,
+        Err(e) => {
+            tracing::warn!(replay = %run.id, error = %e, "cannot read replay predictions");
+            return Ok(false);
         }
     };
-    for id in completed.iter().chain(&failed) {
-        in_flight.remove(id);
+    for id in completed.iter().map(|r| r.id).chain(failed.iter().copied()) {
+        in_flight.remove(&id);
     }
     run.update(|s| {
         s.completed += completed.len();
         s.failed += failed.len();
-        s.correct += correct;
+        s.correct += scored.consensus_correct;
+        for (head, score) in scored.heads {
+            let total = s.scores.entry(head).or_default();
+            total.answered += score.answered;
+            total.correct += score.correct;
+        }
     });
     Ok(true)
 }
 
+/// How the heads did on some completed images.
+struct Scored {
+    consensus_correct: usize,
+    heads: HashMap<(String, String), HeadScore>,
+}
+
+async fn score(db: &Db, completed: &[&images::Model]) -> Result<Scored, vision_db::DbError> {
+    let mut scored = Scored {
+        consensus_correct: 0,
+        heads: HashMap::new(),
+    };
+    if completed.is_empty() {
+        return Ok(scored);
+    }
+    let ids: Vec<Uuid> = completed.iter().map(|r| r.id).collect();
+    for p in db.predictions_for_images(&ids).await? {
+        let Some(correct) = p.correct else { continue };
+        let head = scored.heads.entry((p.model, p.model_version)).or_default();
+        head.answered += 1;
+        head.correct += usize::from(correct);
+    }
+    let labels: HashMap<Uuid, &str> = completed
+        .iter()
+        .filter_map(|r| Some((r.id, r.label.as_deref()?)))
+        .collect();
+    scored.consensus_correct = db
+        .comparisons_for_images(&ids)
+        .await?
+        .iter()
+        .filter(|c| {
+            let label = labels.get(&c.image_id);
+            c.consensus_class
+                .as_deref()
+                .is_some_and(|class| Some(&class) == label)
+        })
+        .count();
+    Ok(scored)
+}
+
 /// Uploads one sample as a client would, with its class as the label.
-async fn upload(state: &AppState, sample: &Sample) -> ApiResult<Uuid> {
+async fn upload(ingest: &Ingest, sample: &Sample, label: &str) -> ApiResult<Uuid> {
     let bytes = sample.bytes.clone();
     let content = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
         let mut file = tempfile::tempfile()?;
@@ -317,17 +391,13 @@ async fn upload(state: &AppState, sample: &Sample) -> ApiResult<Uuid> {
         file.seek(SeekFrom::Start(0))?;
         Ok(file)
     })
-    .await
-    .map_err(|e| ApiError::internal("replay spooling panicked", e))?
-    .map_err(|e| ApiError::internal("cannot spool a replay image", e))?;
+    .await??;
     let incoming = Incoming {
         filename: sample.name.clone(),
         content,
-        label: CIFAR10_CLASSES
-            .get(sample.class_index)
-            .map(|c| c.to_string()),
+        label: Some(label.to_string()),
     };
-    let record = ingest::upload_one(state, incoming, SOURCE).await?;
+    let record = ingest.upload_one(incoming, SOURCE).await?;
     Ok(record.id)
 }
 

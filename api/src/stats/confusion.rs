@@ -1,6 +1,5 @@
 //! Confusion matrix and per-class precision / recall / F1 of one model.
 
-use vision_core::classes::{CIFAR10_CLASSES, class_index};
 use vision_db::LabelledCount;
 
 /// Rows are the true class, columns the predicted class, both in `classes` order.
@@ -17,15 +16,13 @@ impl Confusion {
     }
 }
 
-/// The matrix over the CIFAR-10 classes, in model order; a name outside them (a head trained
-/// on other classes) gets its own row and column after them, so no count is dropped.
-pub fn confusion(cells: &[LabelledCount]) -> Confusion {
-    let mut classes: Vec<String> = CIFAR10_CLASSES.iter().map(|c| c.to_string()).collect();
+/// The matrix over the models' `classes`, in their order; a name outside them (a prediction of
+/// an earlier bundle with other classes) gets its own row and column after them, so no count is
+/// dropped.
+pub fn confusion(cells: &[LabelledCount], classes: &[String]) -> Confusion {
+    let mut classes: Vec<String> = classes.to_vec();
     let position = |name: &str, classes: &mut Vec<String>| -> usize {
-        if let Some(i) = class_index(name) {
-            return i;
-        }
-        match classes.iter().position(|c| c == name) {
+        match classes.iter().position(|c| c.eq_ignore_ascii_case(name)) {
             Some(i) => i,
             None => {
                 classes.push(name.to_string());
@@ -113,6 +110,24 @@ fn ratio(part: u64, whole: u64) -> Option<f64> {
 mod tests {
     use super::*;
 
+    /// Ten classes in the order of CIFAR-10's (any list would do).
+    fn classes() -> Vec<String> {
+        [
+            "airplane",
+            "automobile",
+            "bird",
+            "cat",
+            "deer",
+            "dog",
+            "frog",
+            "horse",
+            "ship",
+            "truck",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
     fn cell(label: &str, predicted: &str, count: u64) -> LabelledCount {
         LabelledCount {
             label: label.into(),
@@ -123,11 +138,14 @@ mod tests {
 
     #[test]
     fn matrix_in_class_order() {
-        let m = confusion(&[
-            cell("cat", "dog", 2),
-            cell("cat", "cat", 3),
-            cell("ship", "ship", 1),
-        ]);
+        let m = confusion(
+            &[
+                cell("cat", "dog", 2),
+                cell("cat", "cat", 3),
+                cell("ship", "ship", 1),
+            ],
+            &classes(),
+        );
         assert_eq!(m.classes.len(), 10);
         assert_eq!(m.total, 6);
         assert_eq!(m.counts[3][5], 2);
@@ -138,7 +156,7 @@ mod tests {
 
     #[test]
     fn unknown_class_gets_its_own_row() {
-        let m = confusion(&[cell("cat", "unicorn", 1)]);
+        let m = confusion(&[cell("cat", "unicorn", 1)], &classes());
         assert_eq!(m.classes.last().unwrap(), "unicorn");
         assert_eq!(m.counts[3][10], 1);
     }
@@ -146,12 +164,15 @@ mod tests {
     #[test]
     fn precision_recall_f1() {
         // cat: 3 right, 2 called dog; dog: 1 right, 1 called cat.
-        let m = confusion(&[
-            cell("cat", "cat", 3),
-            cell("cat", "dog", 2),
-            cell("dog", "dog", 1),
-            cell("dog", "cat", 1),
-        ]);
+        let m = confusion(
+            &[
+                cell("cat", "cat", 3),
+                cell("cat", "dog", 2),
+                cell("dog", "dog", 1),
+                cell("dog", "cat", 1),
+            ],
+            &classes(),
+        );
         let metrics = class_metrics(&m, &[("cat".into(), 4), ("dog".into(), 5)]);
         let cat = &metrics[3];
         assert_eq!(cat.support, 5);
@@ -169,8 +190,16 @@ mod tests {
     }
 
     #[test]
+    fn any_class_list_sizes_the_matrix() {
+        let colours = ["red", "green", "blue"].map(String::from);
+        let m = confusion(&[cell("red", "red", 2), cell("blue", "Green", 1)], &colours);
+        assert_eq!(m.classes, colours);
+        assert_eq!(m.counts, vec![vec![2, 0, 0], vec![0, 0, 0], vec![0, 1, 0]]);
+    }
+
+    #[test]
     fn zero_precision_and_recall_give_zero_f1() {
-        let m = confusion(&[cell("cat", "dog", 1), cell("dog", "cat", 1)]);
+        let m = confusion(&[cell("cat", "dog", 1), cell("dog", "cat", 1)], &classes());
         let metrics = class_metrics(&m, &[]);
         assert_eq!(metrics[3].f1, Some(0.0));
     }

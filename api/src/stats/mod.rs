@@ -1,9 +1,11 @@
-//! Dashboard statistics shaped from the database's raw figures (F17-F19): confusion matrices,
-//! per-class metrics and time buckets. Pure functions, so the GraphQL layer stays thin and the
-//! arithmetic is tested on its own.
+//! Dashboard statistics (F17-F19): the [`Statistics`] service, and the pure functions that shape
+//! the database's raw figures (confusion matrices, per-class metrics, time buckets), tested on
+//! their own.
 
 mod confusion;
 mod series;
+mod service;
 
 pub use confusion::{ClassMetric, Confusion, class_metrics, confusion};
 pub use series::{Bucket, MAX_BUCKETS, bucketize};
+pub use service::{MAX_BUCKET_SECONDS, MAX_WINDOW_SECONDS, Statistics};

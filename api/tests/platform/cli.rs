@@ -278,7 +278,7 @@ async fn a_classifier_worker_process_answers_over_kafka_and_serves_its_probes() 
 
     let bus = KafkaBus::new(KafkaSettings::new(brokers)).unwrap();
     let mut predictions = bus
-        .subscribe(topics::PREDICTIONS_OUTPUT, "test-reader")
+        .subscribe(topics::PREDICTIONS_OUTPUT.name(), "test-reader")
         .await
         .unwrap();
     let image_id = publish_features(&bus).await;
@@ -343,13 +343,10 @@ async fn publish_features(bus: &dyn vision_core::MessageBus) -> uuid::Uuid {
         label: Some("cat".into()),
         submitted_at: chrono::Utc::now(),
     };
-    bus.publish(
-        vision_core::topics::IMAGE_FEATURES,
-        &image_id.to_string(),
-        messages::encode(&features),
-    )
-    .await
-    .unwrap();
+    vision_core::topics::IMAGE_FEATURES
+        .publish(bus, &image_id.to_string(), &features)
+        .await
+        .unwrap();
     image_id
 }
 
@@ -368,7 +365,7 @@ async fn a_killed_worker_s_partitions_move_to_its_replacement() {
     let dir = crate::common::prepared_dir();
     let bus = KafkaBus::new(KafkaSettings::new(brokers.clone())).unwrap();
     let mut predictions = bus
-        .subscribe(topics::PREDICTIONS_OUTPUT, "test-reader")
+        .subscribe(topics::PREDICTIONS_OUTPUT.name(), "test-reader")
         .await
         .unwrap();
 

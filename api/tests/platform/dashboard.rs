@@ -11,7 +11,7 @@ use crate::common::{TestApp, error_code, prepared_dir, write_cifar10};
 use crate::images::{self, BLUE, GREEN, RED};
 use crate::ws::{Protocol, Subscriber};
 
-use vision_core::classes::CIFAR10_CLASSES as CLASSES;
+use vision_inference::dataset::CIFAR10_CLASSES as CLASSES;
 
 const REPLAY: &str =
     "id status split rate limit submitted completed failed correct error startedAt finishedAt";

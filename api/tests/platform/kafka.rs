@@ -6,19 +6,14 @@ use std::time::{Duration, Instant};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use tokio::process::Child;
-use vision_core::topics;
+use vision_core::stage::table;
 
 pub use vision_testkit::free_port;
 
-/// Creates the pipeline's topics (2 partitions) on the mock cluster; returns its brokers.
+/// Creates the pipeline's topics (those of the stage table, 2 partitions) on the mock cluster;
+/// returns its brokers.
 pub fn pipeline_topics(cluster: &MockCluster<'static, DefaultProducerContext>) -> String {
-    for topic in [
-        topics::IMAGES_INPUT,
-        topics::IMAGE_FEATURES,
-        topics::PREDICTIONS_OUTPUT,
-        topics::PIPELINE_EVENTS,
-        topics::DEAD_LETTER,
-    ] {
+    for topic in table::all_topics() {
         cluster.create_topic(topic, 2, 1).unwrap();
     }
     cluster.bootstrap_servers()

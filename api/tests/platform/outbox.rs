@@ -26,11 +26,16 @@ struct SwitchedBus {
 
 #[async_trait]
 impl MessageBus for SwitchedBus {
-    async fn publish(&self, topic: &str, key: &str, payload: Vec<u8>) -> Result<(), BusError> {
+    async fn publish_bytes(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: Vec<u8>,
+    ) -> Result<(), BusError> {
         if self.down.load(Ordering::SeqCst) {
             return Err(BusError::Unavailable("switched off by the test".into()));
         }
-        self.inner.publish(topic, key, payload).await
+        self.inner.publish_bytes(topic, key, payload).await
     }
 
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Subscription, BusError> {
@@ -77,7 +82,7 @@ async fn uploads_are_accepted_while_the_bus_is_down_and_published_when_it_return
     let bus = SwitchedBus::default();
     // The extractor's group, joined before anything is published.
     let mut extractor = bus
-        .subscribe(topics::IMAGES_INPUT, "extractor")
+        .subscribe(topics::IMAGES_INPUT.name(), "extractor")
         .await
         .unwrap();
     let app = TestApp::start_gateway(dir, config, Arc::new(bus.clone())).await;

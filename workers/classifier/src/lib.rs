@@ -1,66 +1,83 @@
 //! A classifier stage: `image-features-stream` -> one head -> `predictions-output-stream`.
-//! One stage per head (`fast`, `balanced`, `accurate`), each in its own consumer group, so every
-//! head sees every image and replicas of one head share the load.
+//! One stage per head name (its consumer group in the stage table is per head), so every head
+//! sees every image and replicas of one head share the load. A stage serves every version of
+//! its head the bundle lists: each scores each image and publishes its own prediction, so two
+//! versions answer the same image side by side, without splitting the traffic between them.
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
-use vision_core::messages::{self, ClassScore, FeaturesExtracted, PredictionMade, SCHEMA_VERSION};
+use vision_core::messages::{ClassScore, FeaturesExtracted, PredictionMade, SCHEMA_VERSION};
 use vision_core::metrics::metrics;
-use vision_core::{Message, MessageBus, Outcome, consume, topics};
+use vision_core::stage::{self, StageKind};
+use vision_core::{MessageBus, Output, Retry, Stage, Verdict, topics};
 use vision_inference::ClassifierModel;
-
-/// Consumer group of the replicas of one head.
-pub fn group(model: &str) -> String {
-    format!("classifier-{model}")
-}
 
 pub struct ClassifierStage {
     bus: Arc<dyn MessageBus>,
-    model: Arc<ClassifierModel>,
+    head: String,
+    versions: Vec<Arc<ClassifierModel>>,
 }
 
 impl ClassifierStage {
-    pub fn new(bus: Arc<dyn MessageBus>, model: Arc<ClassifierModel>) -> Self {
-        Self { bus, model }
+    /// The stage of head `head`, serving `versions` (at least one, all named `head`).
+    pub fn new(
+        bus: Arc<dyn MessageBus>,
+        head: String,
+        versions: Vec<Arc<ClassifierModel>>,
+    ) -> Self {
+        assert!(!versions.is_empty(), "head {head} has no version");
+        assert!(
+            versions.iter().all(|v| v.name == head),
+            "versions of another head"
+        );
+        Self {
+            bus,
+            head,
+            versions,
+        }
     }
 
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let subscription = self
-            .bus
-            .subscribe(topics::IMAGE_FEATURES, &group(&self.model.name))
-            .await?;
-        tracing::info!(model = %self.model.name, version = %self.model.version, "classifier stage started");
-        let this = &self;
-        // Heads take microseconds: what a delivery waits for is the bus taking the prediction
-        // (a broker round trip on Kafka), so several are in flight.
-        consume("classify", subscription, shutdown, 16, |d| this.handle(d)).await;
-        tracing::info!(model = %self.model.name, "classifier stage stopped");
+        let versions: Vec<&str> = self.versions.iter().map(|v| v.version.as_str()).collect();
+        tracing::info!(model = %self.head, ?versions, "classifier stage started");
+        stage::run(
+            &self,
+            StageKind::Classifier.spec(),
+            topics::IMAGE_FEATURES.name(),
+            Some(&self.head),
+            self.bus.as_ref(),
+            shutdown,
+            None,
+        )
+        .await?;
+        tracing::info!(model = %self.head, "classifier stage stopped");
         Ok(())
     }
 
-    async fn handle(&self, delivery: Message) -> Outcome {
-        let features: FeaturesExtracted = match messages::decode(&delivery.payload) {
-            Ok(m) => m,
-            Err(e) => return self.dead_letter(&delivery, e.to_string()).await,
-        };
+    /// One version's prediction for `features`.
+    fn predict(
+        &self,
+        model: &ClassifierModel,
+        features: &FeaturesExtracted,
+    ) -> Result<PredictionMade, String> {
         let started = Instant::now();
-        let classification = match self.model.classify(&features.descriptors) {
-            Ok(c) => c,
-            Err(e) => return self.dead_letter(&delivery, e.to_string()).await,
-        };
+        let classification = model
+            .classify(&features.descriptors)
+            .map_err(|e| format!("{} {}: {e}", model.name, model.version))?;
         let elapsed = started.elapsed();
         let m = metrics();
         m.inference_duration
-            .with_label_values(&[&self.model.name])
+            .with_label_values(&[&model.name])
             .observe(elapsed.as_secs_f64());
-        m.predictions.with_label_values(&[&self.model.name]).inc();
-        let prediction = PredictionMade {
+        m.predictions.with_label_values(&[&model.name]).inc();
+        Ok(PredictionMade {
             v: SCHEMA_VERSION,
             image_id: features.image_id,
-            model: self.model.name.clone(),
-            model_version: self.model.version.clone(),
+            model: model.name.clone(),
+            model_version: model.version.clone(),
             predicted_class: classification.class.clone(),
             class_index: classification.class_index as u32,
             confidence: f64::from(classification.confidence),
@@ -73,28 +90,30 @@ impl ClassifierStage {
                 })
                 .collect(),
             inference_ms: elapsed.as_secs_f64() * 1000.0,
-            label: features.label,
+            label: features.label.clone(),
             submitted_at: features.submitted_at,
-        };
-        let key = features.image_id.to_string();
-        match self
-            .bus
-            .publish(
-                topics::PREDICTIONS_OUTPUT,
-                &key,
-                messages::encode(&prediction),
-            )
-            .await
-        {
-            Ok(()) => Outcome::Done,
-            Err(e) => Outcome::Retry(e.to_string()),
-        }
+        })
     }
+}
 
-    async fn dead_letter(&self, message: &Message, reason: String) -> Outcome {
-        let stage = format!("classifier-{}", self.model.name);
-        let image_id = message.key.parse().ok();
-        vision_core::bus::dead_letter(&*self.bus, message, image_id, "classify", &stage, reason)
-            .await
+#[async_trait]
+impl Stage for ClassifierStage {
+    type Input = FeaturesExtracted;
+
+    async fn handle(&self, features: FeaturesExtracted) -> Result<Verdict, Retry> {
+        let key = features.image_id.to_string();
+        let mut outputs = Vec::with_capacity(self.versions.len());
+        for model in &self.versions {
+            match self.predict(model, &features) {
+                Ok(prediction) => outputs.push(Output::new(
+                    topics::PREDICTIONS_OUTPUT,
+                    key.clone(),
+                    &prediction,
+                )),
+                // Descriptors a head cannot read (another width): the image cannot complete.
+                Err(reason) => return Ok(Verdict::reject(Some(features.image_id), reason)),
+            }
+        }
+        Ok(Verdict::Done(outputs))
     }
 }

@@ -38,7 +38,7 @@ async fn assert_quiet(sub: &mut Subscription, quiet: Duration) {
 
 async fn publish_all(bus: &KafkaBus, topic: &str, keys: impl IntoIterator<Item = String>) {
     for key in keys {
-        bus.publish(topic, &key, key.clone().into_bytes())
+        bus.publish_bytes(topic, &key, key.clone().into_bytes())
             .await
             .expect("published");
     }

@@ -18,6 +18,7 @@
 //! | `repository::comparisons` | [`NewComparison`], completing images |
 //! | `repository::statistics` | [`ModelStats`] and the dashboard's raw figures |
 //! | `repository::events` | the audit log |
+//! | `messages` | the bus message a row becomes ([`images::Model::submitted`]) |
 //! | `testing` | test helpers, behind the cargo feature `testing` |
 //!
 //! Every module of `repository/` adds one `impl Db` block for its concern; its types are
@@ -99,6 +100,7 @@ mod connect;
 mod cursor;
 pub mod entities;
 mod error;
+mod messages;
 mod repository;
 #[cfg(feature = "testing")]
 mod testing;

@@ -17,18 +17,17 @@ use std::time::{Duration, Instant};
 
 pub use batcher::{BatchSettings, Batcher};
 
+use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 use vision_core::cache::{DescriptorCache, MemoryCache, descriptor_key};
-use vision_core::messages::{self, FeaturesExtracted, ImageSubmitted, SCHEMA_VERSION};
+use vision_core::messages::{FeaturesExtracted, ImageSubmitted, SCHEMA_VERSION};
 use vision_core::metrics::metrics;
 use vision_core::objects::StoreError;
-use vision_core::{Message, MessageBus, ObjectStore, Outcome, consume, topics};
+use vision_core::stage::{self, StageKind};
+use vision_core::{MessageBus, ObjectStore, Output, Retry, Stage, Verdict, topics};
 use vision_inference::image_input::{self, ImageKind};
 use vision_inference::{ExtractorModel, ImageLimits, preprocess};
 
-/// Consumer group of every extractor replica.
-pub const GROUP: &str = "extractor";
 /// Vectors the default in-process cache keeps (about 1 KiB each at 256 floats).
 const MEMORY_CACHE_ENTRIES: usize = 10_000;
 
@@ -71,51 +70,61 @@ impl ExtractorStage {
     }
 
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let subscription = self.bus.subscribe(topics::IMAGES_INPUT, GROUP).await?;
-        let batcher = Batcher::start(self.model.clone(), self.batching);
         tracing::info!(version = %self.model.version, batching = ?self.batching, "extractor stage started");
         // Enough images in flight that every worker has a full batch waiting while others
         // decode or wait for the bus to take their descriptors.
         let in_flight = (4 * self.batching.workers.max(1) * self.batching.max_batch.max(1)).max(8);
-        let this = &self;
-        let batcher = &batcher;
-        consume("extract", subscription, shutdown, in_flight, |d| {
-            this.handle(d, batcher)
-        })
-        .await;
+        let bus = self.bus.clone();
+        let worker = Extracting {
+            batcher: Batcher::start(self.model.clone(), self.batching),
+            stage: self,
+        };
+        stage::run(
+            &worker,
+            StageKind::Extractor.spec(),
+            topics::IMAGES_INPUT.name(),
+            None,
+            bus.as_ref(),
+            shutdown,
+            Some(in_flight),
+        )
+        .await?;
         tracing::info!("extractor stage stopped");
         Ok(())
     }
+}
 
-    async fn handle(&self, delivery: Message, batcher: &Batcher) -> Outcome {
-        let message: ImageSubmitted = match messages::decode(&delivery.payload) {
-            Ok(m) => m,
-            Err(e) => return self.dead_letter(None, &delivery, e.to_string()).await,
-        };
+/// The running stage: its settings and the backbone's queue.
+struct Extracting {
+    stage: ExtractorStage,
+    batcher: Batcher,
+}
+
+#[async_trait]
+impl Stage for Extracting {
+    type Input = ImageSubmitted;
+
+    async fn handle(&self, message: ImageSubmitted) -> Result<Verdict, Retry> {
+        let this = &self.stage;
         let started = Instant::now();
         let cache_key = message
             .content_hash
             .as_deref()
-            .map(|hash| descriptor_key(&self.model.version, hash));
+            .map(|hash| descriptor_key(&this.model.version, hash));
         if let Some(key) = &cache_key
             && let Some(descriptors) = self.cached(key).await
         {
-            return self
-                .publish(message, descriptors, started.elapsed(), started)
-                .await;
+            return Ok(self.features(message, descriptors, started.elapsed()));
         }
-        let bytes = match self.store.get(&message.object_key).await {
+        let bytes = match this.store.get(&message.object_key).await {
             Ok(bytes) => bytes,
-            Err(StoreError::Unavailable(reason)) => return Outcome::Retry(reason),
-            Err(e) => {
-                return self
-                    .dead_letter(Some(message.image_id), &delivery, e.to_string())
-                    .await;
-            }
+            Err(e @ StoreError::Unavailable(_)) => return Err(e.into()),
+            Err(e) => return Ok(Verdict::reject(Some(message.image_id), e.to_string())),
         };
-        let (size, limits) = (self.model.input_size, self.limits);
+        let (size, limits) = (this.model.input_size, this.limits);
         // Decoding and resizing are CPU-bound: they run on the backbone's worker thread.
-        let computed = batcher
+        let computed = self
+            .batcher
             .extract(move || {
                 let kind = ImageKind::sniff(&bytes).ok_or("not a JPEG, PNG or WebP image")?;
                 let image = image_input::decode(&bytes, kind, &limits)
@@ -125,23 +134,21 @@ impl ExtractorStage {
             .await;
         let (descriptors, inference) = match computed {
             Ok(result) => result,
-            Err(reason) => {
-                return self
-                    .dead_letter(Some(message.image_id), &delivery, reason)
-                    .await;
-            }
+            Err(reason) => return Ok(Verdict::reject(Some(message.image_id), reason)),
         };
         if let Some(key) = &cache_key
-            && let Err(e) = self.cache.put(key, &descriptors).await
+            && let Err(e) = this.cache.put(key, &descriptors).await
         {
             tracing::warn!(error = %e, "descriptors not cached");
         }
-        self.publish(message, descriptors, inference, started).await
+        Ok(self.features(message, descriptors, inference))
     }
+}
 
+impl Extracting {
     /// Descriptors computed before for the same bytes; a cache that fails counts as a miss.
     async fn cached(&self, key: &str) -> Option<Vec<f32>> {
-        let (result, found) = match self.cache.get(key).await {
+        let (result, found) = match self.stage.cache.get(key).await {
             Ok(Some(descriptors)) => ("hit", Some(descriptors)),
             Ok(None) => ("miss", None),
             Err(e) => {
@@ -156,53 +163,22 @@ impl ExtractorStage {
         found
     }
 
-    /// Sends the image's descriptors on to the heads. `spent` is what this image cost the
-    /// extractor: the backbone pass, or the cache lookup.
-    async fn publish(
-        &self,
-        message: ImageSubmitted,
-        descriptors: Vec<f32>,
-        spent: Duration,
-        started: Instant,
-    ) -> Outcome {
+    /// The image's descriptors, for the heads. `spent` is what this image cost the extractor:
+    /// the backbone pass, or the cache lookup.
+    fn features(&self, message: ImageSubmitted, descriptors: Vec<f32>, spent: Duration) -> Verdict {
         let features = FeaturesExtracted {
             v: SCHEMA_VERSION,
             image_id: message.image_id,
             descriptors,
-            extractor_version: self.model.version.clone(),
+            extractor_version: self.stage.model.version.clone(),
             extract_ms: spent.as_secs_f64() * 1000.0,
             label: message.label,
             submitted_at: message.submitted_at,
         };
-        let key = message.image_id.to_string();
-        if let Err(e) = self
-            .bus
-            .publish(topics::IMAGE_FEATURES, &key, messages::encode(&features))
-            .await
-        {
-            return Outcome::Retry(e.to_string());
-        }
-        metrics()
-            .stage_duration
-            .with_label_values(&["extract"])
-            .observe(started.elapsed().as_secs_f64());
-        Outcome::Done
-    }
-
-    async fn dead_letter(
-        &self,
-        image_id: Option<Uuid>,
-        message: &Message,
-        reason: String,
-    ) -> Outcome {
-        vision_core::bus::dead_letter(
-            &*self.bus,
-            message,
-            image_id,
-            "extract",
-            "extractor",
-            reason,
-        )
-        .await
+        Verdict::publish(Output::new(
+            topics::IMAGE_FEATURES,
+            message.image_id.to_string(),
+            &features,
+        ))
     }
 }

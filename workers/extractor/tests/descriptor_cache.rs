@@ -34,8 +34,14 @@ async fn rig() -> Rig {
     )
     .unwrap();
     let bus = Arc::new(MemoryBus::new());
-    let features = bus.subscribe(topics::IMAGE_FEATURES, "test").await.unwrap();
-    let dead = bus.subscribe(topics::DEAD_LETTER, "test").await.unwrap();
+    let features = bus
+        .subscribe(topics::IMAGE_FEATURES.name(), "test")
+        .await
+        .unwrap();
+    let dead = bus
+        .subscribe(topics::DEAD_LETTER.name(), "test")
+        .await
+        .unwrap();
     let store = Arc::new(LocalStore::new(dir.path().join("objects")).unwrap());
     Rig {
         bus,
@@ -73,12 +79,8 @@ impl Rig {
             submitted_at: chrono::Utc::now(),
             content_hash: hash.map(str::to_string),
         };
-        self.bus
-            .publish(
-                topics::IMAGES_INPUT,
-                &id.to_string(),
-                messages::encode(&message),
-            )
+        topics::IMAGES_INPUT
+            .publish(self.bus.as_ref(), &id.to_string(), &message)
             .await
             .unwrap();
         id

@@ -11,14 +11,43 @@ use std::path::Path;
 
 use image::{ImageFormat, RgbImage};
 
-use vision_core::classes::class_index;
+/// The ten CIFAR-10 classes, in the dataset's label order (the binary archive's label bytes,
+/// and the class folders' names). A property of the dataset: the models' classes come from
+/// their bundle.
+pub const CIFAR10_CLASSES: [&str; 10] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
+
+/// The CIFAR-10 label of a class folder's name, case-insensitive.
+pub fn class_index(name: &str) -> Option<usize> {
+    CIFAR10_CLASSES
+        .iter()
+        .position(|c| c.eq_ignore_ascii_case(name.trim()))
+}
 
 /// One labelled image, as encoded bytes.
 #[derive(Debug, Clone)]
 pub struct Sample {
+    /// The CIFAR-10 label (index into [`CIFAR10_CLASSES`]).
     pub class_index: usize,
     pub name: String,
     pub bytes: Vec<u8>,
+}
+
+impl Sample {
+    /// The class name of the label.
+    pub fn class(&self) -> &'static str {
+        CIFAR10_CLASSES[self.class_index]
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,8 @@ pub struct Manifest {
     /// Class names in the index order of the heads' outputs.
     pub classes: Vec<String>,
     pub extractor: ModelEntry,
-    /// The heads, in display order (fast, balanced, accurate).
+    /// The heads, in display order. A head name may come with several versions, which then
+    /// answer side by side (each (name, version) once).
     pub classifiers: Vec<ModelEntry>,
 }
 
@@ -36,6 +37,16 @@ pub struct ModelEntry {
     pub details: BTreeMap<String, serde_json::Value>,
 }
 
+/// What a model of the bundle does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelRole {
+    /// The backbone that turns an image into descriptors.
+    Extractor,
+    /// A head that turns descriptors into class probabilities.
+    Classifier,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ManifestFile {
     #[serde(default = "schema_version")]
@@ -50,7 +61,7 @@ fn schema_version() -> u32 {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct RoleEntry {
-    role: String,
+    role: ModelRole,
     #[serde(flatten)]
     entry: ModelEntry,
 }
@@ -61,11 +72,10 @@ impl TryFrom<ManifestFile> for Manifest {
         let mut extractor = None;
         let mut classifiers = Vec::new();
         for model in file.models {
-            match model.role.as_str() {
-                "extractor" if extractor.is_none() => extractor = Some(model.entry),
-                "extractor" => return Err("more than one extractor".into()),
-                "classifier" => classifiers.push(model.entry),
-                other => return Err(format!("unknown model role {other:?}")),
+            match model.role {
+                ModelRole::Extractor if extractor.is_none() => extractor = Some(model.entry),
+                ModelRole::Extractor => return Err("more than one extractor".into()),
+                ModelRole::Classifier => classifiers.push(model.entry),
             }
         }
         Ok(Manifest {
@@ -78,15 +88,16 @@ impl TryFrom<ManifestFile> for Manifest {
 
 impl From<Manifest> for ManifestFile {
     fn from(m: Manifest) -> Self {
-        let role = |role: &str, entry: ModelEntry| RoleEntry {
-            role: role.to_string(),
-            entry,
-        };
+        let role = |role, entry| RoleEntry { role, entry };
         ManifestFile {
             schema: 1,
             classes: m.classes,
-            models: std::iter::once(role("extractor", m.extractor))
-                .chain(m.classifiers.into_iter().map(|c| role("classifier", c)))
+            models: std::iter::once(role(ModelRole::Extractor, m.extractor))
+                .chain(
+                    m.classifiers
+                        .into_iter()
+                        .map(|c| role(ModelRole::Classifier, c)),
+                )
                 .collect(),
         }
     }
@@ -121,21 +132,60 @@ impl Manifest {
     }
 
     fn validate(&self) -> Result<(), ManifestError> {
+        let invalid = |m: String| Err(ManifestError::Invalid(m));
         if self.classes.is_empty() {
-            return Err(ManifestError::Invalid("no classes".into()));
+            return invalid("no classes".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for class in &self.classes {
+            if class.trim().is_empty() || class.trim() != class {
+                return invalid(format!("class name {class:?} is empty or padded"));
+            }
+            if !seen.insert(class.to_lowercase()) {
+                return invalid(format!("class {class:?} is listed twice"));
+            }
         }
         if self.extractor.input_size.is_none() {
-            return Err(ManifestError::Invalid("extractor has no input_size".into()));
+            return invalid("extractor has no input_size".into());
         }
+        if self.classifiers.is_empty() {
+            return invalid("no classifier".into());
+        }
+        let mut heads = std::collections::HashSet::new();
         for head in &self.classifiers {
+            if head.name.is_empty() || head.version.is_empty() {
+                return invalid("a classifier has no name or no version".into());
+            }
+            if !heads.insert((&head.name, &head.version)) {
+                return invalid(format!(
+                    "classifier {} version {} is listed twice",
+                    head.name, head.version
+                ));
+            }
             if head.descriptor_dim != self.extractor.descriptor_dim {
-                return Err(ManifestError::Invalid(format!(
+                return invalid(format!(
                     "{} expects {} descriptors, the extractor gives {}",
                     head.name, head.descriptor_dim, self.extractor.descriptor_dim
-                )));
+                ));
             }
         }
         Ok(())
+    }
+
+    /// The head names, each once, in display order (a name with several versions counts once).
+    pub fn head_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for head in &self.classifiers {
+            if !names.contains(&head.name) {
+                names.push(head.name.clone());
+            }
+        }
+        names
+    }
+
+    /// The versions of head `name`, in manifest order.
+    pub fn head_versions<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a ModelEntry> {
+        self.classifiers.iter().filter(move |c| c.name == name)
     }
 
     /// Every entry, extractor first.

@@ -202,36 +202,45 @@ impl ModelBundle {
         load_extractor(dir, &manifest, runtime, parallelism)
     }
 
-    /// Only the head `name` of the bundle in `dir` (checked), for a process that runs nothing
-    /// else.
-    pub fn load_classifier(
+    /// Only the versions of head `name` of the bundle in `dir` (checked), for a process that
+    /// runs nothing else.
+    pub fn load_head(
         dir: &Path,
         runtime: RuntimeKind,
         name: &str,
-    ) -> Result<Arc<ClassifierModel>, BundleError> {
+    ) -> Result<Vec<Arc<ClassifierModel>>, BundleError> {
         let manifest = Manifest::load(&dir.join("manifest.json"))?;
-        let entry = manifest
-            .classifiers
-            .iter()
-            .find(|c| c.name == name)
-            .ok_or_else(|| {
-                let known: Vec<&str> = manifest
-                    .classifiers
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect();
-                BundleError::UnknownModel(format!("{name} (known heads: {})", known.join(", ")))
-            })?;
-        manifest::verify(dir, entry)?;
-        load_classifier(dir, &manifest, entry, runtime)
+        let entries: Vec<&ModelEntry> = manifest.head_versions(name).collect();
+        if entries.is_empty() {
+            return Err(BundleError::UnknownModel(format!(
+                "{name} (known heads: {})",
+                manifest.head_names().join(", ")
+            )));
+        }
+        entries
+            .into_iter()
+            .map(|entry| {
+                manifest::verify(dir, entry)?;
+                load_classifier(dir, &manifest, entry, runtime)
+            })
+            .collect()
     }
 
-    pub fn classifier(&self, name: &str) -> Result<Arc<ClassifierModel>, BundleError> {
-        self.classifiers
-            .iter()
-            .find(|c| c.name == name)
-            .cloned()
-            .ok_or_else(|| BundleError::UnknownModel(name.to_string()))
+    /// The heads, each with its versions, in display order.
+    pub fn heads(&self) -> Vec<(String, Vec<Arc<ClassifierModel>>)> {
+        self.manifest
+            .head_names()
+            .into_iter()
+            .map(|name| {
+                let versions = self
+                    .classifiers
+                    .iter()
+                    .filter(|c| c.name == name)
+                    .cloned()
+                    .collect();
+                (name, versions)
+            })
+            .collect()
     }
 }
 

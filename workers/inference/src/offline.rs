@@ -79,7 +79,7 @@ pub fn featurize(options: &FeaturizeOptions) -> anyhow::Result<FeaturizeReport> 
         .map(|s| {
             format!(
                 "{}/{}",
-                vision_core::classes::CIFAR10_CLASSES[s.class_index],
+                crate::dataset::CIFAR10_CLASSES[s.class_index],
                 s.name
             )
         })

@@ -25,8 +25,10 @@ fn generated_bundle_classifies_colours() {
         ("balanced", ["airplane", "cat", "bird"]),
         ("accurate", ["airplane", "automobile", "bird"]),
     ];
+    let heads = bundle.heads();
     for (name, classes) in expected {
-        let head = bundle.classifier(name).unwrap();
+        let (_, versions) = heads.iter().find(|(n, _)| n == name).unwrap();
+        let head = &versions[0];
         for (d, class) in descriptors.iter().zip(classes) {
             let c = head.classify(d).unwrap();
             assert_eq!(c.class, class, "{name}");
@@ -63,9 +65,10 @@ fn one_model_loads_alone_and_batches_agree_with_single_images() {
     let together = extractor.extract(&[&red, &blue]).unwrap();
     assert_eq!(alone[0], together[1]);
 
-    let head = ModelBundle::load_classifier(dir.path(), RuntimeKind::Tract, "balanced").unwrap();
-    assert_eq!(head.name, "balanced");
-    let unknown = ModelBundle::load_classifier(dir.path(), RuntimeKind::Tract, "huge")
+    let head = ModelBundle::load_head(dir.path(), RuntimeKind::Tract, "balanced").unwrap();
+    assert_eq!(head.len(), 1);
+    assert_eq!(head[0].name, "balanced");
+    let unknown = ModelBundle::load_head(dir.path(), RuntimeKind::Tract, "huge")
         .err()
         .expect("no head named huge")
         .to_string();
@@ -93,4 +96,39 @@ fn timing_reports_each_runtime() {
     let tract = &report.timings[0];
     assert_eq!(tract.runtime, "tract");
     assert!(tract.ms_per_image > 0.0 && tract.vs_python_onnxruntime.is_none());
+}
+
+/// A head listed with two versions loads both, each with its own weights; a manifest that lists
+/// one (name, version) twice is refused.
+#[test]
+fn two_versions_of_one_head_load_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    testkit::write(dir.path(), &testkit::two_versions_bundle(16)).unwrap();
+    let bundle =
+        ModelBundle::load(dir.path(), RuntimeKind::Tract, Parallelism::threads(1)).unwrap();
+    let heads = bundle.heads();
+    let fast = &heads.iter().find(|(name, _)| name == "fast").unwrap().1;
+    assert_eq!(fast.len(), 2);
+    assert_ne!(fast[0].version, fast[1].version);
+    let green = bundle.extractor.extract(&[&solid(0, 250, 0)]).unwrap();
+    let answers: Vec<String> = fast
+        .iter()
+        .map(|v| v.classify(&green[0]).unwrap().class)
+        .collect();
+    assert_ne!(answers[0], answers[1], "the versions disagree on green");
+    let alone = ModelBundle::load_head(dir.path(), RuntimeKind::Tract, "fast").unwrap();
+    assert_eq!(alone.len(), 2);
+
+    let path = dir.path().join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let models = manifest["models"].as_array_mut().unwrap();
+    let twin = models.iter().find(|m| m["name"] == "fast").unwrap().clone();
+    models.push(twin);
+    std::fs::write(&path, manifest.to_string()).unwrap();
+    let refused = ModelBundle::load(dir.path(), RuntimeKind::Tract, Parallelism::threads(1))
+        .err()
+        .expect("a duplicated head version")
+        .to_string();
+    assert!(refused.contains("listed twice"), "{refused}");
 }

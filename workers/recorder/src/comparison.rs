@@ -1,27 +1,44 @@
-//! The per-image comparison of the heads (F8).
+//! The per-image comparison of the heads (F8), keyed by model and version: two versions of one
+//! head that answer the same image are two contestants.
 
 use std::collections::BTreeMap;
 
 use vision_db::NewComparison;
 use vision_db::entities::predictions;
 
-/// Compares the predictions of `expected` heads for one image; `None` until each has answered.
-/// Several versions of one head (after a promotion) count once: the newest answer.
-pub fn compare(rows: &[predictions::Model], expected: &[String]) -> Option<NewComparison> {
-    let mut latest: BTreeMap<&str, &predictions::Model> = BTreeMap::new();
-    for row in rows {
-        if !expected.iter().any(|m| m == &row.model) {
-            continue;
-        }
-        let slot = latest.entry(row.model.as_str()).or_insert(row);
-        if row.created_at > slot.created_at {
-            *slot = row;
+/// One head version whose prediction an image waits for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HeadVersion {
+    pub model: String,
+    pub version: String,
+}
+
+impl HeadVersion {
+    pub fn new(model: impl Into<String>, version: impl Into<String>) -> Self {
+        Self {
+            model: model.into(),
+            version: version.into(),
         }
     }
-    if expected.is_empty() || latest.len() < expected.len() {
+}
+
+/// Compares the predictions of the `expected` head versions for one image; `None` until each
+/// has answered. Predictions of other versions (a version no longer served) are left out.
+pub fn compare(rows: &[predictions::Model], expected: &[HeadVersion]) -> Option<NewComparison> {
+    let mut answers: BTreeMap<(&str, &str), &predictions::Model> = BTreeMap::new();
+    for row in rows {
+        let served = expected
+            .iter()
+            .any(|h| h.model == row.model && h.version == row.model_version);
+        if served {
+            // (image, model, version) is unique in the database: one row per key.
+            answers.insert((row.model.as_str(), row.model_version.as_str()), row);
+        }
+    }
+    if expected.is_empty() || answers.len() < expected.len() {
         return None;
     }
-    let answers: Vec<&predictions::Model> = latest.into_values().collect();
+    let answers: Vec<&predictions::Model> = answers.into_values().collect();
     let fastest = answers
         .iter()
         .min_by(|a, b| a.inference_ms.total_cmp(&b.inference_ms))?;
@@ -57,11 +74,21 @@ mod tests {
     use uuid::Uuid;
 
     fn row(model: &str, class: &str, confidence: f64, ms: f64) -> predictions::Model {
+        versioned(model, "v1", class, confidence, ms)
+    }
+
+    fn versioned(
+        model: &str,
+        version: &str,
+        class: &str,
+        confidence: f64,
+        ms: f64,
+    ) -> predictions::Model {
         predictions::Model {
             id: Uuid::new_v4(),
             image_id: Uuid::nil(),
             model: model.into(),
-            model_version: format!("{model}-v1"),
+            model_version: version.into(),
             predicted_class: class.into(),
             class_index: 0,
             confidence,
@@ -72,8 +99,10 @@ mod tests {
         }
     }
 
-    fn expected() -> Vec<String> {
-        ["fast", "balanced", "accurate"].map(String::from).to_vec()
+    fn expected() -> Vec<HeadVersion> {
+        ["fast", "balanced", "accurate"]
+            .map(|m| HeadVersion::new(m, "v1"))
+            .to_vec()
     }
 
     #[test]
@@ -94,6 +123,7 @@ mod tests {
         ];
         let c = compare(&rows, &expected()).unwrap();
         assert_eq!(c.fastest_model, "fast");
+        assert_eq!(c.fastest_model_version, "v1");
         assert_eq!(c.most_confident_model, "accurate");
         assert_eq!(c.consensus_class.as_deref(), Some("cat"));
         assert!((c.agreement - 2.0 / 3.0).abs() < 1e-12);
@@ -109,5 +139,47 @@ mod tests {
         let c = compare(&rows, &expected()).unwrap();
         assert_eq!(c.consensus_class, None);
         assert!((c.agreement - 1.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn two_versions_of_one_head_are_two_contestants() {
+        let expected = vec![
+            HeadVersion::new("fast", "v1"),
+            HeadVersion::new("fast", "v2"),
+            HeadVersion::new("accurate", "v1"),
+        ];
+        let v1 = versioned("fast", "v1", "cat", 0.5, 0.2);
+        let accurate = versioned("accurate", "v1", "automobile", 0.7, 0.3);
+        // Until v2 answered, the image is not complete, whatever v1 said.
+        assert!(compare(&[v1.clone(), accurate.clone()], &expected).is_none());
+        let v2 = versioned("fast", "v2", "automobile", 0.9, 0.1);
+        let c = compare(&[v1, v2, accurate], &expected).unwrap();
+        assert_eq!(
+            (c.fastest_model.as_str(), c.fastest_model_version.as_str()),
+            ("fast", "v2")
+        );
+        assert_eq!(
+            (
+                c.most_confident_model.as_str(),
+                c.most_confident_model_version.as_str()
+            ),
+            ("fast", "v2")
+        );
+        assert_eq!(c.consensus_class.as_deref(), Some("automobile"));
+        assert!((c.agreement - 2.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn versions_no_longer_served_are_left_out() {
+        let rows = [
+            versioned("fast", "old", "dog", 0.99, 0.01),
+            row("fast", "cat", 0.5, 0.1),
+            row("balanced", "cat", 0.6, 0.2),
+            row("accurate", "cat", 0.9, 0.3),
+        ];
+        let c = compare(&rows, &expected()).unwrap();
+        assert_eq!(c.consensus_class.as_deref(), Some("cat"));
+        assert_eq!(c.agreement, 1.0);
+        assert_eq!(c.fastest_model_version, "v1");
     }
 }

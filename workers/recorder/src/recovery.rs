@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-use vision_core::messages::{self, FeaturesExtracted, ImageSubmitted, SCHEMA_VERSION};
+use vision_core::messages::{FeaturesExtracted, SCHEMA_VERSION};
 use vision_core::metrics::metrics;
 use vision_core::{MessageBus, topics};
 use vision_db::{Db, images};
@@ -47,33 +47,15 @@ async fn resend(bus: &dyn MessageBus, image: &images::Model) -> anyhow::Result<(
                 label: image.label.clone(),
                 submitted_at: image.created_at,
             };
-            bus.publish(topics::IMAGE_FEATURES, &key, messages::encode(&features))
-                .await?;
+            topics::IMAGE_FEATURES.publish(bus, &key, &features).await?;
         }
         _ => {
-            bus.publish(
-                topics::IMAGES_INPUT,
-                &key,
-                messages::encode(&image_submitted(image)),
-            )
-            .await?;
+            topics::IMAGES_INPUT
+                .publish(bus, &key, &image.submitted())
+                .await?;
         }
     }
     Ok(())
-}
-
-/// The message that sends a stored image to the extractor (the gateway's upload and outbox
-/// send the same one).
-pub fn image_submitted(image: &images::Model) -> ImageSubmitted {
-    ImageSubmitted {
-        v: SCHEMA_VERSION,
-        image_id: image.id,
-        object_key: image.object_key.clone(),
-        source: image.source.clone(),
-        label: image.label.clone(),
-        submitted_at: image.created_at,
-        content_hash: Some(image.content_hash.clone()),
-    }
 }
 
 /// How the recorder watches for images that stay incomplete while it runs (a message lost by

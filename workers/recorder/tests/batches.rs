@@ -16,12 +16,12 @@ use vision_core::bus::MemoryBus;
 use vision_core::messages::{self, ClassScore, FeaturesExtracted, PipelineEvent, PredictionMade};
 use vision_core::{MessageBus, topics};
 use vision_db::{Db, images};
-use vision_recorder::RecorderStage;
+use vision_recorder::{HeadVersion, RecorderStage};
 
 const MODELS: [&str; 3] = ["fast", "balanced", "accurate"];
 
-fn prediction(image_id: Uuid, model: &str) -> Vec<u8> {
-    messages::encode(&PredictionMade {
+fn prediction(image_id: Uuid, model: &str) -> PredictionMade {
+    PredictionMade {
         v: messages::SCHEMA_VERSION,
         image_id,
         model: model.into(),
@@ -36,11 +36,11 @@ fn prediction(image_id: Uuid, model: &str) -> Vec<u8> {
         inference_ms: 0.1,
         label: Some("cat".into()),
         submitted_at: Utc::now(),
-    })
+    }
 }
 
-fn features(image_id: Uuid) -> Vec<u8> {
-    messages::encode(&FeaturesExtracted {
+fn features(image_id: Uuid) -> FeaturesExtracted {
+    FeaturesExtracted {
         v: messages::SCHEMA_VERSION,
         image_id,
         descriptors: vec![0.5; 20],
@@ -48,7 +48,7 @@ fn features(image_id: Uuid) -> Vec<u8> {
         extract_ms: 3.0,
         label: Some("cat".into()),
         submitted_at: Utc::now(),
-    })
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,37 +62,35 @@ async fn waiting_messages_are_recorded_in_batches_each_once() {
     }
     let bus = Arc::new(MemoryBus::new());
     let mut events = bus
-        .subscribe(topics::PIPELINE_EVENTS, "test")
+        .subscribe(topics::PIPELINE_EVENTS.name(), "test")
         .await
         .unwrap();
     // Everything waits before the recorder starts, so it comes in batches: every prediction of
     // the 20 images, one of them twice (a redelivery), and one for an image that does not exist.
     let unknown = Uuid::new_v4();
     for id in &ids {
-        bus.publish(topics::IMAGE_FEATURES, &id.to_string(), features(*id))
+        topics::IMAGE_FEATURES
+            .publish(bus.as_ref(), &id.to_string(), &features(*id))
             .await
             .unwrap();
         for model in MODELS {
-            bus.publish(
-                topics::PREDICTIONS_OUTPUT,
-                &id.to_string(),
-                prediction(*id, model),
-            )
-            .await
-            .unwrap();
+            topics::PREDICTIONS_OUTPUT
+                .publish(bus.as_ref(), &id.to_string(), &prediction(*id, model))
+                .await
+                .unwrap();
         }
     }
     for (id, model) in [(ids[3], "fast"), (unknown, "balanced")] {
-        bus.publish(
-            topics::PREDICTIONS_OUTPUT,
-            &id.to_string(),
-            prediction(id, model),
-        )
-        .await
-        .unwrap();
+        topics::PREDICTIONS_OUTPUT
+            .publish(bus.as_ref(), &id.to_string(), &prediction(id, model))
+            .await
+            .unwrap();
     }
     let stop = CancellationToken::new();
-    let models = MODELS.iter().map(|m| m.to_string()).collect();
+    let models = MODELS
+        .iter()
+        .map(|m| HeadVersion::new(*m, format!("{m}-1")))
+        .collect();
     let run = tokio::spawn(RecorderStage::new(bus.clone(), db.clone(), models).run(stop.clone()));
 
     // One event per prediction and one completion per image, nothing more.

@@ -12,7 +12,7 @@ use vision_core::bus::MemoryBus;
 use vision_core::messages::{self, ImageSubmitted};
 use vision_core::{MessageBus, topics};
 use vision_db::Db;
-use vision_recorder::{RecorderStage, Sweep};
+use vision_recorder::{HeadVersion, RecorderStage, Sweep};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn images_that_stay_incomplete_are_sent_again_without_flooding() {
@@ -24,14 +24,18 @@ async fn images_that_stay_incomplete_are_sent_again_without_flooding() {
     db.mark_failed(failed.id, "corrupt").await.unwrap();
 
     let bus = Arc::new(MemoryBus::new());
-    let mut input = bus.subscribe(topics::IMAGES_INPUT, "test").await.unwrap();
+    let mut input = bus
+        .subscribe(topics::IMAGES_INPUT.name(), "test")
+        .await
+        .unwrap();
     let stop = CancellationToken::new();
     let sweep = Sweep {
         every: Duration::from_millis(50),
         stale_after: Duration::from_millis(600),
         most: 10,
     };
-    let recorder = RecorderStage::new(bus.clone(), db, vec!["fast".into()]).with_sweep(sweep);
+    let recorder =
+        RecorderStage::new(bus.clone(), db, vec![HeadVersion::new("fast", "v1")]).with_sweep(sweep);
     let run = tokio::spawn(recorder.run(stop.clone()));
 
     // Over 2 s of checks every 50 ms: re-sent once it is stale, then at most once per 600 ms

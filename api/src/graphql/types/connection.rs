@@ -1,11 +1,11 @@
 //! Relay-style connections: `edges { cursor node }`, `pageInfo { hasNextPage endCursor }`.
 
-use async_graphql::{Context, Object, Result, SimpleObject};
+use async_graphql::{Context, Object, SimpleObject};
 use vision_db::Cursor;
 use vision_db::entities::{images, predictions};
 
 use super::{Image, Prediction};
-use crate::errors::ApiError;
+use crate::errors::ApiResult;
 use crate::state::AppState;
 
 #[derive(Debug, Clone, SimpleObject)]
@@ -66,13 +66,9 @@ impl ImageConnection {
     }
 
     /// Images matching the filter, on every page (counted only when asked for).
-    async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
+    async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<i64> {
         let state = ctx.data_unchecked::<AppState>();
-        let count = state
-            .db
-            .count_images(&self.filter)
-            .await
-            .map_err(|e| ApiError::internal("cannot count images", e))?;
+        let count = state.db.count_images(&self.filter).await?;
         Ok(count as i64)
     }
 }

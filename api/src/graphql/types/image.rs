@@ -44,7 +44,7 @@ impl ImageStatus {
 pub struct ImageFilter {
     pub source: Option<String>,
     pub status: Option<ImageStatus>,
-    /// Ground-truth label (a CIFAR-10 class name).
+    /// Ground-truth label (one of `classes`).
     pub label: Option<String>,
 }
 

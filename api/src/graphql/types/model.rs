@@ -2,7 +2,9 @@
 
 use async_graphql::{Enum, SimpleObject};
 
-use crate::catalog::{self, ModelCard};
+use vision_inference::manifest::ModelRole;
+
+use crate::catalog::ModelCard;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum ModelKind {
@@ -30,9 +32,9 @@ impl From<&ModelCard> for ModelInfo {
         Self {
             name: card.name.clone(),
             version: card.version.clone(),
-            kind: match card.kind {
-                catalog::ModelKind::Extractor => ModelKind::Extractor,
-                catalog::ModelKind::Classifier => ModelKind::Classifier,
+            kind: match card.role {
+                ModelRole::Extractor => ModelKind::Extractor,
+                ModelRole::Classifier => ModelKind::Classifier,
             },
             descriptor_dim: card.descriptor_dim as i32,
             input_size: card.input_size.map(|s| s as i32),

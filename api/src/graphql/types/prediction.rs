@@ -26,7 +26,7 @@ impl Prediction {
         ID(self.0.image_id.to_string())
     }
 
-    /// The classifier head (`fast`, `balanced`, `accurate`).
+    /// The classifier head (one of the `models` of kind CLASSIFIER).
     async fn model(&self) -> &str {
         &self.0.model
     }

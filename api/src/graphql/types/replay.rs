@@ -1,6 +1,6 @@
 //! `Replay`: a server-side CIFAR-10 replay and its progress (F16).
 
-use async_graphql::{ID, InputObject, Object};
+use async_graphql::{ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::replay::{ReplaySettings, ReplaySnapshot, ReplayStatus, Split};
@@ -47,9 +47,25 @@ impl Replay {
         self.0.failed as i32
     }
 
-    /// Completed images the `accurate` head got right (the labels are known).
+    /// Completed images whose consensus class (the class most heads chose) is their label.
     async fn correct(&self) -> i32 {
         self.0.correct as i32
+    }
+
+    /// How each head version did on the completed images, by head name and version.
+    async fn scores(&self) -> Vec<ReplayScore> {
+        self.0
+            .scores
+            .iter()
+            .map(|((model, version), score)| ReplayScore {
+                model: model.clone(),
+                model_version: version.clone(),
+                answered: score.answered as i32,
+                correct: score.correct as i32,
+                accuracy: (score.answered > 0)
+                    .then(|| score.correct as f64 / score.answered as f64),
+            })
+            .collect()
     }
 
     async fn status(&self) -> ReplayStatus {
@@ -68,6 +84,19 @@ impl Replay {
     async fn finished_at(&self) -> Option<DateTime<Utc>> {
         self.0.finished_at
     }
+}
+
+/// One head version's answers on a replay's completed images.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct ReplayScore {
+    pub model: String,
+    pub model_version: String,
+    /// Completed replay images it answered.
+    pub answered: i32,
+    /// Of those, the ones it got right.
+    pub correct: i32,
+    /// `correct / answered`; null before any answer.
+    pub accuracy: Option<f64>,
 }
 
 #[derive(Debug, Clone, InputObject)]

@@ -104,36 +104,6 @@ pub async fn consume_batches<F, Fut>(
         .await;
 }
 
-/// Sends `message` to the dead-letter topic with `reason`, counted as a `dead_letter` error of
-/// `metric_stage`. Done once the letter is on the bus; a bus failure is retried like any other.
-pub async fn dead_letter(
-    bus: &dyn super::MessageBus,
-    message: &Message,
-    image_id: Option<uuid::Uuid>,
-    metric_stage: &str,
-    stage: &str,
-    reason: String,
-) -> Outcome {
-    tracing::warn!(?image_id, stage, %reason, "message cannot be processed: dead-lettered");
-    crate::metrics::metrics()
-        .errors
-        .with_label_values(&[metric_stage, "dead_letter"])
-        .inc();
-    let letter =
-        crate::messages::DeadLetter::new(image_id, &message.topic, stage, reason, &message.payload);
-    match bus
-        .publish(
-            super::topics::DEAD_LETTER,
-            &message.key,
-            crate::messages::encode(&letter),
-        )
-        .await
-    {
-        Ok(()) => Outcome::Done,
-        Err(e) => Outcome::Retry(e.to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
@@ -146,7 +116,7 @@ mod tests {
         let bus = MemoryBus::new();
         // Ten messages wait before the consumer starts: they come in batches of at most four.
         for i in 0..10 {
-            bus.publish("batches", &i.to_string(), vec![i])
+            bus.publish_bytes("batches", &i.to_string(), vec![i])
                 .await
                 .unwrap();
         }

@@ -252,7 +252,12 @@ fn unavailable(e: KafkaError) -> BusError {
 
 #[async_trait]
 impl MessageBus for KafkaBus {
-    async fn publish(&self, topic: &str, key: &str, payload: Vec<u8>) -> Result<(), BusError> {
+    async fn publish_bytes(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: Vec<u8>,
+    ) -> Result<(), BusError> {
         super::record_size(topic, &payload);
         let record = FutureRecord::to(topic).key(key).payload(&payload);
         self.producer

@@ -40,7 +40,12 @@ impl MemoryBus {
 
 #[async_trait]
 impl MessageBus for MemoryBus {
-    async fn publish(&self, topic: &str, key: &str, payload: Vec<u8>) -> Result<(), BusError> {
+    async fn publish_bytes(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: Vec<u8>,
+    ) -> Result<(), BusError> {
         super::record_size(topic, &payload);
         let payload = Bytes::from(payload);
         let senders: Vec<mpsc::Sender<Message>> = {
@@ -111,14 +116,18 @@ mod tests {
     #[tokio::test]
     async fn every_group_sees_every_message_and_members_share() {
         let bus = MemoryBus::new();
-        bus.publish("t", "early", b"0".to_vec()).await.unwrap();
+        bus.publish_bytes("t", "early", b"0".to_vec())
+            .await
+            .unwrap();
         let mut a1 = bus.subscribe("t", "a").await.unwrap();
         let mut a2 = bus.subscribe("t", "a").await.unwrap();
         let mut b = bus.subscribe("t", "b").await.unwrap();
         // The backlog went to the first group only.
         assert_eq!(a1.next().await.unwrap().key, "early");
         for i in 1..=4 {
-            bus.publish("t", &i.to_string(), vec![i]).await.unwrap();
+            bus.publish_bytes("t", &i.to_string(), vec![i])
+                .await
+                .unwrap();
         }
         let mut seen_a = Vec::new();
         for _ in 0..2 {
@@ -144,8 +153,12 @@ mod tests {
             (h.get_sample_count(), h.get_sample_sum())
         };
         let before = sizes();
-        bus.publish("sizes-topic", "k", vec![0; 160]).await.unwrap();
-        bus.publish("sizes-topic", "k", vec![0; 40]).await.unwrap();
+        bus.publish_bytes("sizes-topic", "k", vec![0; 160])
+            .await
+            .unwrap();
+        bus.publish_bytes("sizes-topic", "k", vec![0; 40])
+            .await
+            .unwrap();
         let after = sizes();
         assert_eq!(after.0 - before.0, 2);
         assert_eq!(after.1 - before.1, 200.0);

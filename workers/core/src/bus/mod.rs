@@ -8,6 +8,7 @@
 mod consume;
 mod kafka;
 mod memory;
+pub mod topics;
 
 use std::pin::Pin;
 
@@ -15,20 +16,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
-pub use consume::{Outcome, consume, consume_batches, dead_letter};
+pub use consume::{Outcome, consume, consume_batches};
 pub use kafka::{KafkaBus, KafkaSettings, OffsetTracker};
 pub use memory::MemoryBus;
-
-/// Topic names, as in the seed documents.
-pub mod topics {
-    pub const IMAGES_INPUT: &str = "images-input-stream";
-    pub const IMAGE_FEATURES: &str = "image-features-stream";
-    pub const PREDICTIONS_OUTPUT: &str = "predictions-output-stream";
-    /// What the recorder made durable; feeds GraphQL subscriptions.
-    pub const PIPELINE_EVENTS: &str = "pipeline-events";
-    /// Messages that cannot be processed, with the reason in the payload.
-    pub const DEAD_LETTER: &str = "dead-letter";
-}
+pub use topics::Topic;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
@@ -40,8 +31,11 @@ pub enum BusError {
 
 #[async_trait]
 pub trait MessageBus: Send + Sync + 'static {
-    /// Publishes one message; returns once the bus has accepted it.
-    async fn publish(&self, topic: &str, key: &str, payload: Vec<u8>) -> Result<(), BusError>;
+    /// Publishes one encoded message; returns once the bus has accepted it. This is the
+    /// transport: the stages publish typed messages through [`Topic::publish`], which picks the
+    /// topic of the message's type.
+    async fn publish_bytes(&self, topic: &str, key: &str, payload: Vec<u8>)
+    -> Result<(), BusError>;
     /// Joins `group` on `topic`.
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Subscription, BusError>;
     /// Every message published on `topic` from now on, shared with no one and never

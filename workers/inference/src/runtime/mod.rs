@@ -6,7 +6,6 @@ pub mod ort_backend;
 mod tract_backend;
 
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::Arc;
 
 pub use tract_backend::TractSession;
@@ -56,10 +55,14 @@ pub trait Session: Send + Sync {
     fn runtime(&self) -> RuntimeKind;
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The inference backends, as `--runtime` / `VISION_RUNTIME` name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum RuntimeKind {
+    /// tract, pure Rust.
     #[default]
     Tract,
+    /// ONNX Runtime, loaded from `ORT_DYLIB_PATH`.
+    #[value(alias = "onnxruntime")]
     Ort,
 }
 
@@ -68,17 +71,6 @@ impl RuntimeKind {
         match self {
             RuntimeKind::Tract => "tract",
             RuntimeKind::Ort => "ort",
-        }
-    }
-}
-
-impl FromStr for RuntimeKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "tract" => Ok(RuntimeKind::Tract),
-            "ort" | "onnxruntime" => Ok(RuntimeKind::Ort),
-            other => Err(format!("unknown runtime {other:?} (tract or ort)")),
         }
     }
 }
