@@ -139,11 +139,12 @@ fn print_result(path: &std::path::Path, image: &Value) {
             None => "",
         };
         println!(
-            "  {:<9} {:<11} {:>5.1}%  {:>7.3} ms{verdict}",
+            "  {:<9} {:<11} {:>5.1}%  {:>7.3} ms{verdict}  ({})",
             p["model"].as_str().unwrap_or("?"),
             p["predictedClass"].as_str().unwrap_or("?"),
             p["confidence"].as_f64().unwrap_or(0.0) * 100.0,
             p["inferenceMs"].as_f64().unwrap_or(0.0),
+            p["modelVersion"].as_str().unwrap_or("?"),
         );
     }
     let c = &image["comparison"];

@@ -6,6 +6,7 @@ mod images;
 mod kafka;
 mod ws;
 
+mod bundles;
 mod cli;
 mod dashboard;
 mod distributed;
