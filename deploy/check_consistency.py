@@ -38,7 +38,11 @@ METRICS = {
     "vision_consumer_lag",
     "vision_images_accepted_total",
 }
-MODELS = ["fast", "balanced", "accurate"]
+# The heads of the shipped bundle (one classifier deployment per head name).
+MODELS = list(dict.fromkeys(
+    m["name"] for m in json.loads((ROOT / "models/manifest.json").read_text())["models"]
+    if m["role"] == "classifier"
+))
 K8S_PARTITIONS = 6
 COMPOSE_PARTITIONS = 3
 SECRET_ENV = {"DATABASE_URL", "S3_ACCESS_KEY", "S3_SECRET_KEY"}
@@ -77,19 +81,16 @@ def vision_stage(args):
 
 
 def rust_sources():
-    """Topic names and consumer groups as the Rust code spells them (None when not found)."""
+    """Topic names and consumer groups as the Rust code spells them: the typed topics of
+    workers/core and the stage table's groups (a group per head is expanded with the shipped
+    bundle's head names)."""
     found = {}
-    bus = ROOT / "workers/core/src/bus/mod.rs"
-    if bus.exists():
-        found["topics"] = re.findall(r'pub const [A-Z_]+: &str = "([a-z-]+)";', bus.read_text())
-    groups = set()
-    for crate in ("extractor", "recorder"):
-        src = ROOT / f"workers/{crate}/src/lib.rs"
-        if src.exists():
-            groups.update(re.findall(r'pub const GROUP: &str = "([a-z-]+)";', src.read_text()))
-    classifier = ROOT / "workers/classifier/src/lib.rs"
-    if classifier.exists() and 'format!("classifier-{model}")' in classifier.read_text():
-        groups.update(f"classifier-{m}" for m in MODELS)
+    topics = ROOT / "workers/core/src/bus/topics.rs"
+    found["topics"] = re.findall(r'Topic::new\("([a-z-]+)"\)', topics.read_text())
+    table = (ROOT / "workers/core/src/stage/table.rs").read_text()
+    groups = set(re.findall(r'Group::Shared\("([a-z-]+)"\)', table))
+    for prefix in re.findall(r'Group::PerHead\("([a-z-]+)"\)', table):
+        groups.update(f"{prefix}-{m}" for m in MODELS)
     found["groups"] = groups
     return found
 
@@ -354,12 +355,10 @@ def main():
     script = (DEPLOY / "k8s/scripts/create-topics.sh").read_text()
     check(" ".join(TOPICS) in script, "create-topics.sh: default topic list is the five topics")
     rust = rust_sources()
-    if rust.get("topics"):
-        check(sorted(rust["topics"]) == sorted(TOPICS),
-              f"rust: workers/core topics == deployed topics ({rust['topics']})")
-    if rust.get("groups"):
-        want = {"extractor", "recorder", *(f"classifier-{m}" for m in MODELS)}
-        check(want <= rust["groups"], f"rust: consumer groups {sorted(rust['groups'])}")
+    check(sorted(rust["topics"]) == sorted(TOPICS),
+          f"rust: workers/core topics == deployed topics ({rust['topics']})")
+    want = {"extractor", "recorder", *(f"classifier-{m}" for m in MODELS)}
+    check(want == rust["groups"], f"rust: the stage table's consumer groups {sorted(rust['groups'])}")
     rust_interface_checks(env)
     dockerfile = (ROOT / "Dockerfile").read_text()
     for needle in ('ENTRYPOINT ["vision"]', 'CMD ["serve"]', "VISION_ADDR=0.0.0.0:8080",
