@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
 use super::HttpState;
+use crate::errors::{ApiError, ErrorCode};
 
 /// Queries and mutations; `multipart/form-data` bodies carry uploads (GraphQL multipart request
 /// spec), JSON bodies may hold one operation or a batch.
@@ -36,11 +37,11 @@ pub async fn get_graphql(
                     GraphQLWebSocket::new(socket, state.schema, protocol).serve()
                 })
         }
-        (Ok(_), Err(_)) => (
-            StatusCode::BAD_REQUEST,
+        (Ok(_), Err(_)) => ApiError::new(
+            ErrorCode::InvalidArgument,
             "unsupported WebSocket subprotocol: use graphql-transport-ws or graphql-ws",
         )
-            .into_response(),
+        .into_response(),
         (Err(_), _) => Html(
             GraphiQLSource::build()
                 .endpoint("/graphql")
