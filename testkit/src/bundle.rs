@@ -20,18 +20,7 @@ use tract_onnx::pb;
 use vision_inference::manifest::{self, Manifest, ModelEntry};
 
 /// The CIFAR-10 class names in their label order (the default bundle's classes).
-pub const CIFAR10_CLASSES: [&str; 10] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
+pub use vision_inference::dataset::CIFAR10_CLASSES;
 
 /// The extractor's name, file stem and version in every bundle written here.
 pub const EXTRACTOR_NAME: &str = "extractor";

@@ -110,22 +110,11 @@ fn ratio(part: u64, whole: u64) -> Option<f64> {
 mod tests {
     use super::*;
 
-    /// Ten classes in the order of CIFAR-10's (any list would do).
+    /// Ten classes (CIFAR-10's; any list would do).
     fn classes() -> Vec<String> {
-        [
-            "airplane",
-            "automobile",
-            "bird",
-            "cat",
-            "deer",
-            "dog",
-            "frog",
-            "horse",
-            "ship",
-            "truck",
-        ]
-        .map(String::from)
-        .to_vec()
+        vision_inference::dataset::CIFAR10_CLASSES
+            .map(String::from)
+            .to_vec()
     }
 
     fn cell(label: &str, predicted: &str, count: u64) -> LabelledCount {

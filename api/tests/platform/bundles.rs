@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use vision_testkit::bundle::{self as testkit, BundleSpec, COLOUR_CLASSES, HeadSpec};
+use vision_testkit::bundle::{self as testkit, BundleSpec, HeadSpec};
 
 use crate::common::{TestApp, error_code, write_cifar10};
 use crate::images::{self, BLUE, GREEN, RED};
