@@ -59,20 +59,30 @@ impl Client {
         source: &str,
         selection: &str,
     ) -> anyhow::Result<Value> {
+        let query = format!(
+            "mutation($file: Upload!, $label: String, $source: String) \
+             {{ uploadImage(file: $file, label: $label, source: $source) {selection} }}"
+        );
+        let variables = json!({ "file": null, "label": label, "source": source });
+        Ok(self.with_file(&query, variables, path).await?["uploadImage"].take())
+    }
+
+    /// Runs a mutation whose variable `file` is the file at `path` (GraphQL multipart request
+    /// spec); its `data`, or the first error.
+    pub async fn with_file(
+        &self,
+        query: &str,
+        variables: Value,
+        path: &Path,
+    ) -> anyhow::Result<Value> {
         let bytes = tokio::fs::read(path)
             .await
             .with_context(|| format!("cannot read {}", path.display()))?;
         let filename = path
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_else(|| "image".to_string());
-        let operations = json!({
-            "query": format!(
-                "mutation($file: Upload!, $label: String, $source: String) \
-                 {{ uploadImage(file: $file, label: $label, source: $source) {selection} }}"
-            ),
-            "variables": { "file": null, "label": label, "source": source },
-        });
+            .unwrap_or_else(|| "file".to_string());
+        let operations = json!({ "query": query, "variables": variables });
         let form = reqwest::multipart::Form::new()
             .text("operations", operations.to_string())
             .text("map", json!({ "0": ["variables.file"] }).to_string())
@@ -87,7 +97,7 @@ impl Client {
             .send()
             .await
             .with_context(|| format!("cannot reach {}", self.endpoint()))?;
-        Ok(data(response).await?["uploadImage"].take())
+        data(response).await
     }
 
     /// Opens a WebSocket for subscriptions.

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use vision_core::objects::StoreError;
 use vision_db::DbError;
 use vision_inference::ImageRejection;
+use vision_registry::RegistryError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -26,6 +27,14 @@ pub enum ErrorCode {
     QueryTooComplex,
     InvalidArgument,
     DatasetUnavailable,
+    /// A model file the runtime cannot run.
+    InvalidModel,
+    /// A model whose shapes do not fit its kind, its extractor or the classes.
+    ShapeMismatch,
+    /// A model version label that is taken.
+    VersionExists,
+    /// A model file over the size limit.
+    ModelTooLarge,
     /// A dependency (database, object store) does not answer; try again later.
     ServiceUnavailable,
     Internal,
@@ -40,7 +49,10 @@ impl ErrorCode {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::FileTooLarge | ErrorCode::ImageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::FileTooLarge | ErrorCode::ImageTooLarge | ErrorCode::ModelTooLarge => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            ErrorCode::VersionExists => StatusCode::CONFLICT,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -63,6 +75,10 @@ impl ErrorCode {
             ErrorCode::QueryTooComplex => "QUERY_TOO_COMPLEX",
             ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
             ErrorCode::DatasetUnavailable => "DATASET_UNAVAILABLE",
+            ErrorCode::InvalidModel => "INVALID_MODEL",
+            ErrorCode::ShapeMismatch => "SHAPE_MISMATCH",
+            ErrorCode::VersionExists => "VERSION_EXISTS",
+            ErrorCode::ModelTooLarge => "MODEL_TOO_LARGE",
             ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
         }
@@ -161,6 +177,27 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(_) => Self::unavailable("object store", error),
             StoreError::InvalidKey(_) => Self::internal("object store", error),
         }
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(error: RegistryError) -> Self {
+        let code = match &error {
+            RegistryError::InvalidModel(_) => ErrorCode::InvalidModel,
+            RegistryError::ShapeMismatch(_) => ErrorCode::ShapeMismatch,
+            RegistryError::VersionExists(_) => ErrorCode::VersionExists,
+            RegistryError::TooLarge { .. } => ErrorCode::ModelTooLarge,
+            RegistryError::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            RegistryError::NotFound(_) => ErrorCode::NotFound,
+            RegistryError::Store(_) | RegistryError::Db(_) => {
+                return match error {
+                    RegistryError::Store(e) => e.into(),
+                    RegistryError::Db(e) => e.into(),
+                    _ => unreachable!("matched above"),
+                };
+            }
+        };
+        Self::new(code, error.to_string())
     }
 }
 

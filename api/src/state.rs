@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use vision_core::ObjectStore;
 use vision_db::Db;
+use vision_registry::Registry;
 
 use crate::catalog::ModelCatalog;
 use crate::events::EventHub;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub replays: Replays,
     pub statistics: Statistics,
     pub health: Health,
+    /// The model registry: versions, aliases, promotions.
+    pub registry: Registry,
     /// The pipeline-event feed of the live subscriptions.
     pub events: EventHub,
 }

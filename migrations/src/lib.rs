@@ -16,12 +16,16 @@
 //!
 //! `m20261203_000003_comparison_versions` adds `comparisons.fastest_model_version` and
 //! `comparisons.most_confident_model_version` (`''` in rows from before).
+//!
+//! `m20261203_000004_model_registry` adds the model registry: `model_versions` (immutable),
+//! `model_aliases` (an alias points at one version) and `model_alias_history` (append-only).
 
 pub use sea_orm_migration::prelude::*;
 
 mod m20250101_000001_initial;
 mod m20261124_000002_outbox;
 mod m20261203_000003_comparison_versions;
+mod m20261203_000004_model_registry;
 
 /// The migrator of the vision platform.
 pub struct Migrator;
@@ -33,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250101_000001_initial::Migration),
             Box::new(m20261124_000002_outbox::Migration),
             Box::new(m20261203_000003_comparison_versions::Migration),
+            Box::new(m20261203_000004_model_registry::Migration),
         ]
     }
 }

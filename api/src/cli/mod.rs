@@ -1,6 +1,7 @@
 //! The `vision` command line: one binary for every role of the platform.
 
 mod dataset;
+mod models;
 mod serve;
 mod stats;
 mod stream;
@@ -73,6 +74,13 @@ pub enum Command {
         #[command(flatten)]
         args: stats::StatsArgs,
     },
+    /// The model registry of a running server: list, register, promote, roll back, archive.
+    Models {
+        #[command(flatten)]
+        server: ServerUrl,
+        #[command(subcommand)]
+        command: models::ModelsCommand,
+    },
     /// Replays a dataset through a running server and follows its progress.
     Stream {
         #[command(flatten)]
@@ -86,7 +94,12 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct ServerUrl {
     /// Root URL of the server.
-    #[arg(long, env = "VISION_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "VISION_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
     pub url: String,
 }
 
@@ -112,6 +125,9 @@ impl Cli {
             Command::Watch { server, args } => watch::run(&Client::new(&server.url), args).await,
             Command::Stats { server, args } => stats::run(&Client::new(&server.url), args).await,
             Command::Stream { server, args } => stream::run(&Client::new(&server.url), args).await,
+            Command::Models { server, command } => {
+                models::run(&Client::new(&server.url), command).await
+            }
         }
     }
 }

@@ -7,6 +7,7 @@ mod loaders;
 mod mutation;
 mod pagination;
 mod query;
+mod registry;
 mod replay;
 mod statistics;
 mod subscription;

@@ -2,16 +2,17 @@
 
 use async_graphql::{Context, MergedObject, Object, Result, Upload};
 
+use super::registry::RegistryMutation;
 use super::replay::ReplayMutation;
 use super::types::Image;
 use crate::errors::{ApiError, ApiResult, ErrorCode};
 use crate::ingest::Incoming;
 use crate::state::AppState;
 
-// Every mutation: uploads here, replays in their own file.
+// Every mutation: uploads here, replays and the registry in their own files.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(UploadMutation, ReplayMutation);
+pub struct MutationRoot(UploadMutation, ReplayMutation, RegistryMutation);
 
 #[derive(Default)]
 pub struct UploadMutation;

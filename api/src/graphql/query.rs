@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use vision_db::PredictionFilter;
 
 use super::pagination::{self, MAX_PAGE};
+use super::registry::RegistryQuery;
 use super::replay::ReplayQuery;
 use super::statistics::StatisticsQuery;
 use super::types::{
@@ -18,7 +19,7 @@ use crate::state::AppState;
 // Every query: the core ones here, the dashboard's in their own files.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(CoreQuery, StatisticsQuery, ReplayQuery);
+pub struct QueryRoot(CoreQuery, StatisticsQuery, ReplayQuery, RegistryQuery);
 
 #[derive(Default)]
 pub struct CoreQuery;

@@ -20,6 +20,7 @@ use crate::ingest::{self, Ingest, UploadLimits};
 use crate::replay::{CifarDatasets, ReplayContext, Replays};
 use crate::state::AppState;
 use crate::stats::Statistics;
+use vision_registry::Registry;
 
 pub async fn start(
     config: &Config,
@@ -72,8 +73,24 @@ pub async fn start(
         },
         CifarDatasets::new(config.cifar10_dir()),
     );
+    let registry = Registry::new(
+        db.clone(),
+        store.clone(),
+        config.runtime,
+        models.classes.clone(),
+    );
+    // The shipped bundle is the registry's first versions (nothing changes once imported).
+    vision_registry::import_bundle(&registry, &models.manifest, &config.models_dir)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot import the model bundle in {} into the registry",
+                config.models_dir.display()
+            )
+        })?;
     let state = AppState {
         statistics: Statistics::new(db.clone(), models.classes.clone()),
+        registry,
         health: Health::new(db.clone(), bus.clone(), store.clone(), models.clone()),
         db,
         store,

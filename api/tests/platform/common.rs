@@ -252,10 +252,17 @@ impl TestApp {
         }
     }
 
-    /// Every file under the object store's folder.
+    /// Every image file in the object store (`raw-images/`; the registry keeps its models'
+    /// files beside them, under `models/`).
     pub fn object_files(&self) -> Vec<PathBuf> {
         let mut files = Vec::new();
-        let mut dirs = vec![self.dir.path().join("data").join("objects")];
+        let mut dirs = vec![
+            self.dir
+                .path()
+                .join("data")
+                .join("objects")
+                .join("raw-images"),
+        ];
         while let Some(dir) = dirs.pop() {
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;

@@ -297,9 +297,23 @@ async fn separate_processes_on_kafka_and_s3_survive_a_broker_outage_and_sigkill(
     }
     let context = format!("broker:\n{}", broker.output());
     complete_exactly_once(&client, &api_url, &uploaded, &context).await;
-    // Every image's object is in the bucket, under its id.
-    let keys = bucket_keys(&moto, bucket).await;
+    // Every image's object is in the bucket, under its id; beside them, the registry's copy
+    // of each model of the bundle.
+    let (keys, models): (BTreeSet<String>, BTreeSet<String>) = bucket_keys(&moto, bucket)
+        .await
+        .into_iter()
+        .partition(|key| key.starts_with("raw-images/"));
     assert_eq!(keys.len(), IMAGES, "one object per image");
+    assert_eq!(
+        models.into_iter().collect::<Vec<_>>(),
+        [
+            "models/accurate/1.onnx",
+            "models/balanced/1.onnx",
+            "models/extractor/1.onnx",
+            "models/fast/1.onnx"
+        ],
+        "the registry's files"
+    );
     for id in &uploaded {
         assert!(
             keys.iter().any(|key| key.contains(id.as_str())),

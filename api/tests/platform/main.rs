@@ -16,5 +16,6 @@ mod outbox;
 mod queries;
 mod recovery;
 mod refusals;
+mod registry;
 mod subscriptions;
 mod uploads;

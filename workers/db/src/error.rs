@@ -35,6 +35,17 @@ pub enum DbError {
         /// The id looked for.
         id: Uuid,
     },
+    /// A row with the same unique values exists (a model version's label).
+    #[error("{0}")]
+    Conflict(String),
+    /// No version `version` of model `name` is registered.
+    #[error("model {name} has no version {version}")]
+    UnknownModelVersion {
+        /// The model.
+        name: String,
+        /// The version number looked for.
+        version: i32,
+    },
     /// Any other database error (including a stored value this crate cannot read, such as an
     /// unknown image status).
     #[error("database error: {0}")]

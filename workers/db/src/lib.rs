@@ -18,12 +18,13 @@
 //! | `repository::comparisons` | [`NewComparison`], completing images |
 //! | `repository::statistics` | [`ModelStats`] and the dashboard's raw figures |
 //! | `repository::events` | the audit log |
+//! | `repository::registry` | the model registry: versions, aliases and their history ([`NewModelVersion`], [`AliasChange`], [`Db::alias_at`]) |
 //! | `messages` | the bus message a row becomes ([`images::Model::submitted`]) |
 //! | `testing` | test helpers, behind the cargo feature `testing` |
 //!
 //! Every module of `repository/` adds one `impl Db` block for its concern; its types are
-//! re-exported here. New concerns (e.g. a model `registry`, an `audit` trail, API `keys`) get
-//! a module of their own there.
+//! re-exported here. New concerns (e.g. an `audit` trail, API `keys`) get a module of their own
+//! there.
 //!
 //! # API
 //!
@@ -113,6 +114,7 @@ pub use error::{DbError, Result};
 pub use repository::comparisons::NewComparison;
 pub use repository::images::{ImageFilter, NewImage};
 pub use repository::predictions::{NewPrediction, PredictionFilter, RecordedPredictions};
+pub use repository::registry::{AliasChange, NewModelVersion, artifact_key};
 pub use repository::statistics::{
     Activity, LabelledCount, ModelStats, PredictionSample, nearest_rank,
 };

@@ -13,8 +13,10 @@ pub mod offline;
 pub mod preprocess;
 pub mod resize;
 pub mod runtime;
+pub mod signature;
 
 pub use image_input::{CheckedImage, ImageKind, ImageLimits, ImageRejection};
 pub use manifest::{Manifest, ModelEntry};
 pub use models::{Classification, ClassifierModel, ExtractorModel, ModelBundle};
 pub use runtime::{InferenceError, Parallelism, RuntimeKind, Session, Tensor};
+pub use signature::{Signature, read_signature};

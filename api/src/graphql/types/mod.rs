@@ -6,6 +6,7 @@ mod connection;
 mod image;
 mod model;
 mod prediction;
+mod registry;
 mod replay;
 mod statistics;
 mod stats;
@@ -15,6 +16,7 @@ pub use connection::{ImageConnection, ImageEdge, PageInfo, PredictionConnection,
 pub use image::{Image, ImageFilter, ImageStatus};
 pub use model::{ModelInfo, ModelKind};
 pub use prediction::{ClassScore, Prediction};
+pub use registry::{AliasMove, AliasUpdate, ModelAlias, ModelVersion, RegisteredModel};
 pub use replay::{Replay, ReplayInput};
 pub use statistics::{ClassCount, ClassMetrics, ConfusionMatrix, Throughput, TimeBucket};
 pub use stats::ModelStats;

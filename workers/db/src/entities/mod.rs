@@ -3,6 +3,9 @@
 pub mod comparisons;
 pub mod events;
 pub mod images;
+pub mod model_alias_history;
+pub mod model_aliases;
+pub mod model_versions;
 pub mod predictions;
 
 use serde::{Deserialize, Serialize};

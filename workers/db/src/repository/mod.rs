@@ -6,6 +6,7 @@ pub(crate) mod events;
 pub(crate) mod images;
 pub(crate) mod outbox;
 pub(crate) mod predictions;
+pub(crate) mod registry;
 pub(crate) mod statistics;
 
 /// Ids per `IN (...)` query, well below SQLite's bound-parameter limit.
