@@ -28,6 +28,7 @@ TOPICS = [
     "predictions-output-stream",
     "pipeline-events",
     "dead-letter",
+    "model-events",
 ]
 METRICS = {
     "vision_http_requests_total",
@@ -124,7 +125,7 @@ def compose_checks():
     check(env["VISION_ADDR"].endswith(":8080"), "compose: VISION_ADDR port 8080")
     check(vision["api"]["ports"] == ["${VISION_PORT:-8080}:8080"], "compose: api publishes 8080")
     init = services["kafka-init"]["environment"]
-    check(init["TOPICS"].split() == TOPICS, "compose: kafka-init creates the five topics")
+    check(init["TOPICS"].split() == TOPICS, "compose: kafka-init creates the six topics")
     check(str(init["PARTITIONS"]) == f"${{KAFKA_PARTITIONS:-{COMPOSE_PARTITIONS}}}",
           f"compose: kafka-init partitions default {COMPOSE_PARTITIONS}")
     check(any("create-topics.sh" in v for v in services["kafka-init"]["volumes"]),
@@ -267,7 +268,7 @@ def k8s_checks(rendered_path, compose_env):
     check(refs_ok, "k8s: every secret/configMap reference resolves")
     job = by_kind["Job"]["kafka-topics"]["spec"]["template"]["spec"]["containers"][0]
     jenv = {e["name"]: e.get("value") for e in job["env"]}
-    check(jenv["TOPICS"].split() == TOPICS, "k8s: kafka-topics Job creates the five topics")
+    check(jenv["TOPICS"].split() == TOPICS, "k8s: kafka-topics Job creates the six topics")
     check(int(jenv["PARTITIONS"]) == K8S_PARTITIONS, f"k8s: topics get {K8S_PARTITIONS} partitions")
     script = by_kind["ConfigMap"]["vision-scripts"]["data"]["create-topics.sh"]
     check(script == (DEPLOY / "k8s/scripts/create-topics.sh").read_text(),
@@ -353,7 +354,7 @@ def main():
     prometheus_checks(compose)
     grafana_checks()
     script = (DEPLOY / "k8s/scripts/create-topics.sh").read_text()
-    check(" ".join(TOPICS) in script, "create-topics.sh: default topic list is the five topics")
+    check(" ".join(TOPICS) in script, "create-topics.sh: default topic list is the six topics")
     rust = rust_sources()
     check(sorted(rust["topics"]) == sorted(TOPICS),
           f"rust: workers/core topics == deployed topics ({rust['topics']})")

@@ -24,6 +24,8 @@ pub struct ModelCatalog {
     pub classes: Arc<[String]>,
     /// Extractor first, then every head version in display order.
     pub cards: Vec<ModelCard>,
+    /// The runtime this process serves models on.
+    pub runtime: RuntimeKind,
 }
 
 impl ModelCatalog {
@@ -47,6 +49,7 @@ impl ModelCatalog {
             classes: manifest.classes.clone().into(),
             manifest,
             cards,
+            runtime,
         }
     }
 

@@ -170,6 +170,16 @@ pub struct Config {
         global = true
     )]
     pub publish_wait_ms: u64,
+
+    /// How often (ms) a serving process checks the model registry for moved aliases besides
+    /// the `model-events` it is told of (a replica that missed one converges within this).
+    #[arg(
+        long,
+        env = "VISION_MODEL_CHECK_MS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub model_check_ms: u64,
 }
 
 impl Config {
@@ -204,6 +214,7 @@ impl Config {
             max_body_bytes: None,
             cors_origins: Vec::new(),
             publish_wait_ms: 5000,
+            model_check_ms: 10_000,
         }
     }
 
@@ -261,6 +272,26 @@ impl Config {
 
     pub fn publish_wait(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.publish_wait_ms)
+    }
+
+    /// How often a serving process checks the registry (see `model_check_ms`).
+    pub fn model_check(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.model_check_ms.max(100))
+    }
+
+    /// This replica's name in the rollout view: `VISION_INSTANCE_ID`, else the host's name and
+    /// the process id.
+    pub fn replica_name(&self) -> String {
+        if let Some(id) = &self.instance_id {
+            return id.clone();
+        }
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into());
+        format!("{host}-{}", std::process::id())
     }
 
     /// Cores this process may use.

@@ -23,6 +23,7 @@ pub mod http;
 pub mod ingest;
 pub mod platform;
 pub mod replay;
+pub mod rollout;
 pub mod state;
 pub mod stats;
 

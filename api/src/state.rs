@@ -13,6 +13,7 @@ use crate::events::EventHub;
 use crate::health::Health;
 use crate::ingest::Ingest;
 use crate::replay::Replays;
+use crate::rollout::Rollout;
 use crate::stats::Statistics;
 
 #[derive(Clone)]
@@ -29,6 +30,8 @@ pub struct AppState {
     pub health: Health,
     /// The model registry: versions, aliases, promotions.
     pub registry: Registry,
+    /// Which versions each serving replica serves.
+    pub rollout: Rollout,
     /// The pipeline-event feed of the live subscriptions.
     pub events: EventHub,
 }

@@ -19,6 +19,9 @@
 //!
 //! `m20261203_000004_model_registry` adds the model registry: `model_versions` (immutable),
 //! `model_aliases` (an alias points at one version) and `model_alias_history` (append-only).
+//!
+//! `m20261203_000005_shadow_predictions` adds `predictions.shadow` (a shadow version's
+//! prediction: stored and compared, never the answer; `false` before).
 
 pub use sea_orm_migration::prelude::*;
 
@@ -26,6 +29,7 @@ mod m20250101_000001_initial;
 mod m20261124_000002_outbox;
 mod m20261203_000003_comparison_versions;
 mod m20261203_000004_model_registry;
+mod m20261203_000005_shadow_predictions;
 
 /// The migrator of the vision platform.
 pub struct Migrator;
@@ -38,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_outbox::Migration),
             Box::new(m20261203_000003_comparison_versions::Migration),
             Box::new(m20261203_000004_model_registry::Migration),
+            Box::new(m20261203_000005_shadow_predictions::Migration),
         ]
     }
 }

@@ -37,13 +37,6 @@ pub async fn run(config: &Config, kind: StageKind, heads: Vec<String>) -> anyhow
             config.models_dir.display()
         )
     })?;
-    let known = catalog.manifest.head_names();
-    if let Some(unknown) = heads.iter().find(|h| !known.contains(h)) {
-        anyhow::bail!(
-            "no head named {unknown} in the bundle (its heads: {})",
-            known.join(", ")
-        );
-    }
     let store = match spec.uses.contains(&Dependency::ObjectStore) {
         true => Some(platform::object_store(config).await?),
         false => None,
@@ -52,6 +45,22 @@ pub async fn run(config: &Config, kind: StageKind, heads: Vec<String>) -> anyhow
         true => Some(platform::connect_db(config).await?),
         false => None,
     };
+    // A stage that serves models loads them from the registry: its rows and its files.
+    let registry = match (&db, &store) {
+        (Some(db), Some(store)) => Some(
+            platform::registry(config, &catalog, db.clone(), store.clone(), bus.clone()).await?,
+        ),
+        _ => None,
+    };
+    if let Some(registry) = &registry {
+        let known = registry.head_names().await?;
+        if let Some(unknown) = heads.iter().find(|h| !known.contains(h)) {
+            anyhow::bail!(
+                "no head named {unknown} is in production (the heads: {})",
+                known.join(", ")
+            );
+        }
+    }
     let ready = Arc::new(AtomicBool::new(false));
     let probes = WorkerProbes {
         bus: bus.clone(),
@@ -63,7 +72,7 @@ pub async fn run(config: &Config, kind: StageKind, heads: Vec<String>) -> anyhow
 
     let stages = Stages {
         config,
-        manifest: &catalog.manifest,
+        registry,
         bus,
         store,
         db,

@@ -15,6 +15,7 @@ use super::{Loaders, ids};
 use crate::errors::ApiResult;
 use crate::health::HealthReport;
 use crate::state::AppState;
+use vision_db::entities::model_versions::ModelRole;
 
 // Every query: the core ones here, the dashboard's in their own files.
 #[derive(MergedObject, Default)]
@@ -110,10 +111,36 @@ impl CoreQuery {
         Ok(stats.into_iter().map(ModelStats::from).collect())
     }
 
-    /// The models of the bundle: the extractor, then the classifier heads.
-    async fn models(&self, ctx: &Context<'_>) -> Vec<ModelInfo> {
+    /// The model versions served now (the registry's): the production extractor, then each
+    /// head's production version, each followed by its shadow version when one is set. Heads
+    /// in the bundle's display order, then any other by name.
+    async fn models(&self, ctx: &Context<'_>) -> ApiResult<Vec<ModelInfo>> {
         let state = ctx.data_unchecked::<AppState>();
-        state.models.cards.iter().map(ModelInfo::from).collect()
+        let runtime = state.models.runtime;
+        let production = state.registry.aliased(vision_registry::PRODUCTION).await?;
+        let shadows = state.registry.aliased(vision_registry::SHADOW).await?;
+        let order = state.models.manifest.head_names();
+        let rank = |name: &str| order.iter().position(|n| n == name).unwrap_or(order.len());
+        let mut heads: Vec<_> = production
+            .iter()
+            .filter(|v| v.role == ModelRole::Classifier)
+            .collect();
+        heads.sort_by(|a, b| rank(&a.name).cmp(&rank(&b.name)).then(a.name.cmp(&b.name)));
+        let mut out: Vec<ModelInfo> = production
+            .iter()
+            .filter(|v| v.role == ModelRole::Extractor)
+            .map(|v| ModelInfo::new(v, runtime, false))
+            .collect();
+        for head in heads {
+            out.push(ModelInfo::new(head, runtime, false));
+            if let Some(shadow) = shadows
+                .iter()
+                .find(|s| s.name == head.name && s.version != head.version)
+            {
+                out.push(ModelInfo::new(shadow, runtime, true));
+            }
+        }
+        Ok(out)
     }
 
     /// The class names the heads predict, in the index order of their outputs (from the model

@@ -3,14 +3,17 @@
 
 use std::io::Read;
 
-use async_graphql::{Context, Json, Object, Upload};
+use async_graphql::{Context, Json, Object, Subscription, Upload};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures::Stream;
+use tokio::sync::broadcast::error::RecvError;
 use vision_db::entities::model_versions::ModelRole;
 use vision_registry::Registration;
 
 use super::types::{AliasMove, AliasUpdate, ModelAlias, ModelKind, ModelVersion, RegisteredModel};
 use crate::errors::{ApiError, ApiResult, ErrorCode};
+use crate::rollout::ReplicaServing;
 use crate::state::AppState;
 
 /// Who a change made over the API is recorded as made by (until callers authenticate).
@@ -43,6 +46,14 @@ impl RegistryQuery {
         name: String,
     ) -> ApiResult<Option<RegisteredModel>> {
         registered_model(ctx, &name).await
+    }
+
+    /// Which versions each serving replica serves (of `model` only when given), by replica and
+    /// stage, as each last said.
+    async fn model_rollout(&self, ctx: &Context<'_>, model: Option<String>) -> Vec<ReplicaServing> {
+        ctx.data_unchecked::<AppState>()
+            .rollout
+            .current(model.as_deref())
     }
 
     /// The version of `model` that was in production at `at` (null when none was): the alias
@@ -221,5 +232,45 @@ impl RegistryMutation {
             .set_alias(&name, &alias, version, CALLER, reason.as_deref())
             .await?
             .into())
+    }
+}
+
+#[derive(Default)]
+pub struct RegistrySubscription;
+
+#[Subscription]
+impl RegistrySubscription {
+    /// The rollout, live: every replica's current versions first (of `model` only when given),
+    /// then each replica that starts serving other versions (after a promotion, a rollback, a
+    /// restart).
+    async fn model_rollout(
+        &self,
+        ctx: &Context<'_>,
+        model: Option<String>,
+    ) -> impl Stream<Item = ReplicaServing> + use<> {
+        let rollout = ctx.data_unchecked::<AppState>().rollout.clone();
+        // Subscribe before reading the current state, so nothing falls between the two.
+        let mut changes = rollout.changes();
+        let current = rollout.current(model.as_deref());
+        async_stream::stream! {
+            for serving in current {
+                yield serving;
+            }
+            loop {
+                match changes.recv().await {
+                    Ok(serving) if model.as_deref().is_none_or(|m| m == serving.model) => {
+                        yield serving
+                    }
+                    Ok(_) => continue,
+                    // Too slow to follow every change: the whole view again, nothing lost.
+                    Err(RecvError::Lagged(_)) => {
+                        for serving in rollout.current(model.as_deref()) {
+                            yield serving;
+                        }
+                    }
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        }
     }
 }

@@ -16,6 +16,7 @@ use vision_db::entities::images;
 
 use super::ids;
 use super::live::LiveSubscription;
+use super::registry::RegistrySubscription;
 use super::types::{Image, ImageStatus, Prediction};
 use crate::errors::ApiError;
 use crate::state::AppState;
@@ -23,7 +24,7 @@ use crate::state::AppState;
 // Every subscription: the pipeline's here, the dashboard's in `live.rs`.
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]
-pub struct SubscriptionRoot(PipelineSubscription, LiveSubscription);
+pub struct SubscriptionRoot(PipelineSubscription, LiveSubscription, RegistrySubscription);
 
 #[derive(Default)]
 pub struct PipelineSubscription;

@@ -18,9 +18,9 @@ use crate::health::Health;
 use crate::http::{self, HttpOptions};
 use crate::ingest::{self, Ingest, UploadLimits};
 use crate::replay::{CifarDatasets, ReplayContext, Replays};
+use crate::rollout::Rollout;
 use crate::state::AppState;
 use crate::stats::Statistics;
-use vision_registry::Registry;
 
 pub async fn start(
     config: &Config,
@@ -45,6 +45,15 @@ pub async fn start(
             .await
             .map_err(|e| anyhow::anyhow!("event feed panicked: {e}"));
         ("pipeline event feed".to_string(), outcome)
+    });
+    let (rollout, rollout_feed) = Rollout::start(bus.clone(), shutdown.clone())
+        .await
+        .context("cannot subscribe to model events")?;
+    tasks.spawn(async move {
+        let outcome = rollout_feed
+            .await
+            .map_err(|e| anyhow::anyhow!("rollout feed panicked: {e}"));
+        ("model event feed".to_string(), outcome)
     });
     let (published, marking) = ingest::PublishedMarks::start(db.clone(), shutdown.clone());
     tasks.spawn(async move {
@@ -73,24 +82,11 @@ pub async fn start(
         },
         CifarDatasets::new(config.cifar10_dir()),
     );
-    let registry = Registry::new(
-        db.clone(),
-        store.clone(),
-        config.runtime,
-        models.classes.clone(),
-    );
-    // The shipped bundle is the registry's first versions (nothing changes once imported).
-    vision_registry::import_bundle(&registry, &models.manifest, &config.models_dir)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot import the model bundle in {} into the registry",
-                config.models_dir.display()
-            )
-        })?;
+    let registry = super::registry(config, &models, db.clone(), store.clone(), bus.clone()).await?;
     let state = AppState {
         statistics: Statistics::new(db.clone(), models.classes.clone()),
         registry,
+        rollout,
         health: Health::new(db.clone(), bus.clone(), store.clone(), models.clone()),
         db,
         store,

@@ -22,8 +22,10 @@ use vision_db::Db;
 
 pub use distributed::distributed_bus;
 
+use crate::catalog::ModelCatalog;
 use crate::config::Config;
 use crate::state::AppState;
+use vision_registry::Registry;
 
 /// How long running work may take to finish after a shutdown request.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,7 +53,7 @@ impl Platform {
         let state = &platform.state;
         let stages = stages::Stages {
             config,
-            manifest: &state.models.manifest,
+            registry: Some(state.registry.clone()),
             bus: platform.bus.clone(),
             store: Some(state.store.clone()),
             db: Some(state.db.clone()),
@@ -64,7 +66,7 @@ impl Platform {
         let readiness = state.health.readiness();
         readiness.mark_models_loaded();
         readiness.mark_recovered();
-        let heads = state.models.manifest.head_names();
+        let heads = state.registry.head_names().await?;
         tracing::info!(addr = %platform.addr, runtime = %config.runtime, ?heads, "vision platform ready");
         Ok(platform)
     }
@@ -140,6 +142,27 @@ impl Platform {
         }
         Ok(())
     }
+}
+
+/// The model registry of a process, announcing alias moves on `bus`, with the shipped bundle
+/// imported (its first versions; nothing changes once they are there).
+pub(crate) async fn registry(
+    config: &Config,
+    models: &ModelCatalog,
+    db: Db,
+    store: Arc<dyn ObjectStore>,
+    bus: Arc<dyn MessageBus>,
+) -> anyhow::Result<Registry> {
+    let registry = Registry::new(db, store, config.runtime, models.classes.clone()).with_bus(bus);
+    vision_registry::import_bundle(&registry, &models.manifest, &config.models_dir)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot import the model bundle in {} into the registry",
+                config.models_dir.display()
+            )
+        })?;
+    Ok(registry)
 }
 
 /// Connects (and migrates) the database.

@@ -1,6 +1,7 @@
 //! Starting the pipeline's stages from the stage table (`vision_core::stage::STAGES`): the
 //! one-process mode starts every entry, `vision worker <stage>` one. Each stage gets the
-//! services its entry uses and the models it serves, read from the bundle's manifest.
+//! services its entry uses and serves the versions the model registry names (a head's
+//! `production` and `shadow`, the production extractor), following the registry as it changes.
 
 use std::sync::Arc;
 
@@ -11,8 +12,8 @@ use vision_core::stage::{StageKind, StageSpec, table};
 use vision_core::{MessageBus, ObjectStore};
 use vision_db::Db;
 use vision_extractor::ExtractorStage;
-use vision_inference::{ClassifierModel, ExtractorModel, Manifest, ModelBundle};
-use vision_recorder::{HeadVersion, RecorderStage};
+use vision_recorder::{ExpectedHeads, RecorderStage};
+use vision_registry::{HeadWatcher, Registry};
 
 use super::Tasks;
 use crate::config::Config;
@@ -20,7 +21,8 @@ use crate::config::Config;
 /// What the stages of one process are started with.
 pub(crate) struct Stages<'a> {
     pub config: &'a Config,
-    pub manifest: &'a Manifest,
+    /// For the stages that serve models.
+    pub registry: Option<Registry>,
     pub bus: Arc<dyn MessageBus>,
     /// For the stages that use it (`Dependency::ObjectStore`).
     pub store: Option<Arc<dyn ObjectStore>>,
@@ -30,12 +32,19 @@ pub(crate) struct Stages<'a> {
 }
 
 impl Stages<'_> {
+    fn registry(&self) -> anyhow::Result<&Registry> {
+        self.registry
+            .as_ref()
+            .context("this stage serves models: it needs the model registry")
+    }
+
     /// Creates every consumer group of the pipeline before any stage runs. The in-memory bus
     /// hands a message only to the groups that exist when it is published (like Kafka with
     /// `auto.offset.reset=latest`), so a stage that subscribes a moment late would otherwise
     /// miss the first messages, among them those recovery sends right away.
     pub async fn declare_groups(&self) -> anyhow::Result<()> {
-        for (topic, group) in table::consumer_groups(&self.manifest.head_names()) {
+        let heads = self.registry()?.head_names().await?;
+        for (topic, group) in table::consumer_groups(&heads) {
             // Dropping the subscription leaves the group (and what it has not consumed) in place.
             drop(self.bus.subscribe(topic, &group).await?);
         }
@@ -43,8 +52,9 @@ impl Stages<'_> {
     }
 
     /// Loads the models of `spec`'s stage and starts it in `tasks`: for a stage per head, one
-    /// instance per head of `heads` (every head of the bundle when empty). The recorder first
-    /// re-sends the images an earlier run left incomplete.
+    /// instance per head of `heads` (every head in production when empty), each with the
+    /// watcher that swaps its versions when the registry changes. The recorder first re-sends
+    /// the images an earlier run left incomplete.
     pub async fn launch(
         &self,
         spec: &StageSpec,
@@ -58,7 +68,11 @@ impl Stages<'_> {
                     .store
                     .clone()
                     .context("the extractor needs an object store")?;
-                let model = load_extractor(self.config).await?;
+                let model = self
+                    .registry()?
+                    .load_production_extractor(self.config.extractor_parallelism())
+                    .await
+                    .context("cannot load the production extractor")?;
                 let mut stage =
                     ExtractorStage::new(self.bus.clone(), store, model, self.config.image_limits())
                         .with_batching(self.config.batching());
@@ -69,13 +83,28 @@ impl Stages<'_> {
                 tasks.spawn(async move { (name, stage.run(stop).await) });
             }
             StageKind::Classifier => {
-                let all = self.manifest.head_names();
-                let heads = if heads.is_empty() { &all } else { heads };
+                let registry = self.registry()?;
+                let heads = match heads {
+                    [] => registry.head_names().await?,
+                    some => some.to_vec(),
+                };
                 for head in heads {
-                    let versions = load_head(self.config, head).await?;
-                    let stage = ClassifierStage::new(self.bus.clone(), head.clone(), versions);
-                    let (name, stop) = (spec.instance(Some(head)), stop.clone());
-                    tasks.spawn(async move { (name, stage.run(stop).await) });
+                    let instance = spec.instance(Some(&head));
+                    let watcher = HeadWatcher::start(
+                        registry.clone(),
+                        self.bus.clone(),
+                        &head,
+                        &instance,
+                        &self.config.replica_name(),
+                        self.config.model_check(),
+                    )
+                    .await
+                    .with_context(|| format!("cannot load head {head} from the registry"))?;
+                    let stage = ClassifierStage::new(self.bus.clone(), head, watcher.served());
+                    let (name, stage_stop) = (instance.clone(), stop.clone());
+                    tasks.spawn(async move { (name, stage.run(stage_stop).await) });
+                    let (name, watch_stop) = (format!("{instance} registry watcher"), stop.clone());
+                    tasks.spawn(async move { (name, watcher.run(watch_stop).await) });
                 }
             }
             StageKind::Recorder => {
@@ -86,44 +115,11 @@ impl Stages<'_> {
                 if resent > 0 {
                     tracing::info!(resent, "incomplete images from an earlier run requeued");
                 }
-                let stage = RecorderStage::new(self.bus.clone(), db, served_heads(self.manifest));
+                let stage = RecorderStage::new(self.bus.clone(), db, ExpectedHeads::Registry);
                 let name = spec.instance(None);
                 tasks.spawn(async move { (name, stage.run(stop).await) });
             }
         }
         Ok(())
     }
-}
-
-/// Every (head, version) of the bundle: an image is complete once each has answered.
-pub(crate) fn served_heads(manifest: &Manifest) -> Vec<HeadVersion> {
-    manifest
-        .classifiers
-        .iter()
-        .map(|c| HeadVersion::new(&c.name, &c.version))
-        .collect()
-}
-
-/// The extractor of the bundle (checksum verified), loaded off the async workers.
-async fn load_extractor(config: &Config) -> anyhow::Result<Arc<ExtractorModel>> {
-    let dir = config.models_dir.clone();
-    let (runtime, parallelism) = (config.runtime, config.extractor_parallelism());
-    tokio::task::spawn_blocking(move || ModelBundle::load_extractor(&dir, runtime, parallelism))
-        .await
-        .context("model loading panicked")?
-        .with_context(|| {
-            format!(
-                "cannot load the extractor in {}",
-                config.models_dir.display()
-            )
-        })
-}
-
-/// Every version of head `name` (checksums verified).
-async fn load_head(config: &Config, name: &str) -> anyhow::Result<Vec<Arc<ClassifierModel>>> {
-    let (dir, runtime, head) = (config.models_dir.clone(), config.runtime, name.to_string());
-    tokio::task::spawn_blocking(move || ModelBundle::load_head(&dir, runtime, &head))
-        .await
-        .context("model loading panicked")?
-        .with_context(|| format!("cannot load head {name} in {}", config.models_dir.display()))
 }

@@ -13,6 +13,7 @@ mod distributed;
 mod files;
 mod operations;
 mod outbox;
+mod promotion;
 mod queries;
 mod recovery;
 mod refusals;

@@ -16,7 +16,7 @@ set -euo pipefail
 bootstrap="${BOOTSTRAP:-kafka:9092}"
 partitions="${PARTITIONS:-3}"
 replication="${REPLICATION_FACTOR:-1}"
-topics="${TOPICS:-images-input-stream image-features-stream predictions-output-stream pipeline-events dead-letter}"
+topics="${TOPICS:-images-input-stream image-features-stream predictions-output-stream pipeline-events dead-letter model-events}"
 dead_letter_retention_ms="${DEAD_LETTER_RETENTION_MS:-1209600000}"
 kafka_topics="${KAFKA_TOPICS:-/opt/kafka/bin/kafka-topics.sh}"
 wait_seconds="${WAIT_SECONDS:-120}"

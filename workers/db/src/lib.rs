@@ -114,7 +114,9 @@ pub use error::{DbError, Result};
 pub use repository::comparisons::NewComparison;
 pub use repository::images::{ImageFilter, NewImage};
 pub use repository::predictions::{NewPrediction, PredictionFilter, RecordedPredictions};
-pub use repository::registry::{AliasChange, NewModelVersion, artifact_key};
+pub use repository::registry::{
+    ARCHIVED, AliasChange, NewModelVersion, PRODUCTION, SHADOW, STAGING, artifact_key,
+};
 pub use repository::statistics::{
     Activity, LabelledCount, ModelStats, PredictionSample, nearest_rank,
 };

@@ -33,10 +33,25 @@ pub struct ExtractorModel {
 
 impl ExtractorModel {
     pub fn new(entry: &ModelEntry, session: Arc<dyn Session>) -> Self {
+        Self::from_session(
+            entry.version.clone(),
+            entry.input_size.unwrap_or(preprocess::SOURCE_SIZE),
+            entry.descriptor_dim,
+            session,
+        )
+    }
+
+    /// An extractor of a loaded `session` (a registry version's, say).
+    pub fn from_session(
+        version: String,
+        input_size: u32,
+        descriptor_dim: usize,
+        session: Arc<dyn Session>,
+    ) -> Self {
         Self {
-            version: entry.version.clone(),
-            input_size: entry.input_size.unwrap_or(preprocess::SOURCE_SIZE),
-            descriptor_dim: entry.descriptor_dim,
+            version,
+            input_size,
+            descriptor_dim,
             session,
         }
     }
@@ -93,9 +108,19 @@ pub struct ClassifierModel {
 
 impl ClassifierModel {
     pub fn new(entry: &ModelEntry, classes: Vec<String>, session: Arc<dyn Session>) -> Self {
+        Self::from_session(entry.name.clone(), entry.version.clone(), classes, session)
+    }
+
+    /// Head `name` at `version` over `classes`, of a loaded `session` (a registry version's).
+    pub fn from_session(
+        name: String,
+        version: String,
+        classes: Vec<String>,
+        session: Arc<dyn Session>,
+    ) -> Self {
         Self {
-            name: entry.name.clone(),
-            version: entry.version.clone(),
+            name,
+            version,
             classes,
             session,
         }
@@ -267,4 +292,23 @@ fn load_classifier(
         manifest.classes.clone(),
         session,
     )))
+}
+
+/// A head as a classifier stage serves it: its production version, whose prediction is the
+/// answer, and optionally a shadow version that scores the same images beside it (stored,
+/// flagged, never the answer). Swapped whole when the registry changes.
+#[derive(Clone)]
+pub struct ServedHead {
+    pub production: Arc<ClassifierModel>,
+    pub shadow: Option<Arc<ClassifierModel>>,
+}
+
+impl ServedHead {
+    /// The versions' labels: production's, and the shadow's.
+    pub fn labels(&self) -> (String, Option<String>) {
+        (
+            self.production.version.clone(),
+            self.shadow.as_ref().map(|s| s.version.clone()),
+        )
+    }
 }

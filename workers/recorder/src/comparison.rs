@@ -1,41 +1,26 @@
-//! The per-image comparison of the heads (F8), keyed by model and version: two versions of one
-//! head that answer the same image are two contestants.
+//! The per-image comparison of the heads (F8): one answer per head, the production version's
+//! (a shadow version's prediction is stored but is never the answer).
 
 use std::collections::BTreeMap;
 
 use vision_db::NewComparison;
 use vision_db::entities::predictions;
 
-/// One head version whose prediction an image waits for.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct HeadVersion {
-    pub model: String,
-    pub version: String,
-}
-
-impl HeadVersion {
-    pub fn new(model: impl Into<String>, version: impl Into<String>) -> Self {
-        Self {
-            model: model.into(),
-            version: version.into(),
+/// Compares the answers of the heads named in `heads` for one image; `None` until each has
+/// answered. A head's answer is its latest prediction that is not a shadow's (after a
+/// promotion, a redelivered image may have been answered by both versions).
+pub fn compare(rows: &[predictions::Model], heads: &[String]) -> Option<NewComparison> {
+    let mut answers: BTreeMap<&str, &predictions::Model> = BTreeMap::new();
+    for row in rows.iter().filter(|r| !r.shadow) {
+        if !heads.iter().any(|h| h == &row.model) {
+            continue;
+        }
+        let slot = answers.entry(row.model.as_str()).or_insert(row);
+        if row.created_at > slot.created_at {
+            *slot = row;
         }
     }
-}
-
-/// Compares the predictions of the `expected` head versions for one image; `None` until each
-/// has answered. Predictions of other versions (a version no longer served) are left out.
-pub fn compare(rows: &[predictions::Model], expected: &[HeadVersion]) -> Option<NewComparison> {
-    let mut answers: BTreeMap<(&str, &str), &predictions::Model> = BTreeMap::new();
-    for row in rows {
-        let served = expected
-            .iter()
-            .any(|h| h.model == row.model && h.version == row.model_version);
-        if served {
-            // (image, model, version) is unique in the database: one row per key.
-            answers.insert((row.model.as_str(), row.model_version.as_str()), row);
-        }
-    }
-    if expected.is_empty() || answers.len() < expected.len() {
+    if heads.is_empty() || answers.len() < heads.len() {
         return None;
     }
     let answers: Vec<&predictions::Model> = answers.into_values().collect();
@@ -96,13 +81,12 @@ mod tests {
             inference_ms: ms,
             correct: None,
             created_at: Utc::now(),
+            shadow: false,
         }
     }
 
-    fn expected() -> Vec<HeadVersion> {
-        ["fast", "balanced", "accurate"]
-            .map(|m| HeadVersion::new(m, "v1"))
-            .to_vec()
+    fn expected() -> Vec<String> {
+        ["fast", "balanced", "accurate"].map(String::from).to_vec()
     }
 
     #[test]
@@ -142,37 +126,18 @@ mod tests {
     }
 
     #[test]
-    fn two_versions_of_one_head_are_two_contestants() {
-        let expected = vec![
-            HeadVersion::new("fast", "v1"),
-            HeadVersion::new("fast", "v2"),
-            HeadVersion::new("accurate", "v1"),
-        ];
-        let v1 = versioned("fast", "v1", "cat", 0.5, 0.2);
-        let accurate = versioned("accurate", "v1", "automobile", 0.7, 0.3);
-        // Until v2 answered, the image is not complete, whatever v1 said.
-        assert!(compare(&[v1.clone(), accurate.clone()], &expected).is_none());
-        let v2 = versioned("fast", "v2", "automobile", 0.9, 0.1);
-        let c = compare(&[v1, v2, accurate], &expected).unwrap();
-        assert_eq!(
-            (c.fastest_model.as_str(), c.fastest_model_version.as_str()),
-            ("fast", "v2")
-        );
-        assert_eq!(
-            (
-                c.most_confident_model.as_str(),
-                c.most_confident_model_version.as_str()
-            ),
-            ("fast", "v2")
-        );
-        assert_eq!(c.consensus_class.as_deref(), Some("automobile"));
-        assert!((c.agreement - 2.0 / 3.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn versions_no_longer_served_are_left_out() {
+    fn a_shadow_is_never_the_answer() {
+        let mut shadow = versioned("fast", "v2", "automobile", 0.99, 0.01);
+        shadow.shadow = true;
         let rows = [
-            versioned("fast", "old", "dog", 0.99, 0.01),
+            shadow.clone(),
+            row("balanced", "cat", 0.6, 0.2),
+            row("accurate", "cat", 0.9, 0.3),
+        ];
+        // The shadow does not stand in for `fast`'s production answer.
+        assert!(compare(&rows, &expected()).is_none());
+        let rows = [
+            shadow,
             row("fast", "cat", 0.5, 0.1),
             row("balanced", "cat", 0.6, 0.2),
             row("accurate", "cat", 0.9, 0.3),
@@ -180,6 +145,26 @@ mod tests {
         let c = compare(&rows, &expected()).unwrap();
         assert_eq!(c.consensus_class.as_deref(), Some("cat"));
         assert_eq!(c.agreement, 1.0);
-        assert_eq!(c.fastest_model_version, "v1");
+        assert_eq!(
+            (c.fastest_model.as_str(), c.fastest_model_version.as_str()),
+            ("fast", "v1")
+        );
+        assert_eq!(c.most_confident_model, "accurate");
+    }
+
+    #[test]
+    fn after_a_promotion_a_head_s_latest_answer_counts() {
+        let old = versioned("fast", "v1", "dog", 0.5, 0.1);
+        let mut new = versioned("fast", "v2", "cat", 0.5, 0.1);
+        new.created_at = old.created_at + chrono::Duration::milliseconds(5);
+        let rows = [
+            old,
+            new,
+            row("balanced", "cat", 0.6, 0.2),
+            row("accurate", "cat", 0.9, 0.3),
+        ];
+        let c = compare(&rows, &expected()).unwrap();
+        assert_eq!(c.consensus_class.as_deref(), Some("cat"));
+        assert_eq!(c.agreement, 1.0);
     }
 }

@@ -1,7 +1,8 @@
 //! The results recorder: makes the pipeline's output durable and tells the gateways.
 //!
 //! - `predictions-output-stream` -> one row per (image, model, version) -> `PredictionRecorded`;
-//!   when every expected head version has answered, the comparison -> `ImageCompleted`.
+//!   when every expected head has answered (a shadow version's prediction is stored but is not
+//!   an answer), the comparison -> `ImageCompleted`.
 //! - `image-features-stream` -> the image's descriptors, so recovery need not extract again.
 //! - `dead-letter` -> the image marked failed with the reason -> `ImageFailed`.
 //!
@@ -13,7 +14,8 @@ mod comparison;
 mod recovery;
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
@@ -23,9 +25,10 @@ use vision_core::messages::{
 };
 use vision_core::stage::{self, StageKind};
 use vision_core::{MessageBus, Output, Retry, Stage, Verdict, topics};
+use vision_db::entities::model_versions::ModelRole;
 use vision_db::{Db, DbError, NewPrediction, TopK, predictions};
 
-pub use comparison::{HeadVersion, compare};
+pub use comparison::compare;
 pub use recovery::{Sweep, recover};
 
 pub struct RecorderStage {
@@ -34,20 +37,37 @@ pub struct RecorderStage {
     sweep: Sweep,
 }
 
+/// How long the registry's list of heads is trusted before it is read again.
+const HEADS_FRESH_FOR: Duration = Duration::from_secs(2);
+
+/// The heads whose answers complete an image.
+#[derive(Debug, Clone)]
+pub enum ExpectedHeads {
+    /// These names.
+    Fixed(Vec<String>),
+    /// The classifiers with a production version in the registry (read again every few
+    /// seconds, so a head added or retired there is followed).
+    Registry,
+}
+
 /// What the recorder's three inputs share.
 struct Recording {
     db: Db,
-    /// The head versions whose predictions complete an image.
-    expected: Vec<HeadVersion>,
+    expected: ExpectedHeads,
+    /// The registry's heads, and when they were read.
+    heads: Mutex<Option<(Instant, Arc<Vec<String>>)>>,
 }
 
 impl RecorderStage {
-    /// `expected`: the head versions whose predictions complete an image (every version of
-    /// every head the bundle serves).
-    pub fn new(bus: Arc<dyn MessageBus>, db: Db, expected: Vec<HeadVersion>) -> Self {
+    /// `expected`: the heads whose answers complete an image.
+    pub fn new(bus: Arc<dyn MessageBus>, db: Db, expected: ExpectedHeads) -> Self {
         Self {
             bus,
-            recording: Arc::new(Recording { db, expected }),
+            recording: Arc::new(Recording {
+                db,
+                expected,
+                heads: Mutex::new(None),
+            }),
             sweep: Sweep::default(),
         }
     }
@@ -63,7 +83,10 @@ impl RecorderStage {
         let bus = self.bus.as_ref();
         tracing::info!(models = ?self.recording.expected, "recorder stage started");
         let (predictions, features, failures) = (
-            Predictions(self.recording.clone()),
+            Predictions {
+                recording: self.recording.clone(),
+                bus: self.bus.clone(),
+            },
             Features(self.recording.clone()),
             Failures(self.recording.clone()),
         );
@@ -106,7 +129,10 @@ impl RecorderStage {
 }
 
 /// `predictions-output-stream`: one row per (image, model, version).
-struct Predictions(Arc<Recording>);
+struct Predictions {
+    recording: Arc<Recording>,
+    bus: Arc<dyn MessageBus>,
+}
 /// `image-features-stream`: the image's descriptors, so recovery need not extract again.
 struct Features(Arc<Recording>);
 /// `dead-letter`: the image marked failed with the reason.
@@ -126,7 +152,7 @@ impl Stage for Predictions {
     async fn handle_batch(&self, batch: Vec<PredictionMade>) -> Result<Vec<Verdict>, Retry> {
         let count = batch.len();
         let rows: Vec<NewPrediction> = batch.iter().cloned().map(prediction_row).collect();
-        let recorded = match self.0.db.record_predictions(rows).await {
+        let recorded = match self.recording.db.record_predictions(rows).await {
             Ok(recorded) => recorded,
             Err(e @ DbError::NotFound { .. }) if count == 1 => {
                 tracing::warn!(error = %e, "prediction for an unknown image dropped");
@@ -142,22 +168,30 @@ impl Stage for Predictions {
             }
             Err(e) => return Err(e.into()),
         };
-        let mut outputs: Vec<Output> = recorded
+        // Told before anything completes, so a subscriber sees an image's predictions before
+        // its completion.
+        let recorded_events = recorded
             .stored
             .iter()
             .zip(&recorded.inserted)
             .filter(|(_, inserted)| **inserted)
             .map(|(row, _)| {
-                event(PipelineEvent::PredictionRecorded {
+                let event = PipelineEvent::PredictionRecorded {
                     v: SCHEMA_VERSION,
                     image_id: row.image_id,
                     model: row.model.clone(),
                     model_version: row.model_version.clone(),
-                })
-            })
-            .collect();
+                };
+                let key = row.image_id.to_string();
+                async move {
+                    topics::PIPELINE_EVENTS
+                        .publish(self.bus.as_ref(), &key, &event)
+                        .await
+                }
+            });
+        futures::future::try_join_all(recorded_events).await?;
         // Also on a redelivery: the crash may have come between the insert and the completion.
-        outputs.extend(self.0.complete_with(recorded.stored).await?);
+        let outputs = self.recording.complete_with(recorded.stored).await?;
         Ok(batch_verdicts(count, outputs))
     }
 }
@@ -224,8 +258,32 @@ impl Stage for Failures {
 }
 
 impl Recording {
+    /// The heads whose answers complete an image, now.
+    async fn heads(&self) -> Result<Arc<Vec<String>>, DbError> {
+        if let ExpectedHeads::Fixed(heads) = &self.expected {
+            return Ok(Arc::new(heads.clone()));
+        }
+        if let Some((at, heads)) = &*self.heads.lock().expect("heads lock")
+            && at.elapsed() < HEADS_FRESH_FOR
+        {
+            return Ok(heads.clone());
+        }
+        let mut names: Vec<String> = self
+            .db
+            .aliased_versions(vision_db::PRODUCTION)
+            .await?
+            .into_iter()
+            .filter(|v| v.role == ModelRole::Classifier)
+            .map(|v| v.name)
+            .collect();
+        names.sort();
+        let heads = Arc::new(names);
+        *self.heads.lock().expect("heads lock") = Some((Instant::now(), heads.clone()));
+        Ok(heads)
+    }
+
     /// Completes every image of `predictions` (their rows, already read) once its descriptors
-    /// are stored and every expected head version has a prediction: one read of the images, one
+    /// are stored and every expected head has answered: one read of the images, one
     /// transaction; returns their `ImageCompleted` events. Both the features and the predictions
     /// inputs call this after their own write, so whichever lands last completes the image, and
     /// a completed image always shows its extractor figures.
@@ -237,9 +295,10 @@ impl Recording {
         for row in predictions {
             by_image.entry(row.image_id).or_default().push(row);
         }
+        let heads = self.heads().await?;
         let answered: BTreeMap<Uuid, _> = by_image
             .into_iter()
-            .filter_map(|(id, rows)| Some((id, compare(&rows, &self.expected)?)))
+            .filter_map(|(id, rows)| Some((id, compare(&rows, &heads)?)))
             .collect();
         if answered.is_empty() {
             return Ok(Vec::new());
@@ -310,5 +369,6 @@ fn prediction_row(p: PredictionMade) -> NewPrediction {
             .collect(),
         inference_ms: p.inference_ms,
         correct,
+        shadow: p.shadow,
     }
 }

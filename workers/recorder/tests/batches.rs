@@ -16,7 +16,7 @@ use vision_core::bus::MemoryBus;
 use vision_core::messages::{self, ClassScore, FeaturesExtracted, PipelineEvent, PredictionMade};
 use vision_core::{MessageBus, topics};
 use vision_db::{Db, images};
-use vision_recorder::{HeadVersion, RecorderStage};
+use vision_recorder::{ExpectedHeads, RecorderStage};
 
 const MODELS: [&str; 3] = ["fast", "balanced", "accurate"];
 
@@ -36,6 +36,7 @@ fn prediction(image_id: Uuid, model: &str) -> PredictionMade {
         inference_ms: 0.1,
         label: Some("cat".into()),
         submitted_at: Utc::now(),
+        shadow: false,
     }
 }
 
@@ -87,10 +88,7 @@ async fn waiting_messages_are_recorded_in_batches_each_once() {
             .unwrap();
     }
     let stop = CancellationToken::new();
-    let models = MODELS
-        .iter()
-        .map(|m| HeadVersion::new(*m, format!("{m}-1")))
-        .collect();
+    let models = ExpectedHeads::Fixed(MODELS.iter().map(|m| m.to_string()).collect());
     let run = tokio::spawn(RecorderStage::new(bus.clone(), db.clone(), models).run(stop.clone()));
 
     // One event per prediction and one completion per image, nothing more.

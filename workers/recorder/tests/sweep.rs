@@ -12,7 +12,7 @@ use vision_core::bus::MemoryBus;
 use vision_core::messages::{self, ImageSubmitted};
 use vision_core::{MessageBus, topics};
 use vision_db::Db;
-use vision_recorder::{HeadVersion, RecorderStage, Sweep};
+use vision_recorder::{ExpectedHeads, RecorderStage, Sweep};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn images_that_stay_incomplete_are_sent_again_without_flooding() {
@@ -34,8 +34,8 @@ async fn images_that_stay_incomplete_are_sent_again_without_flooding() {
         stale_after: Duration::from_millis(600),
         most: 10,
     };
-    let recorder =
-        RecorderStage::new(bus.clone(), db, vec![HeadVersion::new("fast", "v1")]).with_sweep(sweep);
+    let recorder = RecorderStage::new(bus.clone(), db, ExpectedHeads::Fixed(vec!["fast".into()]))
+        .with_sweep(sweep);
     let run = tokio::spawn(recorder.run(stop.clone()));
 
     // Over 2 s of checks every 50 ms: re-sent once it is stale, then at most once per 600 ms

@@ -2,7 +2,8 @@
 //! does not know a model of the bundle (or not the bundle's version of it), that version is
 //! registered (checked like any registration) and, when the model has no production version
 //! yet, put in production. The first version a manifest lists for a head is its production
-//! version; further ones are put in `staging`. Starting again changes nothing.
+//! version; a further one becomes its `shadow` (it scores every image beside production, its
+//! predictions stored and flagged, never the answer). Starting again changes nothing.
 
 use std::path::Path;
 
@@ -10,7 +11,7 @@ use bytes::Bytes;
 use vision_db::entities::model_versions::ModelRole;
 use vision_inference::{Manifest, ModelEntry};
 
-use crate::{PRODUCTION, Registration, Registry, RegistryError, Result, STAGING};
+use crate::{PRODUCTION, Registration, Registry, RegistryError, Result, SHADOW};
 
 /// Who the imported versions and aliases are recorded as registered by.
 pub const BUNDLE: &str = "bundle";
@@ -73,7 +74,7 @@ pub async fn import_bundle(
             registry
                 .set_alias(
                     &entry.name,
-                    STAGING,
+                    SHADOW,
                     Some(version),
                     BUNDLE,
                     Some("another version of the shipped bundle"),

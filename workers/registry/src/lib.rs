@@ -9,6 +9,7 @@
 //!   first start (the bundle in `models/` stays the offline default).
 
 mod import;
+mod serving;
 pub mod validate;
 
 use std::sync::Arc;
@@ -16,22 +17,19 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use vision_core::ObjectStore;
+use vision_core::messages::{ModelEvent, SCHEMA_VERSION};
 use vision_core::objects::StoreError;
+use vision_core::{MessageBus, ObjectStore, topics};
 use vision_db::entities::model_versions::{self, ModelRole};
 use vision_db::entities::{model_alias_history, model_aliases};
 use vision_db::{AliasChange, Db, DbError, NewModelVersion};
 use vision_inference::RuntimeKind;
 
 pub use import::import_bundle;
+pub use serving::{HeadPlan, HeadWatcher};
 pub use validate::{Checked, Expected};
 
-/// The alias of the version that answers.
-pub const PRODUCTION: &str = "production";
-/// The alias of a version being tried.
-pub const STAGING: &str = "staging";
-/// The alias of the version last taken out of service.
-pub const ARCHIVED: &str = "archived";
+pub use vision_db::{ARCHIVED, PRODUCTION, SHADOW, STAGING};
 
 /// Why the registry refused something. Each maps to a stable API code.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +116,8 @@ pub struct Registry {
     /// The class names every head must predict, in order (the platform's).
     classes: Arc<[String]>,
     limits: RegistryLimits,
+    /// Where alias moves are announced (`model-events`), when set.
+    bus: Option<Arc<dyn MessageBus>>,
 }
 
 impl Registry {
@@ -133,7 +133,15 @@ impl Registry {
             runtime,
             classes,
             limits: RegistryLimits::default(),
+            bus: None,
         }
+    }
+
+    /// Announces every alias move on `bus` (`model-events`), so serving processes swap at once
+    /// rather than at their next periodic check.
+    pub fn with_bus(mut self, bus: Arc<dyn MessageBus>) -> Self {
+        self.bus = Some(bus);
+        self
     }
 
     pub fn with_limits(mut self, limits: RegistryLimits) -> Self {
@@ -269,6 +277,11 @@ impl Registry {
         Ok(self.db.model_versions(name).await?)
     }
 
+    /// The versions `alias` points at, one per model that has it, by name.
+    pub async fn aliased(&self, alias: &str) -> Result<Vec<model_versions::Model>> {
+        Ok(self.db.aliased_versions(alias).await?)
+    }
+
     /// Every alias (of `name` when given).
     pub async fn aliases(&self, name: Option<&str>) -> Result<Vec<model_aliases::Model>> {
         Ok(self.db.model_aliases(name).await?)
@@ -293,7 +306,31 @@ impl Registry {
         reason: Option<&str>,
     ) -> Result<AliasChange> {
         check_identifier("alias", alias)?;
-        Ok(self.db.set_alias(name, alias, version, by, reason).await?)
+        let change = self.db.set_alias(name, alias, version, by, reason).await?;
+        if change.changed() {
+            tracing::info!(name, alias, previous = ?change.previous, version = ?change.current, by, "alias moved");
+            self.announce(&change).await;
+        }
+        Ok(change)
+    }
+
+    /// Tells serving processes that an alias moved. Best effort: the move is in the database,
+    /// which every process also checks periodically.
+    async fn announce(&self, change: &AliasChange) {
+        let Some(bus) = &self.bus else { return };
+        let event = ModelEvent::AliasMoved {
+            v: SCHEMA_VERSION,
+            model: change.name.clone(),
+            alias: change.alias.clone(),
+            version: change.current,
+            previous: change.previous,
+        };
+        if let Err(e) = topics::MODEL_EVENTS
+            .publish(bus.as_ref(), &change.name, &event)
+            .await
+        {
+            tracing::warn!(name = %change.name, error = %e, "alias move not announced; processes see it at their next check");
+        }
     }
 
     /// Makes `version` of `name` the one that answers.

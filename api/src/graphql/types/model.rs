@@ -1,10 +1,8 @@
-//! `ModelInfo`: a model of the loaded bundle.
+//! `ModelInfo`: a model version the platform serves.
 
 use async_graphql::{Enum, SimpleObject};
-
-use vision_inference::manifest::ModelRole;
-
-use crate::catalog::ModelCard;
+use vision_db::entities::model_versions;
+use vision_inference::RuntimeKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum ModelKind {
@@ -25,20 +23,24 @@ pub struct ModelInfo {
     pub input_size: Option<i32>,
     /// Inference runtime (`tract` or `ort`).
     pub runtime: String,
+    /// A shadow version: it scores every image beside the production version of its head, its
+    /// predictions stored and flagged, never the answer.
+    pub shadow: bool,
 }
 
-impl From<&ModelCard> for ModelInfo {
-    fn from(card: &ModelCard) -> Self {
+impl ModelInfo {
+    pub fn new(version: &model_versions::Model, runtime: RuntimeKind, shadow: bool) -> Self {
         Self {
-            name: card.name.clone(),
-            version: card.version.clone(),
-            kind: match card.role {
-                ModelRole::Extractor => ModelKind::Extractor,
-                ModelRole::Classifier => ModelKind::Classifier,
+            name: version.name.clone(),
+            version: version.label.clone(),
+            kind: match version.role {
+                model_versions::ModelRole::Extractor => ModelKind::Extractor,
+                model_versions::ModelRole::Classifier => ModelKind::Classifier,
             },
-            descriptor_dim: card.descriptor_dim as i32,
-            input_size: card.input_size.map(|s| s as i32),
-            runtime: card.runtime.to_string(),
+            descriptor_dim: version.descriptor_dim,
+            input_size: version.input_size,
+            runtime: runtime.to_string(),
+            shadow,
         }
     }
 }

@@ -70,6 +70,12 @@ impl Prediction {
         self.0.created_at
     }
 
+    /// A shadow version's prediction: it scored the image beside the production version, and
+    /// is never the answer (the comparison and the statistics leave it out).
+    async fn shadow(&self) -> bool {
+        self.0.shadow
+    }
+
     async fn image(&self, ctx: &Context<'_>) -> Result<Option<Image>> {
         Ok(ctx
             .data_unchecked::<Loaders>()

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use super::{BusError, MessageBus};
 use crate::messages::{
-    DeadLetter, FeaturesExtracted, ImageSubmitted, PipelineEvent, PredictionMade, Wire,
+    DeadLetter, FeaturesExtracted, ImageSubmitted, ModelEvent, PipelineEvent, PredictionMade, Wire,
 };
 
 /// A topic carrying messages of type `M`.
@@ -65,3 +65,5 @@ pub const PREDICTIONS_OUTPUT: Topic<PredictionMade> = Topic::new("predictions-ou
 pub const PIPELINE_EVENTS: Topic<PipelineEvent> = Topic::new("pipeline-events");
 /// Messages that cannot be processed, with the reason.
 pub const DEAD_LETTER: Topic<DeadLetter> = Topic::new("dead-letter");
+/// Registry changes and what each serving replica serves; read live by every process.
+pub const MODEL_EVENTS: Topic<ModelEvent> = Topic::new("model-events");

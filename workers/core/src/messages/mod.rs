@@ -61,6 +61,10 @@ pub struct PredictionMade {
     pub inference_ms: f64,
     pub label: Option<String>,
     pub submitted_at: DateTime<Utc>,
+    /// A shadow version's prediction: stored and compared, never the answer. Absent in
+    /// messages from before shadows (false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shadow: bool,
 }
 
 /// `pipeline-events`: what the recorder made durable, for live subscriptions in every gateway.
@@ -92,6 +96,37 @@ impl PipelineEvent {
             | PipelineEvent::ImageFailed { image_id, .. } => *image_id,
         }
     }
+}
+
+/// `model-events`: what changed in the model registry, and what each serving replica serves.
+/// Every serving process reads the topic live (no shared group): an alias move makes each one
+/// check the registry (the source of truth, also read periodically, so a replica that missed
+/// the event converges); each replica then says what it serves, for the rollout view.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ModelEvent {
+    /// An alias of a model moved (a promotion, a rollback, an archive).
+    AliasMoved {
+        v: u16,
+        model: String,
+        alias: String,
+        version: Option<i32>,
+        previous: Option<i32>,
+    },
+    /// A replica serves these versions of a model now (after its start or a swap).
+    Serving {
+        v: u16,
+        /// The replica (`VISION_INSTANCE_ID`, else host and process id).
+        replica: String,
+        /// Its stage instance (`classifier-fast`).
+        stage: String,
+        model: String,
+        /// The production version's label.
+        production: String,
+        /// A shadow version's label, when one scores beside production.
+        shadow: Option<String>,
+        at: DateTime<Utc>,
+    },
 }
 
 /// `dead-letter`: a message that a stage cannot process, kept with the reason. The recorder marks
@@ -169,7 +204,13 @@ macro_rules! json_on_the_wire {
         }
     )*};
 }
-json_on_the_wire!(ImageSubmitted, PredictionMade, PipelineEvent, DeadLetter);
+json_on_the_wire!(
+    ImageSubmitted,
+    PredictionMade,
+    PipelineEvent,
+    DeadLetter,
+    ModelEvent
+);
 
 /// Encodes a message in its wire format.
 pub fn encode<T: Wire>(message: &T) -> Vec<u8> {

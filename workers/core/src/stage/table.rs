@@ -139,7 +139,8 @@ pub const STAGES: &[StageSpec] = &[
             metric: "extract",
         }],
         publishes: &[topics::IMAGE_FEATURES.name(), topics::DEAD_LETTER.name()],
-        uses: &[Dependency::ObjectStore],
+        // The images, and the registry's extractor (its row and its file).
+        uses: &[Dependency::ObjectStore, Dependency::Database],
     },
     StageSpec {
         kind: StageKind::Classifier,
@@ -155,11 +156,14 @@ pub const STAGES: &[StageSpec] = &[
             poison: Poison::DeadLetter,
             metric: "classify",
         }],
+        // What each replica serves, after every swap (the rollout view).
         publishes: &[
             topics::PREDICTIONS_OUTPUT.name(),
             topics::DEAD_LETTER.name(),
+            topics::MODEL_EVENTS.name(),
         ],
-        uses: &[],
+        // The registry: its rows and its files.
+        uses: &[Dependency::Database, Dependency::ObjectStore],
     },
     StageSpec {
         kind: StageKind::Recorder,
@@ -196,6 +200,7 @@ pub const STAGES: &[StageSpec] = &[
             },
         ],
         publishes: &[topics::PIPELINE_EVENTS.name()],
+        // The images' rows, and the registry's list of heads (what completes an image).
         uses: &[Dependency::Database],
     },
 ];
@@ -249,10 +254,11 @@ mod tests {
             topics::PREDICTIONS_OUTPUT.name(),
             topics::PIPELINE_EVENTS.name(),
             topics::DEAD_LETTER.name(),
+            topics::MODEL_EVENTS.name(),
         ] {
             assert!(topics.contains(&topic), "{topic}");
         }
-        assert_eq!(topics.len(), 5);
+        assert_eq!(topics.len(), 6);
         let heads = vec!["lean".to_string(), "keen".to_string()];
         let groups = consumer_groups(&heads);
         assert!(groups.contains(&("image-features-stream", "classifier-lean".into())));

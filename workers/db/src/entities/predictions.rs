@@ -10,7 +10,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub image_id: Uuid,
-    /// `fast`, `balanced` or `accurate`.
+    /// The head (`fast`, `balanced`, ...).
     pub model: String,
     pub model_version: String,
     pub predicted_class: String,
@@ -22,6 +22,9 @@ pub struct Model {
     /// Whether `predicted_class` equals the image label; `None` when the image has no label.
     pub correct: Option<bool>,
     pub created_at: DateTimeUtc,
+    /// A shadow version's prediction: stored and compared, never the answer (left out of the
+    /// comparison and of the statistics).
+    pub shadow: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -30,6 +30,8 @@ pub struct NewPrediction {
     pub inference_ms: f64,
     /// `None` when the image has no label.
     pub correct: Option<bool>,
+    /// A shadow version's prediction (never the answer).
+    pub shadow: bool,
 }
 
 /// What [`Db::record_predictions`] stored.
@@ -88,6 +90,7 @@ impl Db {
                 inference_ms: Set(p.inference_ms),
                 correct: Set(p.correct),
                 created_at: Set(created_at),
+                shadow: Set(p.shadow),
             })
             .collect();
         if !rows.is_empty() {

@@ -16,6 +16,27 @@ use crate::entities::model_versions::ModelRole;
 use crate::entities::{model_alias_history, model_aliases, model_versions};
 use crate::{DateTimeUtc, Db, DbError, Result, now};
 
+/// The alias of the version that answers.
+pub const PRODUCTION: &str = "production";
+/// The alias of a version being tried.
+pub const STAGING: &str = "staging";
+/// The alias of the version last taken out of service.
+pub const ARCHIVED: &str = "archived";
+/// The alias of a version that scores every image beside production, its predictions stored
+/// and flagged, never the answer.
+pub const SHADOW: &str = "shadow";
+
+/// Times an alias move is tried again while SQLite is busy with other writers.
+const BUSY_TRIES: usize = 20;
+
+/// SQLite's "database is locked" (`SQLITE_BUSY`, also its `_SNAPSHOT` variant).
+fn is_busy(error: &sea_orm::DbErr) -> bool {
+    let text = error.to_string();
+    text.contains("database is locked")
+        || text.contains("(code: 5)")
+        || text.contains("(code: 517)")
+}
+
 /// Registrations tried again when another one took the same version number meanwhile.
 const NUMBER_RACES: usize = 5;
 
@@ -202,6 +223,29 @@ impl Db {
         by: &str,
         reason: Option<&str>,
     ) -> Result<AliasChange> {
+        // On SQLite a transaction that reads first cannot wait for the write lock when another
+        // connection wrote meanwhile (SQLITE_BUSY): it is tried again, with its reads redone.
+        let mut pause = std::time::Duration::from_millis(5);
+        for _ in 0..BUSY_TRIES {
+            match self.try_set_alias(name, alias, version, by, reason).await {
+                Err(DbError::Database(e)) if is_busy(&e) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(200));
+                }
+                outcome => return outcome,
+            }
+        }
+        self.try_set_alias(name, alias, version, by, reason).await
+    }
+
+    async fn try_set_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: Option<i32>,
+        by: &str,
+        reason: Option<&str>,
+    ) -> Result<AliasChange> {
         use model_aliases::Column as A;
         let txn = self.conn.begin().await?;
         if let Some(version) = version {
@@ -275,6 +319,22 @@ impl Db {
             .await?;
         txn.commit().await?;
         Ok(change)
+    }
+
+    /// The versions `alias` points at, one per model that has it, by name.
+    pub async fn aliased_versions(&self, alias: &str) -> Result<Vec<model_versions::Model>> {
+        let aliased = model_aliases::Entity::find()
+            .filter(model_aliases::Column::Alias.eq(alias))
+            .all(&self.conn)
+            .await?;
+        let mut out = Vec::with_capacity(aliased.len());
+        for a in aliased {
+            if let Some(version) = self.model_version(&a.name, a.version).await? {
+                out.push(version);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
     }
 
     /// The moves of `alias` of `name` (every alias of it when `None`), newest first.

@@ -44,6 +44,7 @@ pub fn new_prediction(image_id: Uuid, model: &str, version: &str, class: &str) -
         ],
         inference_ms: 1.5,
         correct: None,
+        shadow: false,
     }
 }
 

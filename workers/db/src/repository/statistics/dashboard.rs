@@ -55,6 +55,7 @@ impl Db {
             .expr_as(Expr::col((p, P::PredictedClass)), Alias::new("predicted"))
             .expr_as(Func::count(Expr::col((p, P::Id))), Alias::new("n"))
             .and_where(Expr::col((p, P::Model)).eq(model))
+            .and_where(Expr::col((p, P::Shadow)).eq(false))
             .and_where(Expr::col((i, I::Label)).is_not_null())
             .group_by_col((i, I::Label))
             .group_by_col((p, P::PredictedClass));
@@ -75,7 +76,9 @@ impl Db {
     }
 
     /// How often each class was predicted (labelled images or not) since `since`, by one model
-    /// or by all together; sorted by class name.
+    /// or by all together; sorted by class name. Here and in every figure of this module, a
+    /// shadow version's predictions are left out: they are compared in experiments, they are
+    /// not the model's answers.
     pub async fn predicted_class_counts(
         &self,
         model: Option<&str>,
@@ -86,6 +89,7 @@ impl Db {
         q.from(predictions::Entity)
             .column(P::PredictedClass)
             .expr_as(Func::count(Expr::col(P::Id)), Alias::new("n"))
+            .and_where(Expr::col(P::Shadow).eq(false))
             .group_by_col(P::PredictedClass)
             .order_by(P::PredictedClass, Order::Asc);
         if let Some(model) = model {
@@ -119,6 +123,7 @@ impl Db {
             .columns([P::Model, P::CreatedAt, P::InferenceMs, P::Correct])
             .filter(P::CreatedAt.gte(since))
             .filter(P::CreatedAt.lt(until))
+            .filter(P::Shadow.eq(false))
             .order_by_asc(P::CreatedAt)
             .into_tuple::<(String, DateTimeUtc, f64, Option<bool>)>()
             .all(&self.conn)
@@ -144,6 +149,7 @@ impl Db {
             .await?;
         let predictions = predictions::Entity::find()
             .filter(predictions::Column::CreatedAt.gte(since))
+            .filter(predictions::Column::Shadow.eq(false))
             .count(&self.conn)
             .await?;
         Ok(Activity {

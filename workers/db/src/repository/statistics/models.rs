@@ -58,6 +58,8 @@ impl Db {
         };
         let window = |q: &mut SelectStatement| {
             q.from(predictions::Entity);
+            // A shadow's answers are compared in experiments, not counted as the model's.
+            q.and_where(Expr::col(P::Shadow).eq(false));
             if let Some(since) = since {
                 q.and_where(Expr::col(P::CreatedAt).gte(since));
             }

@@ -1,0 +1,125 @@
+//! The rollout view (F21): which versions each replica serves, live. Every serving replica says
+//! what it serves on `model-events` after its start, after every swap and at every periodic
+//! check; each gateway reads the topic live (no shared group), keeps the latest word of every
+//! (replica, stage) and fans the changes out to `modelRollout` subscribers.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use vision_core::bus::BusError;
+use vision_core::messages::{self, ModelEvent};
+use vision_core::{MessageBus, topics};
+
+/// Replica reports buffered per slow subscriber.
+const CAPACITY: usize = 256;
+
+/// What one replica of one stage serves.
+#[derive(Debug, Clone, PartialEq, Eq, async_graphql::SimpleObject)]
+pub struct ReplicaServing {
+    /// The replica (`VISION_INSTANCE_ID`, else host and process id).
+    pub replica: String,
+    /// Its stage instance (`classifier-fast`).
+    pub stage: String,
+    pub model: String,
+    /// The label of the production version it serves.
+    pub production: String,
+    /// The label of the shadow version it serves beside it, if any.
+    pub shadow: Option<String>,
+    /// When it last said so.
+    pub at: DateTime<Utc>,
+}
+
+/// The latest word of every replica. Cheap to clone.
+#[derive(Clone)]
+pub struct Rollout {
+    latest: Arc<Mutex<BTreeMap<(String, String), ReplicaServing>>>,
+    tx: broadcast::Sender<ReplicaServing>,
+}
+
+impl Rollout {
+    /// A view fed by nothing yet.
+    pub fn detached() -> Self {
+        let (tx, _) = broadcast::channel(CAPACITY);
+        Self {
+            latest: Arc::default(),
+            tx,
+        }
+    }
+
+    /// Reads `model-events` live until `shutdown`, keeping the view.
+    pub async fn start(
+        bus: Arc<dyn MessageBus>,
+        shutdown: CancellationToken,
+    ) -> Result<(Self, JoinHandle<()>), BusError> {
+        let rollout = Self::detached();
+        let mut events = bus.subscribe_live(topics::MODEL_EVENTS.name()).await?;
+        let feed = rollout.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let delivery = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    next = events.next() => match next {
+                        Some(delivery) => delivery,
+                        None => break,
+                    },
+                };
+                if let Ok(ModelEvent::Serving {
+                    replica,
+                    stage,
+                    model,
+                    production,
+                    shadow,
+                    at,
+                    ..
+                }) = messages::decode::<ModelEvent>(&delivery.payload)
+                {
+                    feed.record(ReplicaServing {
+                        replica,
+                        stage,
+                        model,
+                        production,
+                        shadow,
+                        at,
+                    });
+                }
+                let _ = delivery.ack();
+            }
+        });
+        Ok((rollout, task))
+    }
+
+    fn record(&self, serving: ReplicaServing) {
+        let key = (serving.replica.clone(), serving.stage.clone());
+        let changed = {
+            let mut latest = self.latest.lock().expect("rollout lock");
+            let changed = latest.get(&key).is_none_or(|old| {
+                (&old.production, &old.shadow) != (&serving.production, &serving.shadow)
+            });
+            latest.insert(key, serving.clone());
+            changed
+        };
+        if changed {
+            let _ = self.tx.send(serving);
+        }
+    }
+
+    /// Every replica's latest word, by replica and stage (of `model` only when given).
+    pub fn current(&self, model: Option<&str>) -> Vec<ReplicaServing> {
+        self.latest
+            .lock()
+            .expect("rollout lock")
+            .values()
+            .filter(|s| model.is_none_or(|m| m == s.model))
+            .cloned()
+            .collect()
+    }
+
+    /// Every change from now on (a replica that starts serving other versions).
+    pub fn changes(&self) -> broadcast::Receiver<ReplicaServing> {
+        self.tx.subscribe()
+    }
+}
