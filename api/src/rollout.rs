@@ -18,7 +18,7 @@ use vision_core::{MessageBus, topics};
 const CAPACITY: usize = 256;
 
 /// What one replica of one stage serves.
-#[derive(Debug, Clone, PartialEq, Eq, async_graphql::SimpleObject)]
+#[derive(Debug, Clone, PartialEq, async_graphql::SimpleObject)]
 pub struct ReplicaServing {
     /// The replica (`VISION_INSTANCE_ID`, else host and process id).
     pub replica: String,
@@ -29,6 +29,10 @@ pub struct ReplicaServing {
     pub production: String,
     /// The label of the shadow version it serves beside it, if any.
     pub shadow: Option<String>,
+    /// The label of an A/B candidate answering a share of the images, if any.
+    pub candidate: Option<String>,
+    /// The candidate's share of the images.
+    pub share: Option<f64>,
     /// When it last said so.
     pub at: DateTime<Utc>,
 }
@@ -73,6 +77,8 @@ impl Rollout {
                     model,
                     production,
                     shadow,
+                    candidate,
+                    share,
                     at,
                     ..
                 }) = messages::decode::<ModelEvent>(&delivery.payload)
@@ -83,6 +89,8 @@ impl Rollout {
                         model,
                         production,
                         shadow,
+                        candidate,
+                        share,
                         at,
                     });
                 }
@@ -97,7 +105,13 @@ impl Rollout {
         let changed = {
             let mut latest = self.latest.lock().expect("rollout lock");
             let changed = latest.get(&key).is_none_or(|old| {
-                (&old.production, &old.shadow) != (&serving.production, &serving.shadow)
+                (&old.production, &old.shadow, &old.candidate, old.share)
+                    != (
+                        &serving.production,
+                        &serving.shadow,
+                        &serving.candidate,
+                        serving.share,
+                    )
             });
             latest.insert(key, serving.clone());
             changed

@@ -65,20 +65,20 @@ impl Bundle {
         Ok(Self { classes, heads })
     }
 
-    /// Each sample's label: the bundle's class at the sample's class index (the CIFAR-10
-    /// readers number the classes in the dataset's order, the order the heads were trained in).
+    /// Each sample's label: its class name (`Sample::class`), which must be one of the
+    /// server's `classes` (the server refuses any other label).
     fn labels(&self, samples: &[Sample]) -> anyhow::Result<Vec<String>> {
         samples
             .iter()
             .map(|s| {
-                self.classes.get(s.class_index).cloned().ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "{} has class index {}, the bundle names {} classes",
-                        s.name,
-                        s.class_index,
-                        self.classes.len()
-                    )
-                })
+                let class = s.class();
+                anyhow::ensure!(
+                    self.classes.iter().any(|c| c == class),
+                    "{} is a {class}, a class the server does not know (its classes: {})",
+                    s.name,
+                    self.classes.join(", ")
+                );
+                Ok(class.to_string())
             })
             .collect()
     }
@@ -344,18 +344,34 @@ mod tests {
         let bundle = Bundle::from_response(&body).unwrap();
         assert_eq!(bundle.classes, ["cat", "dog", "owl"]);
         assert_eq!(bundle.heads, ["small", "big"]);
+    }
 
-        let sample = |class_index| Sample {
+    fn sample(class_index: usize) -> Sample {
+        Sample {
             class_index,
             name: format!("{class_index}.jpg"),
             bytes: Vec::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn samples_are_labelled_by_class_name_whatever_the_server_order() {
+        // CIFAR-10 indices: 0 airplane, 3 cat, 5 dog, 7 horse.
+        let body = json!({ "data": {
+            "classes": ["dog", "cat", "airplane"],
+            "models": [{ "name": "small", "kind": "CLASSIFIER" }],
+        }});
+        let bundle = Bundle::from_response(&body).unwrap();
         assert_eq!(
-            bundle.labels(&[sample(2), sample(0)]).unwrap(),
-            ["owl", "cat"]
+            bundle.labels(&[sample(3), sample(0), sample(5)]).unwrap(),
+            ["cat", "airplane", "dog"]
         );
-        let error = bundle.labels(&[sample(3)]).unwrap_err().to_string();
-        assert!(error.contains("class index 3"), "{error}");
+        let error = bundle
+            .labels(&[sample(3), sample(7)])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("7.jpg is a horse"), "{error}");
+        assert!(error.contains("dog, cat, airplane"), "{error}");
     }
 
     #[test]

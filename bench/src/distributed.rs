@@ -22,12 +22,7 @@ fn stages(models: &Path) -> anyhow::Result<Vec<Vec<String>>> {
     let path = models.join("manifest.json");
     let manifest =
         Manifest::load(&path).with_context(|| format!("the model bundle {}", path.display()))?;
-    let mut heads: Vec<&str> = Vec::new();
-    for head in &manifest.classifiers {
-        if !heads.contains(&head.name.as_str()) {
-            heads.push(&head.name);
-        }
-    }
+    let heads = manifest.head_names();
     anyhow::ensure!(!heads.is_empty(), "{}: no classifier head", path.display());
     let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let mut stages = vec![
@@ -37,7 +32,7 @@ fn stages(models: &Path) -> anyhow::Result<Vec<Vec<String>>> {
     stages.extend(
         heads
             .into_iter()
-            .map(|h| args(&["worker", "classifier", "--model", h])),
+            .map(|h| args(&["worker", "classifier", "--model", &h])),
     );
     Ok(stages)
 }

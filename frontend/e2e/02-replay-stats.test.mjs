@@ -1,5 +1,6 @@
-// F15/F17/F19: a CIFAR-10 replay started from the Live page runs to the end with live progress;
-// the Statistics page then draws its charts and a confusion matrix that adds up.
+// F15/F17/F19: a CIFAR-10 replay started from the Live page runs to the end with live progress
+// and a live score per head version; the Statistics page then draws its charts and a confusion
+// matrix that adds up.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -7,14 +8,15 @@ import { eventually, launchBrowser, newPage, paintedPixels, screenshot, startSer
 
 let server;
 let browser;
-// The served bundle's heads and class names (from the server's `models` and `classes`).
+// The served bundle's heads, head versions and class names (from the server's `models` and `classes`).
 let heads;
+let headVersions;
 let classes;
 
 before(async () => {
   server = await startServer();
   browser = await launchBrowser();
-  ({ heads, classes } = await server.bundle());
+  ({ heads, headVersions, classes } = await server.bundle());
 });
 
 after(async () => {
@@ -36,18 +38,62 @@ test('a replay of 50 images runs from the Live page, then the Statistics page is
 
   const progress = page.getByTestId('replay-progress');
   await progress.waitFor({ timeout: 10_000 });
-  // Progress arrives through replayProgress: the figure climbs, then the replay finishes.
+  // Progress arrives through replayProgress: the figure climbs, then the replay finishes; the
+  // per-head-version scores climb with it.
   const seen = new Set();
+  const seenAnswered = new Set();
   await eventually(
     async () => {
-      seen.add(await progress.getAttribute('data-completed'));
-      return (await progress.getAttribute('data-status')) === 'FINISHED' && (await progress.getAttribute('data-completed')) === '50';
+      const now = await progress.evaluate((el) => ({
+        completed: el.getAttribute('data-completed'),
+        status: el.getAttribute('data-status'),
+        answered: el.querySelector('[data-testid="replay-score-row"]')?.getAttribute('data-answered') ?? null,
+      }));
+      seen.add(now.completed);
+      if (now.answered !== null) seenAnswered.add(now.answered);
+      return now.status === 'FINISHED' && now.completed === '50';
     },
     { timeoutMs: 90_000, intervalMs: 100, what: 'the replay to finish with 50 completed' },
   );
   assert.equal(await page.getByTestId('replay-completed').textContent(), '50 / 50');
   assert.equal(await page.getByTestId('replay-status').textContent(), 'FINISHED');
   assert.ok(seen.size >= 2, `progress was seen changing (${[...seen].join(', ')})`);
+  assert.ok(seenAnswered.size >= 2, `the scores were seen changing (${[...seenAnswered].join(', ')})`);
+
+  // One score row per head version the server serves (in the order of its `models`), each with
+  // the server's figures; the replay's own accuracy is the consensus's.
+  const [served] = (await server.gql('{ replays { completed correct scores { model modelVersion answered correct accuracy } } }')).replays;
+  const key = (model, version) => `${model}@${version}`;
+  const scoreOf = new Map(served.scores.map((s) => [key(s.model, s.modelVersion), s]));
+  assert.deepEqual(
+    [...scoreOf.keys()].sort(),
+    headVersions.map((h) => key(h.model, h.version)).sort(),
+    'the server scores every head version it serves',
+  );
+  const percent = (x) => (x === null ? '—' : `${(x * 100).toFixed(1)}%`);
+  const scoreRows = await eventually(
+    async () => {
+      const rows = await page.getByTestId('replay-score-row').evaluateAll((els) =>
+        els.map((e) => ({
+          model: e.getAttribute('data-model'),
+          version: e.getAttribute('data-version'),
+          answered: e.querySelector('[data-testid="replay-score-answered"]').textContent,
+          accuracy: e.querySelector('[data-testid="replay-score-accuracy"]').textContent,
+        })),
+      );
+      return rows.length === headVersions.length && rows.every((r) => r.answered === '50') ? rows : false;
+    },
+    { timeoutMs: 10_000, what: `${headVersions.length} score rows of 50 answers` },
+  );
+  assert.deepEqual(
+    scoreRows,
+    headVersions.map(({ model, version }) => {
+      const s = scoreOf.get(key(model, version));
+      return { model, version, answered: String(s.answered), accuracy: percent(s.accuracy) };
+    }),
+  );
+  assert.equal(served.completed, 50);
+  assert.equal(await page.getByTestId('replay-consensus').textContent(), percent(served.correct / served.completed));
   // The live feed showed the predictions as they came.
   assert.ok((await page.getByTestId('feed-row').count()) > 0, 'the live feed has rows');
   await screenshot(page, 'live-replay');

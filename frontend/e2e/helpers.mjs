@@ -119,13 +119,17 @@ export async function startServer({ env = {}, readyTimeoutMs = 60_000 } = {}) {
 
   /**
    * The model bundle the server serves, as the dashboard reads it: `classes` (the heads' output
-   * order) and `heads` (the distinct CLASSIFIER names of `models`, in order). The tests take the
-   * heads and classes from here, never from a copy of their own.
+   * order), `heads` (the distinct CLASSIFIER names of `models`, in order) and `headVersions`
+   * (every CLASSIFIER entry of `models` as `{ model, version }`, in order: a head may be served
+   * in several versions). The tests take the heads and classes from here, never from a copy of
+   * their own.
    */
   async function bundle() {
-    const { classes, models } = await gql('{ classes models { name kind } }');
-    const heads = [...new Set(models.filter((m) => m.kind === 'CLASSIFIER').map((m) => m.name))];
-    return { classes, heads, models };
+    const { classes, models } = await gql('{ classes models { name version kind } }');
+    const classifiers = models.filter((m) => m.kind === 'CLASSIFIER');
+    const heads = [...new Set(classifiers.map((m) => m.name))];
+    const headVersions = classifiers.map((m) => ({ model: m.name, version: m.version }));
+    return { classes, heads, headVersions, models };
   }
 
   /** `uploadImage` through the GraphQL multipart request spec. */

@@ -22,6 +22,9 @@
 //!
 //! `m20261203_000005_shadow_predictions` adds `predictions.shadow` (a shadow version's
 //! prediction: stored and compared, never the answer; `false` before).
+//!
+//! `m20261203_000006_traffic_splits` adds `model_traffic_splits` (A/B tests: a candidate
+//! version answers a share of a head's images).
 
 pub use sea_orm_migration::prelude::*;
 
@@ -30,6 +33,7 @@ mod m20261124_000002_outbox;
 mod m20261203_000003_comparison_versions;
 mod m20261203_000004_model_registry;
 mod m20261203_000005_shadow_predictions;
+mod m20261203_000006_traffic_splits;
 
 /// The migrator of the vision platform.
 pub struct Migrator;
@@ -43,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000003_comparison_versions::Migration),
             Box::new(m20261203_000004_model_registry::Migration),
             Box::new(m20261203_000005_shadow_predictions::Migration),
+            Box::new(m20261203_000006_traffic_splits::Migration),
         ]
     }
 }

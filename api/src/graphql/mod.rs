@@ -1,6 +1,7 @@
 //! The GraphQL API: schema, resolvers, dataloaders and the guards against abusive queries.
 
 mod error_codes;
+mod experiments;
 mod ids;
 mod live;
 mod loaders;

@@ -2,6 +2,7 @@
 
 use async_graphql::{Context, MergedObject, Object, Result, Upload};
 
+use super::experiments::ExperimentsMutation;
 use super::registry::RegistryMutation;
 use super::replay::ReplayMutation;
 use super::types::Image;
@@ -12,7 +13,12 @@ use crate::state::AppState;
 // Every mutation: uploads here, replays and the registry in their own files.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(UploadMutation, ReplayMutation, RegistryMutation);
+pub struct MutationRoot(
+    UploadMutation,
+    ReplayMutation,
+    RegistryMutation,
+    ExperimentsMutation,
+);
 
 #[derive(Default)]
 pub struct UploadMutation;

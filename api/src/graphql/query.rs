@@ -4,6 +4,7 @@ use async_graphql::{Context, ID, MergedObject, Object};
 use chrono::{DateTime, Utc};
 use vision_db::PredictionFilter;
 
+use super::experiments::ExperimentsQuery;
 use super::pagination::{self, MAX_PAGE};
 use super::registry::RegistryQuery;
 use super::replay::ReplayQuery;
@@ -20,7 +21,13 @@ use vision_db::entities::model_versions::ModelRole;
 // Every query: the core ones here, the dashboard's in their own files.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(CoreQuery, StatisticsQuery, ReplayQuery, RegistryQuery);
+pub struct QueryRoot(
+    CoreQuery,
+    StatisticsQuery,
+    ReplayQuery,
+    RegistryQuery,
+    ExperimentsQuery,
+);
 
 #[derive(Default)]
 pub struct CoreQuery;

@@ -10,6 +10,7 @@ mod bundles;
 mod cli;
 mod dashboard;
 mod distributed;
+mod experiments;
 mod files;
 mod operations;
 mod outbox;

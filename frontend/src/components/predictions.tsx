@@ -15,7 +15,7 @@ export function PredictionList({
   topK?: boolean;
   compact?: boolean;
 }) {
-  const { heads, byHead, headColor } = useBundle();
+  const { heads, byHead, headColor, versioned } = useBundle();
   const sorted = byHead(predictions, (p) => p.model);
   const present = new Set(sorted.map((p) => p.model));
   const missing = heads.filter((h) => !present.has(h));
@@ -26,7 +26,7 @@ export function PredictionList({
           <div className="prediction-head">
             <span className="model-name" style={{ borderColor: headColor(p.model) }}>
               {p.model}
-              {!compact && <span className="muted small version"> {p.modelVersion}</span>}
+              {(!compact || versioned(p.model)) && <span className="muted small version"> {p.modelVersion}</span>}
             </span>
             <ClassChip cls={p.predictedClass} />
             {label && p.correct !== null && (
@@ -73,6 +73,25 @@ export function PredictionList({
   );
 }
 
+/**
+ * A contestant of the comparison: the head's name, and its version when the bundle serves
+ * several versions of that head (two versions of one head can answer the same image).
+ */
+function Contestant({ model, version, testId }: { model: string; version: string; testId: string }) {
+  const { versioned } = useBundle();
+  return (
+    <span className="v">
+      <span data-testid={testId}>{model}</span>
+      {version && versioned(model) && (
+        <span className="muted small version" data-testid={`${testId}-version`}>
+          {' '}
+          {version}
+        </span>
+      )}
+    </span>
+  );
+}
+
 export function ComparisonView({ comparison, label }: { comparison: Comparison | null; label?: string | null }) {
   if (!comparison) {
     return (
@@ -99,15 +118,11 @@ export function ComparisonView({ comparison, label }: { comparison: Comparison |
       </div>
       <div>
         <span className="k">Fastest</span>
-        <span className="v" data-testid="fastest-model">
-          {comparison.fastestModel}
-        </span>
+        <Contestant model={comparison.fastestModel} version={comparison.fastestModelVersion} testId="fastest-model" />
       </div>
       <div>
         <span className="k">Most confident</span>
-        <span className="v" data-testid="most-confident-model">
-          {comparison.mostConfidentModel}
-        </span>
+        <Contestant model={comparison.mostConfidentModel} version={comparison.mostConfidentModelVersion} testId="most-confident-model" />
       </div>
     </div>
   );

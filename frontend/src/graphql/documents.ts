@@ -6,7 +6,7 @@ const PREDICTION_FIELDS = `
 `;
 
 const COMPARISON_FIELDS = `
-  fastestModel mostConfidentModel consensusClass agreement createdAt
+  fastestModel fastestModelVersion mostConfidentModel mostConfidentModelVersion consensusClass agreement createdAt
 `;
 
 export const IMAGE_FIELDS = `
@@ -23,6 +23,7 @@ const MODEL_STATS_FIELDS = `
 
 const REPLAY_FIELDS = `
   id split rate limit seed submitted completed failed correct status error startedAt finishedAt
+  scores { model modelVersion answered correct accuracy }
 `;
 
 // ---- queries -------------------------------------------------------------------------------
@@ -35,11 +36,11 @@ export const HOME_QUERY = `
   }
 `;
 
-/** The model bundle: class names (the heads' output order) and the models (extractor, then heads). */
+/** The model bundle: class names (the heads' output order) and the models (extractor, then head versions). */
 export const BUNDLE_QUERY = `
   query Bundle {
     classes
-    models { name kind }
+    models { name version kind }
   }
 `;
 
@@ -55,7 +56,7 @@ export const IMAGES_QUERY = `
       edges { cursor node {
         id createdAt source label status failureReason contentType width height sizeBytes
         predictions { id model predictedClass confidence }
-        comparison { consensusClass agreement fastestModel mostConfidentModel createdAt }
+        comparison { ${COMPARISON_FIELDS} }
       } }
     }
   }

@@ -25,7 +25,11 @@ export interface Prediction {
 
 export interface Comparison {
   fastestModel: string;
+  /** Its version ('' for images completed before versions were compared). */
+  fastestModelVersion: string;
   mostConfidentModel: string;
+  /** Its version ('' for images completed before versions were compared). */
+  mostConfidentModelVersion: string;
   consensusClass: string | null;
   agreement: number;
   createdAt: string;
@@ -74,10 +78,10 @@ export interface ModelInfo {
   runtime: string;
 }
 
-/** `{ classes models { name kind } }`: what the dashboard needs of the model bundle. */
+/** `{ classes models { name version kind } }`: what the dashboard needs of the model bundle. */
 export interface BundleData {
   classes: string[];
-  models: Pick<ModelInfo, 'name' | 'kind'>[];
+  models: Pick<ModelInfo, 'name' | 'version' | 'kind'>[];
 }
 
 export interface ModelStats {
@@ -103,11 +107,25 @@ export interface Replay {
   submitted: number;
   completed: number;
   failed: number;
+  /** Completed images whose consensus class (the class most heads chose) is their label. */
   correct: number;
+  /** How each head version did on the replay's completed labelled images. */
+  scores: ReplayScore[];
   status: ReplayStatus;
   error: string | null;
   startedAt: string;
   finishedAt: string | null;
+}
+
+export interface ReplayScore {
+  model: string;
+  modelVersion: string;
+  /** Completed replay images it answered. */
+  answered: number;
+  /** Of those, the ones it got right. */
+  correct: number;
+  /** `correct / answered`; null before any answer. */
+  accuracy: number | null;
 }
 
 export interface ConfusionMatrix {

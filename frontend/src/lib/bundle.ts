@@ -18,18 +18,27 @@ export interface Bundle {
   classes: string[];
   /** The distinct CLASSIFIER names of `models`, in the bundle's display order (empty until loaded). */
   heads: string[];
+  /** The versions `models` lists for head `model`, in its order (empty for a head it does not list). */
+  versionsOf: (model: string) => string[];
+  /** Whether the bundle serves several versions of head `model` (then a version tells them apart). */
+  versioned: (model: string) => boolean;
   headColor: (model: string) => string;
   classColor: (cls: string) => string;
   /** Sorts by the head order; models the bundle does not list last, by name. */
   byHead: <T>(items: T[], model: (t: T) => string) => T[];
 }
 
-function makeBundle(status: Bundle['status'], classes: string[], heads: string[], errors: ApiError[] = []): Bundle {
+function makeBundle(status: Bundle['status'], classes: string[], models: BundleData['models'], errors: ApiError[] = []): Bundle {
+  const heads = headsOf(models);
+  const versions = versionsByHead(models);
+  const versionsOf = (model: string) => versions.get(model) ?? [];
   return {
     status,
     errors,
     classes,
     heads,
+    versionsOf,
+    versioned: (model) => versionsOf(model).length > 1,
     headColor: (model) => paletteColor(HEAD_PALETTE, heads.indexOf(model), UNKNOWN_HEAD_COLOR),
     classColor: (cls) => paletteColor(CLASS_PALETTE, classes.indexOf(cls), UNKNOWN_CLASS_COLOR),
     byHead: (items, model) => sortByOrder(items, model, heads),
@@ -39,6 +48,18 @@ function makeBundle(status: Bundle['status'], classes: string[], heads: string[]
 /** The heads of `models`: CLASSIFIER names, first appearance first (a name may come with several versions). */
 export function headsOf(models: BundleData['models']): string[] {
   return [...new Set(models.filter((m) => m.kind === 'CLASSIFIER').map((m) => m.name))];
+}
+
+/** Each head's distinct versions as `models` lists them. */
+function versionsByHead(models: BundleData['models']): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const m of models) {
+    if (m.kind !== 'CLASSIFIER') continue;
+    const versions = out.get(m.name) ?? [];
+    if (!versions.includes(m.version)) versions.push(m.version);
+    out.set(m.name, versions);
+  }
+  return out;
 }
 
 let current: Bundle = makeBundle('loading', [], []);
@@ -53,7 +74,7 @@ function publish(next: Bundle) {
 async function load(attempt: number): Promise<void> {
   const r = await client.query<BundleData>(BUNDLE_QUERY, {}, { requestPolicy: 'network-only' }).toPromise();
   if (r.data) {
-    publish(makeBundle('ready', r.data.classes, headsOf(r.data.models)));
+    publish(makeBundle('ready', r.data.classes, r.data.models));
     return;
   }
   const errors = apiErrors(r.error);

@@ -12,7 +12,7 @@ import {
   STOP_REPLAY,
   UPLOAD_IMAGE,
 } from '../graphql/documents';
-import type { CifarSplit, Image, Prediction, Replay } from '../graphql/types';
+import type { CifarSplit, Image, Prediction, Replay, ReplayScore } from '../graphql/types';
 import { apiErrors, type ApiError } from '../graphql/errors';
 import { Card, ClassChip, ErrorList, Meter, Stat } from '../components/ui';
 import { useBundle } from '../lib/bundle';
@@ -40,6 +40,67 @@ function ReplayErrors({ errors }: { errors: ApiError[] }) {
     );
   }
   return <ErrorList errors={errors} testId="replay-error" />;
+}
+
+/** How each head version did on the replay's completed labelled images (live with `replayProgress`). */
+function ReplayScores({ scores }: { scores: ReplayScore[] }) {
+  const { byHead, headColor, versionsOf } = useBundle();
+  // Heads in the bundle's order, each head's versions in the order `models` lists them (others after).
+  const versionRank = (s: ReplayScore) => {
+    const i = versionsOf(s.model).indexOf(s.modelVersion);
+    return i < 0 ? Number.MAX_SAFE_INTEGER : i;
+  };
+  const rows = byHead(
+    [...scores].sort((a, b) => versionRank(a) - versionRank(b) || a.modelVersion.localeCompare(b.modelVersion)),
+    (s) => s.model,
+  );
+  return (
+    <table className="table compact-table replay-scores" data-testid="replay-scores">
+      <thead>
+        <tr>
+          <th>Model</th>
+          <th>Version</th>
+          <th className="num">Answered</th>
+          <th className="num">Accuracy</th>
+        </tr>
+      </thead>
+      <tbody>
+        {rows.length === 0 ? (
+          <tr>
+            <td colSpan={4} className="muted">
+              No completed image yet.
+            </td>
+          </tr>
+        ) : (
+          rows.map((s) => (
+            <tr
+              key={`${s.model}@${s.modelVersion}`}
+              data-testid="replay-score-row"
+              data-model={s.model}
+              data-version={s.modelVersion}
+              data-answered={s.answered}
+              data-correct={s.correct}
+            >
+              <td>
+                <span className="model-tag" style={{ background: headColor(s.model) }}>
+                  {s.model}
+                </span>
+              </td>
+              <td>
+                <code>{s.modelVersion}</code>
+              </td>
+              <td className="num" data-testid="replay-score-answered">
+                {num(s.answered)}
+              </td>
+              <td className="num" data-testid="replay-score-accuracy" title={`${num(s.correct)} of ${num(s.answered)} right`}>
+                {pct(s.accuracy)}
+              </td>
+            </tr>
+          ))
+        )}
+      </tbody>
+    </table>
+  );
 }
 
 function isRunning(r: Replay | null): boolean {
@@ -163,12 +224,13 @@ function ReplayPanel() {
             <Stat label="Submitted" value={num(replay.submitted)} />
             <Stat label="Failed" value={num(replay.failed)} />
             <Stat
-              label="Accurate head right"
-              value={replay.completed ? pct(replay.correct / replay.completed) : '—'}
+              label="Consensus accuracy"
+              value={<span data-testid="replay-consensus">{replay.completed ? pct(replay.correct / replay.completed) : '—'}</span>}
               hint={`${num(replay.correct)} of ${num(replay.completed)}`}
             />
             <Stat label="Measured rate" value={elapsed > 0 ? `${(replay.completed / elapsed).toFixed(1)} img/s` : '—'} hint={`${elapsed.toFixed(1)} s elapsed`} />
           </div>
+          <ReplayScores scores={replay.scores} />
           {replay.error && <div className="muted small">Last error: {replay.error}</div>}
         </div>
       )}

@@ -3,8 +3,9 @@
 //! sees every image and replicas of one head share the load.
 //!
 //! A stage serves what its [`ServedHead`] holds: the production version, whose prediction is
-//! the answer, and a shadow version when one is set, which scores the same images and publishes
-//! its own prediction, flagged. The served set is swapped whole from outside (the registry's
+//! the answer, a shadow version when one is set, which scores the same images and publishes
+//! its own prediction, flagged, and an A/B candidate answering a share of the images (chosen by
+//! the image, so sticky). The served set is swapped whole from outside (the registry's
 //! watcher) while the stage runs: each image is scored with the set it started with.
 
 use std::sync::Arc;
@@ -29,11 +30,6 @@ impl ClassifierStage {
     /// The stage of head `head`, serving what `served` holds (swapped from outside).
     pub fn new(bus: Arc<dyn MessageBus>, head: String, served: Arc<ArcSwap<ServedHead>>) -> Self {
         Self { bus, head, served }
-    }
-
-    /// A stage whose served versions never change.
-    pub fn fixed(bus: Arc<dyn MessageBus>, head: String, served: ServedHead) -> Self {
-        Self::new(bus, head, Arc::new(ArcSwap::from_pointee(served)))
     }
 
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -93,6 +89,15 @@ fn predict(
     })
 }
 
+/// Where image `id` falls in `[0, 1)`: the same for every delivery of the image, so an A/B
+/// arm is sticky (ids are random, so arms get their share).
+fn bucket(id: uuid::Uuid) -> f64 {
+    let bytes = id.as_bytes();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&bytes[..8]);
+    (u64::from_be_bytes(first) >> 11) as f64 / (1u64 << 53) as f64
+}
+
 #[async_trait]
 impl Stage for ClassifierStage {
     type Input = FeaturesExtracted;
@@ -101,7 +106,17 @@ impl Stage for ClassifierStage {
         // This image is scored with the versions served now, whatever is swapped meanwhile.
         let served = self.served.load_full();
         let key = features.image_id.to_string();
-        let answer = match predict(&served.production, &features, false) {
+        // An A/B candidate answers its share of the images; the other arm's version scores
+        // them too, as a shadow, so both are compared on every image.
+        let (answering, mut shadows) = match &served.candidate {
+            Some((candidate, share)) if bucket(features.image_id) < *share => {
+                (candidate, vec![&served.production])
+            }
+            Some((candidate, _)) => (&served.production, vec![candidate]),
+            None => (&served.production, Vec::new()),
+        };
+        shadows.extend(served.shadow.iter());
+        let answer = match predict(answering, &features, false) {
             Ok(prediction) => prediction,
             // Descriptors the head cannot read (another width): the image cannot complete.
             Err(reason) => return Ok(Verdict::reject(Some(features.image_id), reason)),
@@ -111,12 +126,14 @@ impl Stage for ClassifierStage {
             key.clone(),
             &answer,
         )];
-        if let Some(shadow) = &served.shadow {
+        for shadow in shadows {
             // A shadow that fails is logged and counted; it never holds the answer back.
             match predict(shadow, &features, true) {
-                Ok(prediction) => {
-                    outputs.push(Output::new(topics::PREDICTIONS_OUTPUT, key, &prediction))
-                }
+                Ok(prediction) => outputs.push(Output::new(
+                    topics::PREDICTIONS_OUTPUT,
+                    key.clone(),
+                    &prediction,
+                )),
                 Err(reason) => {
                     tracing::warn!(model = %shadow.name, version = %shadow.version, %reason, "shadow failed");
                     metrics()
@@ -127,5 +144,22 @@ impl Stage for ClassifierStage {
             }
         }
         Ok(Verdict::Done(outputs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bucket;
+
+    #[test]
+    fn buckets_are_sticky_and_spread() {
+        let ids: Vec<uuid::Uuid> = (0..10_000).map(|_| uuid::Uuid::new_v4()).collect();
+        for id in &ids[..10] {
+            assert_eq!(bucket(*id), bucket(*id));
+        }
+        let below = ids.iter().filter(|id| bucket(**id) < 0.2).count();
+        // 2,000 expected; 5 standard deviations is 200.
+        assert!((1800..=2200).contains(&below), "{below}");
+        assert!(ids.iter().all(|id| (0.0..1.0).contains(&bucket(*id))));
     }
 }

@@ -18,6 +18,7 @@
 //! | `repository::comparisons` | [`NewComparison`], completing images |
 //! | `repository::statistics` | [`ModelStats`] and the dashboard's raw figures |
 //! | `repository::events` | the audit log |
+//! | `repository::experiments` | what experiments read: shadow and production answers side by side, stored descriptors with production's answers ([`Db::shadow_pairs`], [`Db::stored_answers`]) |
 //! | `repository::registry` | the model registry: versions, aliases and their history ([`NewModelVersion`], [`AliasChange`], [`Db::alias_at`]) |
 //! | `messages` | the bus message a row becomes ([`images::Model::submitted`]) |
 //! | `testing` | test helpers, behind the cargo feature `testing` |
@@ -112,6 +113,7 @@ pub use entities::images::ImageStatus;
 pub use entities::{Descriptors, TopK, TopKList, comparisons, events, images, predictions};
 pub use error::{DbError, Result};
 pub use repository::comparisons::NewComparison;
+pub use repository::experiments::{ImageWindow, PairedRow, StoredAnswer};
 pub use repository::images::{ImageFilter, NewImage};
 pub use repository::predictions::{NewPrediction, PredictionFilter, RecordedPredictions};
 pub use repository::registry::{

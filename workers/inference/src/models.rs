@@ -295,20 +295,44 @@ fn load_classifier(
 }
 
 /// A head as a classifier stage serves it: its production version, whose prediction is the
-/// answer, and optionally a shadow version that scores the same images beside it (stored,
-/// flagged, never the answer). Swapped whole when the registry changes.
+/// answer; optionally a shadow version that scores the same images beside it (stored, flagged,
+/// never the answer); optionally an A/B candidate that answers a share of the images (the
+/// others' version then scores them as a shadow, so both are compared on every image). Swapped
+/// whole when the registry changes.
 #[derive(Clone)]
 pub struct ServedHead {
     pub production: Arc<ClassifierModel>,
     pub shadow: Option<Arc<ClassifierModel>>,
+    /// The candidate and the share of images it answers, in `(0, 1]`.
+    pub candidate: Option<(Arc<ClassifierModel>, f64)>,
+}
+
+/// What a [`ServedHead`] serves, by version label (the candidate's share in millionths).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedLabels {
+    pub production: String,
+    pub shadow: Option<String>,
+    pub candidate: Option<(String, u32)>,
 }
 
 impl ServedHead {
-    /// The versions' labels: production's, and the shadow's.
-    pub fn labels(&self) -> (String, Option<String>) {
-        (
-            self.production.version.clone(),
-            self.shadow.as_ref().map(|s| s.version.clone()),
-        )
+    /// Production alone.
+    pub fn production(model: Arc<ClassifierModel>) -> Self {
+        Self {
+            production: model,
+            shadow: None,
+            candidate: None,
+        }
+    }
+
+    pub fn labels(&self) -> ServedLabels {
+        ServedLabels {
+            production: self.production.version.clone(),
+            shadow: self.shadow.as_ref().map(|s| s.version.clone()),
+            candidate: self
+                .candidate
+                .as_ref()
+                .map(|(c, share)| (c.version.clone(), (share * 1e6).round() as u32)),
+        }
     }
 }

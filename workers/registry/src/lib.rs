@@ -8,7 +8,9 @@
 //! - [`Registry::import_bundle`] registers the shipped bundle as version 1 of each model on a
 //!   first start (the bundle in `models/` stays the offline default).
 
+mod experiments;
 mod import;
+pub mod paired;
 mod serving;
 pub mod validate;
 
@@ -25,6 +27,7 @@ use vision_db::entities::{model_alias_history, model_aliases};
 use vision_db::{AliasChange, Db, DbError, NewModelVersion};
 use vision_inference::RuntimeKind;
 
+pub use experiments::{AbComparison, Backtest, ShadowComparison};
 pub use import::import_bundle;
 pub use serving::{HeadPlan, HeadWatcher};
 pub use validate::{Checked, Expected};

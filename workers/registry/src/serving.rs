@@ -20,7 +20,7 @@ use vision_core::messages::{ModelEvent, SCHEMA_VERSION};
 use vision_core::{MessageBus, topics};
 use vision_db::entities::model_versions::{self, ModelRole};
 use vision_inference::runtime::{self, Parallelism};
-use vision_inference::{ClassifierModel, ExtractorModel, ServedHead};
+use vision_inference::{ClassifierModel, ExtractorModel, ServedHead, ServedLabels};
 
 use crate::{PRODUCTION, Registry, RegistryError, Result, SHADOW};
 
@@ -29,14 +29,20 @@ use crate::{PRODUCTION, Registry, RegistryError, Result, SHADOW};
 pub struct HeadPlan {
     pub production: model_versions::Model,
     pub shadow: Option<model_versions::Model>,
+    /// An A/B candidate and the share of images it answers.
+    pub candidate: Option<(model_versions::Model, f64)>,
 }
 
 impl HeadPlan {
-    fn labels(&self) -> (String, Option<String>) {
-        (
-            self.production.label.clone(),
-            self.shadow.as_ref().map(|s| s.label.clone()),
-        )
+    fn labels(&self) -> ServedLabels {
+        ServedLabels {
+            production: self.production.label.clone(),
+            shadow: self.shadow.as_ref().map(|s| s.label.clone()),
+            candidate: self
+                .candidate
+                .as_ref()
+                .map(|(c, share)| (c.label.clone(), (share * 1e6).round() as u32)),
+        }
     }
 }
 
@@ -70,7 +76,17 @@ impl Registry {
             Some(v) if v != production.version => Some(row(v).await?),
             _ => None,
         };
-        Ok(HeadPlan { production, shadow })
+        let candidate = match self.db.traffic_split(name).await? {
+            Some(split) if split.version != production.version => {
+                Some((row(split.version).await?, split.share))
+            }
+            _ => None,
+        };
+        Ok(HeadPlan {
+            production,
+            shadow,
+            candidate,
+        })
     }
 
     /// Loads a classifier version from its file (checked), on one thread, and warms it.
@@ -148,7 +164,15 @@ impl Registry {
             Some(shadow) => Some(self.load_classifier(shadow).await?),
             None => None,
         };
-        Ok(ServedHead { production, shadow })
+        let candidate = match &plan.candidate {
+            Some((candidate, share)) => Some((self.load_classifier(candidate).await?, *share)),
+            None => None,
+        };
+        Ok(ServedHead {
+            production,
+            shadow,
+            candidate,
+        })
     }
 }
 
@@ -223,7 +247,8 @@ impl HeadWatcher {
                     let event = vision_core::messages::decode::<ModelEvent>(&delivery.payload);
                     let _ = delivery.ack();
                     match event {
-                        Ok(ModelEvent::AliasMoved { model, .. }) if model == self.head => {}
+                        Ok(ModelEvent::AliasMoved { model, .. } | ModelEvent::SplitChanged { model, .. })
+                            if model == self.head => {}
                         _ => continue,
                     }
                 }
@@ -251,14 +276,17 @@ impl HeadWatcher {
 
     /// Says what this replica serves (best effort: the rollout view, not the pipeline).
     async fn announce(&self) {
-        let (production, shadow) = self.served.load().labels();
+        let served = self.served.load();
+        let labels = served.labels();
         let event = ModelEvent::Serving {
             v: SCHEMA_VERSION,
             replica: self.replica.clone(),
             stage: self.stage.clone(),
             model: self.head.clone(),
-            production,
-            shadow,
+            production: labels.production,
+            shadow: labels.shadow,
+            candidate: labels.candidate.map(|(label, _)| label),
+            share: served.candidate.as_ref().map(|(_, share)| *share),
             at: chrono::Utc::now(),
         };
         if let Err(e) = topics::MODEL_EVENTS

@@ -3,6 +3,7 @@
 
 mod comparison;
 mod connection;
+mod experiments;
 mod image;
 mod model;
 mod prediction;
@@ -13,6 +14,7 @@ mod stats;
 
 pub use comparison::Comparison;
 pub use connection::{ImageConnection, ImageEdge, PageInfo, PredictionConnection, PredictionEdge};
+pub use experiments::{AbComparison, Backtest, PairedComparison, ShadowComparison};
 pub use image::{Image, ImageFilter, ImageStatus};
 pub use model::{ModelInfo, ModelKind};
 pub use prediction::{ClassScore, Prediction};

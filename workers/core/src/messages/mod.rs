@@ -125,7 +125,21 @@ pub enum ModelEvent {
         production: String,
         /// A shadow version's label, when one scores beside production.
         shadow: Option<String>,
+        /// An A/B candidate's label, when one answers a share of the images.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        candidate: Option<String>,
+        /// The candidate's share of the images.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        share: Option<f64>,
         at: DateTime<Utc>,
+    },
+    /// An A/B test of a head started, changed or stopped.
+    SplitChanged {
+        v: u16,
+        model: String,
+        /// The candidate version and its share; `None` once stopped.
+        version: Option<i32>,
+        share: Option<f64>,
     },
 }
 

@@ -5,6 +5,7 @@ pub mod events;
 pub mod images;
 pub mod model_alias_history;
 pub mod model_aliases;
+pub mod model_traffic_splits;
 pub mod model_versions;
 pub mod predictions;
 

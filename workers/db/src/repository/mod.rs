@@ -3,6 +3,7 @@
 
 pub(crate) mod comparisons;
 pub(crate) mod events;
+pub(crate) mod experiments;
 pub(crate) mod images;
 pub(crate) mod outbox;
 pub(crate) mod predictions;

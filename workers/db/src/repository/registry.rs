@@ -13,7 +13,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::entities::model_versions::ModelRole;
-use crate::entities::{model_alias_history, model_aliases, model_versions};
+use crate::entities::{model_alias_history, model_aliases, model_traffic_splits, model_versions};
 use crate::{DateTimeUtc, Db, DbError, Result, now};
 
 /// The alias of the version that answers.
@@ -335,6 +335,61 @@ impl Db {
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    /// The A/B test of head `name`, if one runs.
+    pub async fn traffic_split(&self, name: &str) -> Result<Option<model_traffic_splits::Model>> {
+        Ok(model_traffic_splits::Entity::find_by_id(name.to_string())
+            .one(&self.conn)
+            .await?)
+    }
+
+    /// Starts (or changes) the A/B test of head `name`: `version` answers `share` of the
+    /// images. [`DbError::UnknownModelVersion`] when the version does not exist.
+    pub async fn set_traffic_split(
+        &self,
+        name: &str,
+        version: i32,
+        share: f64,
+        by: &str,
+    ) -> Result<model_traffic_splits::Model> {
+        if !(share > 0.0 && share <= 1.0) {
+            return Err(DbError::InvalidInput(format!(
+                "an A/B share is in (0, 1], not {share}"
+            )));
+        }
+        if self.model_version(name, version).await?.is_none() {
+            return Err(DbError::UnknownModelVersion {
+                name: name.to_string(),
+                version,
+            });
+        }
+        use model_traffic_splits::Column as T;
+        let row = model_traffic_splits::Model {
+            name: name.to_string(),
+            version,
+            share,
+            updated_at: now(),
+            updated_by: by.to_string(),
+        };
+        let am: model_traffic_splits::ActiveModel = row.clone().into();
+        model_traffic_splits::Entity::insert(am)
+            .on_conflict(
+                OnConflict::column(T::Name)
+                    .update_columns([T::Version, T::Share, T::UpdatedAt, T::UpdatedBy])
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.conn)
+            .await?;
+        Ok(row)
+    }
+
+    /// Stops the A/B test of head `name`; `false` when none ran.
+    pub async fn clear_traffic_split(&self, name: &str) -> Result<bool> {
+        let res = model_traffic_splits::Entity::delete_by_id(name.to_string())
+            .exec(&self.conn)
+            .await?;
+        Ok(res.rows_affected > 0)
     }
 
     /// The moves of `alias` of `name` (every alias of it when `None`), newest first.

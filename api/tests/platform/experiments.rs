@@ -1,0 +1,283 @@
+//! Experiments (F24): a shadow version compared with production on the images both scored, and
+//! a registered version back-tested on past images' stored descriptors; every figure against a
+//! re-scoring done here (the test heads answer by colour).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use vision_testkit::bundle::{CIFAR10_CLASSES, HeadSpec, head_onnx};
+
+use crate::common::{TestApp, error_code};
+use crate::images::{self, BLUE, GREEN, RED};
+
+const PAIRED: &str = "n labeled accuracyA accuracyB weightedF1A weightedF1B difference \
+    differenceLow differenceHigh mcnemarB mcnemarC mcnemarP agreement latencyP50MsA \
+    latencyP50MsB";
+
+/// `fast` version 2: red is a cat; green and blue as the shipped test head (automobile, bird).
+async fn register_cats(app: &TestApp) {
+    let weights = HeadSpec::colours(
+        "fast",
+        "x",
+        &CIFAR10_CLASSES,
+        ["cat", "automobile", "bird"],
+        5.0,
+    )
+    .weights;
+    let response = app
+        .multipart(
+            "mutation($file: Upload!) { registerModelVersion(file: $file, name: \"fast\", \
+             kind: CLASSIFIER, label: \"fast-cats\") { version } }",
+            json!({ "file": null }),
+            vec![(
+                "variables.file".into(),
+                "f.onnx".into(),
+                head_onnx(&weights),
+            )],
+        )
+        .await;
+    assert!(response.get("errors").is_none(), "{response:#}");
+}
+
+/// 4 red airplanes, 3 green automobiles, 2 blue birds: production (v1) is right on all nine,
+/// version 2 wrong on the four red ones.
+async fn upload_nine(app: &TestApp) {
+    let mut ids = Vec::new();
+    for (colour, label, count) in [
+        (RED, "airplane", 4),
+        (GREEN, "automobile", 3),
+        (BLUE, "bird", 2),
+    ] {
+        for _ in 0..count {
+            ids.push(
+                app.upload_ok("c.png", images::png(colour), Some(label))
+                    .await,
+            );
+        }
+    }
+    for id in ids {
+        assert_eq!(app.wait_done(&id).await["status"], "COMPLETED");
+    }
+}
+
+/// The figures a re-scoring by hand gives for the nine images: A right on 9, B on 5.
+fn assert_nine(c: &Value) {
+    assert_eq!(
+        (c["n"].as_i64(), c["labeled"].as_i64()),
+        (Some(9), Some(9)),
+        "{c:#}"
+    );
+    assert_eq!(c["accuracyA"], 1.0);
+    assert!((c["accuracyB"].as_f64().unwrap() - 5.0 / 9.0).abs() < 1e-9);
+    assert!((c["difference"].as_f64().unwrap() + 4.0 / 9.0).abs() < 1e-9);
+    assert_eq!(
+        (c["mcnemarB"].as_i64(), c["mcnemarC"].as_i64()),
+        (Some(4), Some(0))
+    );
+    assert!((c["mcnemarP"].as_f64().unwrap() - 0.125).abs() < 1e-12);
+    assert!((c["agreement"].as_f64().unwrap() - 5.0 / 9.0).abs() < 1e-9);
+    // Wald: d = -4/9, se = sqrt(4 - 16/9) / 9.
+    let half = 1.96 * (4.0f64 - 16.0 / 9.0).sqrt() / 9.0;
+    assert!((c["differenceLow"].as_f64().unwrap() - (-4.0 / 9.0 - half)).abs() < 1e-9);
+    assert!((c["differenceHigh"].as_f64().unwrap() - (-4.0 / 9.0 + half)).abs() < 1e-9);
+    assert_eq!(c["weightedF1A"], 1.0);
+    // B: airplane F1 0 (4 of 9 images), automobile 1 (3), bird 1 (2); cat has no image.
+    assert!((c["weightedF1B"].as_f64().unwrap() - 5.0 / 9.0).abs() < 1e-9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_is_compared_with_production_on_the_images_both_scored() {
+    let app = TestApp::start().await;
+    register_cats(&app).await;
+    let none = app
+        .query(
+            &format!(
+                "{{ shadowComparison(model: \"fast\") {{ shadow comparison {{ {PAIRED} }} }} }}"
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(none["shadowComparison"], Value::Null, "no shadow yet");
+    app.query(
+        "mutation { setModelAlias(name: \"fast\", alias: \"shadow\", version: 2) { changed } }",
+        json!({}),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while app
+        .query("{ modelRollout(model: \"fast\") { shadow } }", json!({}))
+        .await["modelRollout"][0]["shadow"]
+        != "fast-cats"
+    {
+        assert!(Instant::now() < deadline, "the shadow is never served");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    upload_nine(&app).await;
+    let data = app
+        .query(
+            &format!(
+                "{{ shadowComparison(model: \"fast\") {{ shadow comparison {{ {PAIRED} }} }} }}"
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["shadowComparison"]["shadow"], "fast-cats");
+    assert_nine(&data["shadowComparison"]["comparison"]);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registered_version_is_back_tested_on_past_images() {
+    let app = TestApp::start().await;
+    upload_nine(&app).await;
+    register_cats(&app).await;
+    let data = app
+        .query(
+            &format!(
+                "{{ backtest(model: \"fast\", version: 2) {{ label seconds comparison {{ {PAIRED} }} }} }}"
+            ),
+            json!({}),
+        )
+        .await;
+    let backtest = &data["backtest"];
+    assert_eq!(backtest["label"], "fast-cats");
+    assert!(backtest["seconds"].as_f64().unwrap() >= 0.0);
+    assert_nine(&backtest["comparison"]);
+    // The window: nothing before the first upload.
+    let none = app
+        .query(
+            "query($until: DateTime!) { backtest(model: \"fast\", version: 2, until: $until) \
+             { comparison { n } } }",
+            json!({ "until": "2000-01-01T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!(none["backtest"]["comparison"]["n"], 0);
+    for (query, code) in [
+        (
+            "{ backtest(model: \"fast\", version: 9) { label } }",
+            "NOT_FOUND",
+        ),
+        (
+            "{ backtest(model: \"extractor\", version: 1) { label } }",
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "{ backtest(model: \"fast\", version: 2, last: 0) { label } }",
+            "INVALID_ARGUMENT",
+        ),
+    ] {
+        assert_eq!(
+            error_code(&app.graphql(query, json!({})).await),
+            code,
+            "{query}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ab_test_answers_a_sticky_share_and_compares_both_on_every_image() {
+    let app = TestApp::start().await;
+    register_cats(&app).await;
+    let refused = app
+        .graphql(
+            "mutation { startAbTest(model: \"fast\", version: 2, share: 1.5) }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "INVALID_ARGUMENT");
+    let started = app
+        .query(
+            "mutation { startAbTest(model: \"fast\", version: 2, share: 0.5) }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(started["startAbTest"], true);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while app
+        .query("{ modelRollout(model: \"fast\") { candidate } }", json!({}))
+        .await["modelRollout"][0]["candidate"]
+        != "fast-cats"
+    {
+        assert!(Instant::now() < deadline, "the candidate is never served");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Red images: production says airplane, the candidate cat.
+    let mut answered_by = std::collections::BTreeMap::<String, usize>::new();
+    for _ in 0..40 {
+        let id = app
+            .upload_ok("red.png", images::png(RED), Some("airplane"))
+            .await;
+        let image = app.wait_done(&id).await;
+        let fast: Vec<&Value> = image["predictions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["model"] == "fast")
+            .collect();
+        assert_eq!(fast.len(), 2, "both arms score every image: {image:#}");
+        let answer = app
+            .query(
+                "query($id: ID!) { image(id: $id) { predictions { model modelVersion shadow } \
+                 comparison { consensusClass } } }",
+                json!({ "id": id }),
+            )
+            .await["image"]
+            .clone();
+        let answering: Vec<&Value> = answer["predictions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["model"] == "fast" && p["shadow"] == false)
+            .collect();
+        assert_eq!(answering.len(), 1);
+        *answered_by
+            .entry(answering[0]["modelVersion"].as_str().unwrap().into())
+            .or_default() += 1;
+    }
+    // Half each, give or take (40 images: both arms answer some).
+    assert!(
+        answered_by.get("fast-cats").copied().unwrap_or(0) >= 5,
+        "{answered_by:?}"
+    );
+    assert!(
+        answered_by.get("fast-test-v1").copied().unwrap_or(0) >= 5,
+        "{answered_by:?}"
+    );
+    let data = app
+        .query(
+            &format!(
+                "{{ abComparison(model: \"fast\") {{ production candidate share comparison {{ {PAIRED} }} }} }}"
+            ),
+            json!({}),
+        )
+        .await;
+    let ab = &data["abComparison"];
+    assert_eq!(
+        (ab["production"].as_str(), ab["candidate"].as_str()),
+        (Some("fast-test-v1"), Some("fast-cats"))
+    );
+    assert_eq!(ab["share"], 0.5);
+    let c = &ab["comparison"];
+    assert_eq!(
+        (
+            c["n"].as_i64(),
+            c["mcnemarB"].as_i64(),
+            c["mcnemarC"].as_i64()
+        ),
+        (Some(40), Some(40), Some(0))
+    );
+    assert_eq!(
+        (c["accuracyA"].as_f64(), c["accuracyB"].as_f64()),
+        (Some(1.0), Some(0.0))
+    );
+    let stopped = app
+        .query("mutation { stopAbTest(model: \"fast\") }", json!({}))
+        .await;
+    assert_eq!(stopped["stopAbTest"], true);
+    let again = app
+        .query("mutation { stopAbTest(model: \"fast\") }", json!({}))
+        .await;
+    assert_eq!(again["stopAbTest"], false);
+    app.stop().await;
+}

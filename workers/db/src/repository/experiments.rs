@@ -1,0 +1,243 @@
+//! What experiments read (F24): the images a shadow version and the production version of a
+//! head both answered, and the stored descriptors of past images with what production answered
+//! (back-testing a registered version on them).
+
+use sea_orm::sea_query::{Alias, Expr, JoinType, Order, Query};
+use sea_orm::{ConnectionTrait, FromQueryResult};
+use uuid::Uuid;
+
+use crate::entities::{Descriptors, images, predictions};
+use crate::{DateTimeUtc, Db, Result};
+
+/// One image answered by production (`a`) and by another version (`b`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairedRow {
+    pub image_id: Uuid,
+    pub label: Option<String>,
+    pub a_class: String,
+    pub a_ms: f64,
+    pub b_class: String,
+    pub b_ms: f64,
+}
+
+/// One past image: its stored descriptors and production's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredAnswer {
+    pub image_id: Uuid,
+    pub label: Option<String>,
+    pub descriptors: Vec<f32>,
+    pub class: String,
+    pub inference_ms: f64,
+}
+
+/// Which past images a back-test scores.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ImageWindow {
+    /// Uploaded at or after.
+    pub since: Option<DateTimeUtc>,
+    /// Uploaded before.
+    pub until: Option<DateTimeUtc>,
+    /// The most recent ones, at most.
+    pub limit: u64,
+}
+
+#[derive(FromQueryResult)]
+struct Paired {
+    image_id: Uuid,
+    label: Option<String>,
+    a_class: String,
+    a_ms: f64,
+    b_class: String,
+    b_ms: f64,
+}
+
+impl From<Paired> for PairedRow {
+    fn from(r: Paired) -> Self {
+        Self {
+            image_id: r.image_id,
+            label: r.label,
+            a_class: r.a_class,
+            a_ms: r.a_ms,
+            b_class: r.b_class,
+            b_ms: r.b_ms,
+        }
+    }
+}
+
+#[derive(FromQueryResult)]
+struct Stored {
+    image_id: Uuid,
+    label: Option<String>,
+    descriptors: Descriptors,
+    class: String,
+    inference_ms: f64,
+}
+
+impl Db {
+    /// The images that shadow version `version` of `model` scored, with production's answer
+    /// beside its own, newest first, at most `limit`.
+    pub async fn shadow_pairs(
+        &self,
+        model: &str,
+        version: &str,
+        limit: u64,
+    ) -> Result<Vec<PairedRow>> {
+        use predictions::Column as P;
+        let (s, a, i) = (Alias::new("s"), Alias::new("a"), Alias::new("i"));
+        let mut q = Query::select();
+        q.from_as(predictions::Entity, s.clone())
+            .join_as(
+                JoinType::InnerJoin,
+                predictions::Entity,
+                a.clone(),
+                Expr::col((a.clone(), P::ImageId))
+                    .equals((s.clone(), P::ImageId))
+                    .and(Expr::col((a.clone(), P::Model)).equals((s.clone(), P::Model)))
+                    .and(Expr::col((a.clone(), P::Shadow)).eq(false)),
+            )
+            .join_as(
+                JoinType::InnerJoin,
+                images::Entity,
+                i.clone(),
+                Expr::col((i.clone(), images::Column::Id)).equals((s.clone(), P::ImageId)),
+            )
+            .expr_as(Expr::col((s.clone(), P::ImageId)), Alias::new("image_id"))
+            .expr_as(
+                Expr::col((i.clone(), images::Column::Label)),
+                Alias::new("label"),
+            )
+            .expr_as(
+                Expr::col((a.clone(), P::PredictedClass)),
+                Alias::new("a_class"),
+            )
+            .expr_as(Expr::col((a.clone(), P::InferenceMs)), Alias::new("a_ms"))
+            .expr_as(
+                Expr::col((s.clone(), P::PredictedClass)),
+                Alias::new("b_class"),
+            )
+            .expr_as(Expr::col((s.clone(), P::InferenceMs)), Alias::new("b_ms"))
+            .and_where(Expr::col((s.clone(), P::Model)).eq(model))
+            .and_where(Expr::col((s.clone(), P::ModelVersion)).eq(version))
+            .and_where(Expr::col((s.clone(), P::Shadow)).eq(true))
+            .order_by((s, P::CreatedAt), Order::Desc)
+            .limit(limit);
+        let backend = self.conn.get_database_backend();
+        let rows = Paired::find_by_statement(backend.build(&q))
+            .all(&self.conn)
+            .await?;
+        Ok(rows.into_iter().map(PairedRow::from).collect())
+    }
+
+    /// The images both version `a` and version `b` of `model` scored (an A/B test scores each
+    /// image with both, one answering), newest first, at most `limit`.
+    pub async fn version_pairs(
+        &self,
+        model: &str,
+        a_version: &str,
+        b_version: &str,
+        limit: u64,
+    ) -> Result<Vec<PairedRow>> {
+        use predictions::Column as P;
+        let (b, a, i) = (Alias::new("b"), Alias::new("a"), Alias::new("i"));
+        let mut q = Query::select();
+        q.from_as(predictions::Entity, b.clone())
+            .join_as(
+                JoinType::InnerJoin,
+                predictions::Entity,
+                a.clone(),
+                Expr::col((a.clone(), P::ImageId))
+                    .equals((b.clone(), P::ImageId))
+                    .and(Expr::col((a.clone(), P::Model)).equals((b.clone(), P::Model)))
+                    .and(Expr::col((a.clone(), P::ModelVersion)).eq(a_version)),
+            )
+            .join_as(
+                JoinType::InnerJoin,
+                images::Entity,
+                i.clone(),
+                Expr::col((i.clone(), images::Column::Id)).equals((b.clone(), P::ImageId)),
+            )
+            .expr_as(Expr::col((b.clone(), P::ImageId)), Alias::new("image_id"))
+            .expr_as(
+                Expr::col((i.clone(), images::Column::Label)),
+                Alias::new("label"),
+            )
+            .expr_as(
+                Expr::col((a.clone(), P::PredictedClass)),
+                Alias::new("a_class"),
+            )
+            .expr_as(Expr::col((a.clone(), P::InferenceMs)), Alias::new("a_ms"))
+            .expr_as(
+                Expr::col((b.clone(), P::PredictedClass)),
+                Alias::new("b_class"),
+            )
+            .expr_as(Expr::col((b.clone(), P::InferenceMs)), Alias::new("b_ms"))
+            .and_where(Expr::col((b.clone(), P::Model)).eq(model))
+            .and_where(Expr::col((b.clone(), P::ModelVersion)).eq(b_version))
+            .order_by((b, P::CreatedAt), Order::Desc)
+            .limit(limit);
+        let backend = self.conn.get_database_backend();
+        let rows = Paired::find_by_statement(backend.build(&q))
+            .all(&self.conn)
+            .await?;
+        Ok(rows.into_iter().map(PairedRow::from).collect())
+    }
+
+    /// Past images with descriptors of extractor version `extractor` and production's answer
+    /// of `model` (not a shadow's), newest first, in `window`.
+    pub async fn stored_answers(
+        &self,
+        model: &str,
+        extractor: &str,
+        window: &ImageWindow,
+    ) -> Result<Vec<StoredAnswer>> {
+        use images::Column as I;
+        use predictions::Column as P;
+        let (a, i) = (Alias::new("a"), Alias::new("i"));
+        let mut q = Query::select();
+        q.from_as(images::Entity, i.clone())
+            .join_as(
+                JoinType::InnerJoin,
+                predictions::Entity,
+                a.clone(),
+                Expr::col((a.clone(), P::ImageId))
+                    .equals((i.clone(), I::Id))
+                    .and(Expr::col((a.clone(), P::Model)).eq(model))
+                    .and(Expr::col((a.clone(), P::Shadow)).eq(false)),
+            )
+            .expr_as(Expr::col((i.clone(), I::Id)), Alias::new("image_id"))
+            .expr_as(Expr::col((i.clone(), I::Label)), Alias::new("label"))
+            .expr_as(
+                Expr::col((i.clone(), I::Descriptors)),
+                Alias::new("descriptors"),
+            )
+            .expr_as(
+                Expr::col((a.clone(), P::PredictedClass)),
+                Alias::new("class"),
+            )
+            .expr_as(Expr::col((a, P::InferenceMs)), Alias::new("inference_ms"))
+            .and_where(Expr::col((i.clone(), I::Descriptors)).is_not_null())
+            .and_where(Expr::col((i.clone(), I::ExtractorVersion)).eq(extractor))
+            .order_by((i.clone(), I::CreatedAt), Order::Desc)
+            .limit(window.limit);
+        if let Some(since) = window.since {
+            q.and_where(Expr::col((i.clone(), I::CreatedAt)).gte(since));
+        }
+        if let Some(until) = window.until {
+            q.and_where(Expr::col((i, I::CreatedAt)).lt(until));
+        }
+        let backend = self.conn.get_database_backend();
+        let rows = Stored::find_by_statement(backend.build(&q))
+            .all(&self.conn)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| StoredAnswer {
+                image_id: r.image_id,
+                label: r.label,
+                descriptors: r.descriptors.0,
+                class: r.class,
+                inference_ms: r.inference_ms,
+            })
+            .collect())
+    }
+}
