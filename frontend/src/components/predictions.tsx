@@ -15,8 +15,8 @@ export function PredictionList({
   topK?: boolean;
   compact?: boolean;
 }) {
-  const { heads, byHead, headColor, versioned } = useBundle();
-  const sorted = byHead(predictions, (p) => p.model);
+  const { heads, byHeadVersion, headColor, versioned } = useBundle();
+  const sorted = byHeadVersion(predictions, (p) => p.model, (p) => p.modelVersion);
   const present = new Set(sorted.map((p) => p.model));
   const missing = heads.filter((h) => !present.has(h));
   return (

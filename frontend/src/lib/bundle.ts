@@ -26,6 +26,8 @@ export interface Bundle {
   classColor: (cls: string) => string;
   /** Sorts by the head order; models the bundle does not list last, by name. */
   byHead: <T>(items: T[], model: (t: T) => string) => T[];
+  /** Sorts by the head order, then each head's versions in the order `models` lists them (others after, by version). */
+  byHeadVersion: <T>(items: T[], model: (t: T) => string, version: (t: T) => string) => T[];
 }
 
 function makeBundle(status: Bundle['status'], classes: string[], models: BundleData['models'], errors: ApiError[] = []): Bundle {
@@ -42,6 +44,14 @@ function makeBundle(status: Bundle['status'], classes: string[], models: BundleD
     headColor: (model) => paletteColor(HEAD_PALETTE, heads.indexOf(model), UNKNOWN_HEAD_COLOR),
     classColor: (cls) => paletteColor(CLASS_PALETTE, classes.indexOf(cls), UNKNOWN_CLASS_COLOR),
     byHead: (items, model) => sortByOrder(items, model, heads),
+    byHeadVersion: (items, model, version) => {
+      const rank = (t: (typeof items)[number]) => {
+        const i = versionsOf(model(t)).indexOf(version(t));
+        return i < 0 ? Number.MAX_SAFE_INTEGER : i;
+      };
+      const byVersion = [...items].sort((a, b) => rank(a) - rank(b) || version(a).localeCompare(version(b)));
+      return sortByOrder(byVersion, model, heads);
+    },
   };
 }
 

@@ -44,16 +44,8 @@ function ReplayErrors({ errors }: { errors: ApiError[] }) {
 
 /** How each head version did on the replay's completed labelled images (live with `replayProgress`). */
 function ReplayScores({ scores }: { scores: ReplayScore[] }) {
-  const { byHead, headColor, versionsOf } = useBundle();
-  // Heads in the bundle's order, each head's versions in the order `models` lists them (others after).
-  const versionRank = (s: ReplayScore) => {
-    const i = versionsOf(s.model).indexOf(s.modelVersion);
-    return i < 0 ? Number.MAX_SAFE_INTEGER : i;
-  };
-  const rows = byHead(
-    [...scores].sort((a, b) => versionRank(a) - versionRank(b) || a.modelVersion.localeCompare(b.modelVersion)),
-    (s) => s.model,
-  );
+  const { byHeadVersion, headColor } = useBundle();
+  const rows = byHeadVersion(scores, (s) => s.model, (s) => s.modelVersion);
   return (
     <table className="table compact-table replay-scores" data-testid="replay-scores">
       <thead>
