@@ -147,11 +147,13 @@ impl Stage for Predictions {
         Ok(verdicts.pop().expect("one verdict"))
     }
 
-    /// One statement for the whole batch, one read of their images' predictions, then an event
-    /// per new prediction and the completion of every image they finish.
+    /// One read of their images' answers, one statement for the whole batch, one read of their
+    /// images' predictions, then an event per new prediction and the completion of every image
+    /// they finish.
     async fn handle_batch(&self, batch: Vec<PredictionMade>) -> Result<Vec<Verdict>, Retry> {
         let count = batch.len();
-        let rows: Vec<NewPrediction> = batch.iter().cloned().map(prediction_row).collect();
+        let mut rows: Vec<NewPrediction> = batch.iter().cloned().map(prediction_row).collect();
+        self.first_answer_stands(&mut rows).await?;
         let recorded = match self.recording.db.record_predictions(rows).await {
             Ok(recorded) => recorded,
             Err(e @ DbError::NotFound { .. }) if count == 1 => {
@@ -193,6 +195,45 @@ impl Stage for Predictions {
         // Also on a redelivery: the crash may have come between the insert and the completion.
         let outputs = self.recording.complete_with(recorded.stored).await?;
         Ok(batch_verdicts(count, outputs))
+    }
+}
+
+impl Predictions {
+    /// An image has one answer per head: the first. A later answer of the same head by another
+    /// version (an image redelivered after a promotion, scored again by the new version) is
+    /// kept, as a shadow's prediction, so nothing is counted twice.
+    async fn first_answer_stands(&self, rows: &mut [NewPrediction]) -> Result<(), DbError> {
+        let mut ids: Vec<Uuid> = rows
+            .iter()
+            .filter(|r| !r.shadow)
+            .map(|r| r.image_id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        ids.sort();
+        ids.dedup();
+        let mut answered: HashSet<(Uuid, String, String)> = self
+            .recording
+            .db
+            .predictions_for_images(&ids)
+            .await?
+            .into_iter()
+            .filter(|p| !p.shadow)
+            .map(|p| (p.image_id, p.model, p.model_version))
+            .collect();
+        for row in rows.iter_mut().filter(|r| !r.shadow) {
+            let other = answered.iter().any(|(image, model, version)| {
+                *image == row.image_id && *model == row.model && *version != row.model_version
+            });
+            if other {
+                tracing::info!(image = %row.image_id, model = %row.model, version = %row.model_version, "a second answer of one head, kept as a shadow's");
+                row.shadow = true;
+            } else {
+                answered.insert((row.image_id, row.model.clone(), row.model_version.clone()));
+            }
+        }
+        Ok(())
     }
 }
 
