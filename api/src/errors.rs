@@ -35,6 +35,8 @@ pub enum ErrorCode {
     VersionExists,
     /// A model file over the size limit.
     ModelTooLarge,
+    /// A subscriber too slow to follow its events missed some.
+    SubscriberLagged,
     /// A dependency (database, object store) does not answer; try again later.
     ServiceUnavailable,
     Internal,
@@ -79,6 +81,7 @@ impl ErrorCode {
             ErrorCode::ShapeMismatch => "SHAPE_MISMATCH",
             ErrorCode::VersionExists => "VERSION_EXISTS",
             ErrorCode::ModelTooLarge => "MODEL_TOO_LARGE",
+            ErrorCode::SubscriberLagged => "SUBSCRIBER_LAGGED",
             ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
         }

@@ -1,4 +1,5 @@
-//! The rollout view (F21): which versions each replica serves, live. Every serving replica says
+//! The rollout view (F21): which versions each replica serves, live, and the registry's changes
+//! as they happen. Every serving replica says
 //! what it serves on `model-events` after its start, after every swap and at every periodic
 //! check; each gateway reads the topic live (no shared group), keeps the latest word of every
 //! (replica, stage) and fans the changes out to `modelRollout` subscribers.
@@ -37,20 +38,39 @@ pub struct ReplicaServing {
     pub at: DateTime<Utc>,
 }
 
+/// A change in the registry: an alias moved, or an A/B test started, changed or stopped.
+#[derive(Debug, Clone, PartialEq, async_graphql::SimpleObject)]
+pub struct ModelChange {
+    pub model: String,
+    /// `alias` for an alias move, `ab` for an A/B test.
+    pub kind: String,
+    /// The alias that moved (null for an A/B test).
+    pub alias: Option<String>,
+    /// Where it points now (the candidate for an A/B test); null when removed or stopped.
+    pub version: Option<i32>,
+    /// Where the alias pointed before.
+    pub previous_version: Option<i32>,
+    /// The candidate's share of an A/B test.
+    pub share: Option<f64>,
+}
+
 /// The latest word of every replica. Cheap to clone.
 #[derive(Clone)]
 pub struct Rollout {
     latest: Arc<Mutex<BTreeMap<(String, String), ReplicaServing>>>,
     tx: broadcast::Sender<ReplicaServing>,
+    changes: broadcast::Sender<ModelChange>,
 }
 
 impl Rollout {
     /// A view fed by nothing yet.
     pub fn detached() -> Self {
         let (tx, _) = broadcast::channel(CAPACITY);
+        let (changes, _) = broadcast::channel(CAPACITY);
         Self {
             latest: Arc::default(),
             tx,
+            changes,
         }
     }
 
@@ -71,19 +91,8 @@ impl Rollout {
                         None => break,
                     },
                 };
-                if let Ok(ModelEvent::Serving {
-                    replica,
-                    stage,
-                    model,
-                    production,
-                    shadow,
-                    candidate,
-                    share,
-                    at,
-                    ..
-                }) = messages::decode::<ModelEvent>(&delivery.payload)
-                {
-                    feed.record(ReplicaServing {
+                match messages::decode::<ModelEvent>(&delivery.payload) {
+                    Ok(ModelEvent::Serving {
                         replica,
                         stage,
                         model,
@@ -92,7 +101,49 @@ impl Rollout {
                         candidate,
                         share,
                         at,
-                    });
+                        ..
+                    }) => feed.record(ReplicaServing {
+                        replica,
+                        stage,
+                        model,
+                        production,
+                        shadow,
+                        candidate,
+                        share,
+                        at,
+                    }),
+                    Ok(ModelEvent::AliasMoved {
+                        model,
+                        alias,
+                        version,
+                        previous,
+                        ..
+                    }) => {
+                        let _ = feed.changes.send(ModelChange {
+                            model,
+                            kind: "alias".into(),
+                            alias: Some(alias),
+                            version,
+                            previous_version: previous,
+                            share: None,
+                        });
+                    }
+                    Ok(ModelEvent::SplitChanged {
+                        model,
+                        version,
+                        share,
+                        ..
+                    }) => {
+                        let _ = feed.changes.send(ModelChange {
+                            model,
+                            kind: "ab".into(),
+                            alias: None,
+                            version,
+                            previous_version: None,
+                            share,
+                        });
+                    }
+                    Err(e) => tracing::warn!(error = %e, "unreadable model event skipped"),
                 }
                 let _ = delivery.ack();
             }
@@ -135,5 +186,10 @@ impl Rollout {
     /// Every change from now on (a replica that starts serving other versions).
     pub fn changes(&self) -> broadcast::Receiver<ReplicaServing> {
         self.tx.subscribe()
+    }
+
+    /// Every registry change from now on (alias moves, A/B tests).
+    pub fn model_changes(&self) -> broadcast::Receiver<ModelChange> {
+        self.changes.subscribe()
     }
 }

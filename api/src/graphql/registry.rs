@@ -13,7 +13,7 @@ use vision_registry::Registration;
 
 use super::types::{AliasMove, AliasUpdate, ModelAlias, ModelKind, ModelVersion, RegisteredModel};
 use crate::errors::{ApiError, ApiResult, ErrorCode};
-use crate::rollout::ReplicaServing;
+use crate::rollout::{ModelChange, ReplicaServing};
 use crate::state::AppState;
 
 /// Who a change made over the API is recorded as made by (until callers authenticate).
@@ -240,6 +240,37 @@ pub struct RegistrySubscription;
 
 #[Subscription]
 impl RegistrySubscription {
+    /// The registry's changes as they happen (of `model` only when given): alias moves
+    /// (promotions, rollbacks, archives, shadows) and A/B tests started, changed or stopped.
+    ///
+    /// A subscriber too slow to follow gets the error SUBSCRIBER_LAGGED (then the stream goes
+    /// on): read `registeredModels` again, nothing is silently skipped.
+    async fn model_changed(
+        &self,
+        ctx: &Context<'_>,
+        model: Option<String>,
+    ) -> impl Stream<Item = async_graphql::Result<ModelChange>> + use<> {
+        let mut changes = ctx.data_unchecked::<AppState>().rollout.model_changes();
+        async_stream::stream! {
+            loop {
+                match changes.recv().await {
+                    Ok(change) if model.as_deref().is_none_or(|m| m == change.model) => {
+                        yield Ok(change)
+                    }
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(missed)) => {
+                        yield Err(ApiError::new(
+                            ErrorCode::SubscriberLagged,
+                            format!("{missed} model changes missed: read registeredModels again"),
+                        )
+                        .into());
+                    }
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        }
+    }
+
     /// The rollout, live: every replica's current versions first (of `model` only when given),
     /// then each replica that starts serving other versions (after a promotion, a rollback, a
     /// restart).

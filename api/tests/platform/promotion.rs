@@ -106,6 +106,15 @@ async fn a_promotion_during_a_replay_loses_nothing_and_never_goes_back() {
         )
         .await;
 
+    let mut changes = Subscriber::connect(&app.addr(), Protocol::TransportWs).await;
+    changes
+        .subscribe(
+            "changes",
+            "subscription { modelChanged(model: \"fast\") { model kind alias version previousVersion } }",
+            json!({}),
+        )
+        .await;
+
     let id = app
         .query(
             "mutation { startReplay(input: { rate: 500, limit: 2000, seed: 5 }) { id } }",
@@ -131,6 +140,14 @@ async fn a_promotion_during_a_replay_loses_nothing_and_never_goes_back() {
         )
         .await;
     assert_eq!(promoted["promoteModelVersion"]["changed"], true);
+    let (_, change) = tokio::time::timeout(Duration::from_secs(10), changes.next())
+        .await
+        .expect("the promotion is told");
+    assert_eq!(
+        change["data"]["modelChanged"],
+        json!({ "model": "fast", "kind": "alias", "alias": "production", "version": 2,
+                "previousVersion": 1 })
+    );
     let done = loop {
         let progress = replay(&app, &id).await;
         if progress["status"] != "RUNNING" {
