@@ -1,5 +1,6 @@
 //! `vision models ...`: the model registry of a running server, through GraphQL: list versions
-//! and aliases, register a new version, promote, roll back, archive.
+//! and aliases, register a new version, promote, roll back, archive; run a shadow or an A/B
+//! test, compare, back-test.
 
 use std::path::PathBuf;
 
@@ -56,7 +57,44 @@ pub enum ModelsCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Runs a version as the head's shadow (it scores every image, never the answer); `--stop`
+    /// removes the shadow.
+    Shadow {
+        name: String,
+        version: Option<i32>,
+        #[arg(long, conflicts_with = "version")]
+        stop: bool,
+    },
+    /// Starts an A/B test: the version answers `--share` of the images; `--stop` ends it.
+    Ab {
+        name: String,
+        version: Option<i32>,
+        #[arg(long, default_value_t = 0.1)]
+        share: f64,
+        #[arg(long, conflicts_with = "version")]
+        stop: bool,
+    },
+    /// The head's shadow and A/B comparisons with production (paired, on the images both
+    /// scored).
+    Compare {
+        name: String,
+        /// The latest images compared, at most.
+        #[arg(long, default_value_t = 10_000)]
+        last: i32,
+    },
+    /// Scores a registered version on the stored descriptors of past images, against what
+    /// production answered them.
+    Backtest {
+        name: String,
+        version: i32,
+        /// The latest images scored, at most.
+        #[arg(long, default_value_t = 10_000)]
+        last: i32,
+    },
 }
+
+const PAIRED: &str = "n labeled accuracyA accuracyB weightedF1A weightedF1B difference \
+    differenceLow differenceHigh mcnemarB mcnemarC mcnemarP agreement latencyP50MsA latencyP50MsB";
 
 const VERSION: &str =
     "{ name version label kind sha256 sizeBytes registeredAt registeredBy aliases }";
@@ -151,7 +189,167 @@ pub async fn run(client: &Client, command: ModelsCommand) -> anyhow::Result<()> 
             print_update(&data["archiveModelVersion"]);
             Ok(())
         }
+        command @ (ModelsCommand::Shadow { .. }
+        | ModelsCommand::Ab { .. }
+        | ModelsCommand::Compare { .. }
+        | ModelsCommand::Backtest { .. }) => experiments(client, command).await,
     }
+}
+
+async fn experiments(client: &Client, command: ModelsCommand) -> anyhow::Result<()> {
+    match command {
+        ModelsCommand::Shadow {
+            name,
+            version,
+            stop,
+        } => {
+            if version.is_none() && !stop {
+                anyhow::bail!("give the version to run as the shadow, or --stop");
+            }
+            let data = client
+                .query(
+                    &format!(
+                        "mutation($name: String!, $version: Int) {{ setModelAlias(name: $name, \
+                         alias: \"shadow\", version: $version) {UPDATE} }}"
+                    ),
+                    json!({ "name": name, "version": version }),
+                )
+                .await?;
+            print_update(&data["setModelAlias"]);
+        }
+        ModelsCommand::Ab {
+            name,
+            version,
+            share,
+            stop,
+        } => match (version, stop) {
+            (_, true) => {
+                let data = client
+                    .query(
+                        "mutation($name: String!) { stopAbTest(model: $name) }",
+                        json!({ "name": name }),
+                    )
+                    .await?;
+                match data["stopAbTest"].as_bool() {
+                    Some(true) => println!("{name}: A/B test stopped"),
+                    _ => println!("{name}: no A/B test was running"),
+                }
+            }
+            (Some(version), false) => {
+                client
+                    .query(
+                        "mutation($name: String!, $version: Int!, $share: Float!) \
+                         { startAbTest(model: $name, version: $version, share: $share) }",
+                        json!({ "name": name, "version": version, "share": share }),
+                    )
+                    .await?;
+                println!(
+                    "{name}: version {version} answers {:.1}% of the images",
+                    share * 100.0
+                );
+            }
+            (None, false) => anyhow::bail!("give the candidate version, or --stop"),
+        },
+        ModelsCommand::Compare { name, last } => {
+            let data = client
+                .query(
+                    &format!(
+                        "query($name: String!, $last: Int!) {{ \
+                         shadowComparison(model: $name, last: $last) {{ shadow comparison {{ {PAIRED} }} }} \
+                         abComparison(model: $name, last: $last) {{ production candidate share comparison {{ {PAIRED} }} }} }}"
+                    ),
+                    json!({ "name": name, "last": last }),
+                )
+                .await?;
+            let shadow = &data["shadowComparison"];
+            let ab = &data["abComparison"];
+            if shadow.is_null() && ab.is_null() {
+                println!("{name}: no shadow and no A/B test");
+            }
+            if !shadow.is_null() {
+                println!(
+                    "{name}: production (A) against shadow {} (B)",
+                    shadow["shadow"].as_str().unwrap_or("?")
+                );
+                print_paired(&shadow["comparison"]);
+            }
+            if !ab.is_null() {
+                println!(
+                    "{name}: production {} (A) against candidate {} (B), answering {:.1}%",
+                    ab["production"].as_str().unwrap_or("?"),
+                    ab["candidate"].as_str().unwrap_or("?"),
+                    ab["share"].as_f64().unwrap_or(0.0) * 100.0
+                );
+                print_paired(&ab["comparison"]);
+            }
+        }
+        ModelsCommand::Backtest {
+            name,
+            version,
+            last,
+        } => {
+            let data = client
+                .query(
+                    &format!(
+                        "query($name: String!, $version: Int!, $last: Int!) {{ backtest(model: $name, \
+                         version: $version, last: $last) {{ label seconds comparison {{ {PAIRED} }} }} }}"
+                    ),
+                    json!({ "name": name, "version": version, "last": last }),
+                )
+                .await?;
+            let b = &data["backtest"];
+            println!(
+                "{name}: what production answered (A) against {} (B), scored in {:.3} s",
+                b["label"].as_str().unwrap_or("?"),
+                b["seconds"].as_f64().unwrap_or(0.0)
+            );
+            print_paired(&b["comparison"]);
+        }
+        _ => unreachable!("not an experiment command"),
+    }
+    Ok(())
+}
+
+/// A paired comparison, a line per figure.
+fn print_paired(c: &Value) {
+    let pct = |v: &Value| {
+        v.as_f64()
+            .map_or("-".to_string(), |x| format!("{:.2}%", x * 100.0))
+    };
+    let num = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.4}"));
+    println!(
+        "  images {} ({} labelled), agreement {}",
+        c["n"],
+        c["labeled"],
+        pct(&c["agreement"])
+    );
+    println!(
+        "  accuracy A {}  B {}",
+        pct(&c["accuracyA"]),
+        pct(&c["accuracyB"])
+    );
+    println!(
+        "  weighted F1 A {}  B {}",
+        num(&c["weightedF1A"]),
+        num(&c["weightedF1B"])
+    );
+    println!(
+        "  B - A {} (95% interval {} .. {})",
+        pct(&c["difference"]),
+        pct(&c["differenceLow"]),
+        pct(&c["differenceHigh"])
+    );
+    println!(
+        "  McNemar: A right B wrong {}, A wrong B right {}, p = {}",
+        c["mcnemarB"],
+        c["mcnemarC"],
+        num(&c["mcnemarP"])
+    );
+    println!(
+        "  latency p50 A {} ms  B {} ms",
+        num(&c["latencyP50MsA"]),
+        num(&c["latencyP50MsB"])
+    );
 }
 
 async fn list(client: &Client, as_json: bool) -> anyhow::Result<()> {
