@@ -327,6 +327,32 @@ async fn separate_processes_on_kafka_and_s3_survive_a_broker_outage_and_sigkill(
     }
 }
 
+/// The settings of every process of a run on librdkafka's mock cluster: the local PostgreSQL,
+/// a shared object folder and the test bundle in `dir`, and `extra`.
+fn mock_cluster(
+    brokers: String,
+    database: String,
+    dir: &std::path::Path,
+    extra: &[(&'static str, &str)],
+) -> Cluster {
+    let mut env = vec![
+        ("KAFKA_BROKERS", brokers),
+        ("DATABASE_URL", database),
+        (
+            "VISION_OBJECTS_DIR",
+            dir.join("objects").display().to_string(),
+        ),
+        (
+            "VISION_MODELS_DIR",
+            dir.join("models").display().to_string(),
+        ),
+        ("VISION_DATA_DIR", dir.join("data").display().to_string()),
+        ("RUST_LOG", "warn".to_string()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    Cluster { env }
+}
+
 /// A broker outage: librdkafka's mock cluster (the Kafka protocol over TCP, hosted by this test)
 /// refuses every connection for a few seconds while uploads go on. Uploads are accepted (those
 /// the broker cannot take wait in the outbox), the stages reconnect, and every image still ends
@@ -339,27 +365,13 @@ async fn a_broker_outage_loses_nothing_and_duplicates_nothing() {
     let database = postgres::fresh_database("vision_e2e").await;
     let dir = tempfile::tempdir().unwrap();
     vision_testkit::bundle::write_bundle(&dir.path().join("models"), 32).unwrap();
-    let cluster = Cluster {
-        env: vec![
-            ("KAFKA_BROKERS", brokers),
-            ("DATABASE_URL", database),
-            (
-                "VISION_OBJECTS_DIR",
-                dir.path().join("objects").display().to_string(),
-            ),
-            (
-                "VISION_MODELS_DIR",
-                dir.path().join("models").display().to_string(),
-            ),
-            (
-                "VISION_DATA_DIR",
-                dir.path().join("data").display().to_string(),
-            ),
-            // An upload waits 1 s for the broker, then leaves its message to the outbox.
-            ("VISION_PUBLISH_WAIT_MS", "1000".to_string()),
-            ("RUST_LOG", "warn".to_string()),
-        ],
-    };
+    // An upload waits 1 s for the broker, then leaves its message to the outbox.
+    let cluster = mock_cluster(
+        brokers,
+        database,
+        dir.path(),
+        &[("VISION_PUBLISH_WAIT_MS", "1000")],
+    );
     let stages = cluster.start_stages().await;
     let api_url = format!("http://127.0.0.1:{}", stages.api.port);
     let client = reqwest::Client::new();
@@ -402,29 +414,17 @@ async fn a_promotion_reaches_every_replica_without_losing_an_image() {
     let database = postgres::fresh_database("vision_e2e").await;
     let dir = tempfile::tempdir().unwrap();
     vision_testkit::bundle::write_bundle(&dir.path().join("models"), 32).unwrap();
-    let cluster = Cluster {
-        env: vec![
-            ("KAFKA_BROKERS", brokers),
-            ("DATABASE_URL", database),
-            (
-                "VISION_OBJECTS_DIR",
-                dir.path().join("objects").display().to_string(),
-            ),
-            (
-                "VISION_MODELS_DIR",
-                dir.path().join("models").display().to_string(),
-            ),
-            (
-                "VISION_DATA_DIR",
-                dir.path().join("data").display().to_string(),
-            ),
-            // A replica killed without a goodbye is replaced sooner than Kafka's 45 s default;
-            // replicas check the registry (and say what they serve) every 2 s.
-            ("KAFKA_SESSION_TIMEOUT_MS", "10000".to_string()),
-            ("VISION_MODEL_CHECK_MS", "2000".to_string()),
-            ("RUST_LOG", "warn".to_string()),
+    // A replica killed without a goodbye is replaced sooner than Kafka's 45 s default;
+    // replicas check the registry (and say what they serve) every 2 s.
+    let cluster = mock_cluster(
+        brokers,
+        database,
+        dir.path(),
+        &[
+            ("KAFKA_SESSION_TIMEOUT_MS", "10000"),
+            ("VISION_MODEL_CHECK_MS", "2000"),
         ],
-    };
+    );
     let mut stages = cluster.start_stages().await;
     // A second replica of `fast`, under another name.
     let _second = cluster

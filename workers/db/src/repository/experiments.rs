@@ -2,7 +2,7 @@
 //! head both answered, and the stored descriptors of past images with what production answered
 //! (back-testing a registered version on them).
 
-use sea_orm::sea_query::{Alias, Expr, JoinType, Order, Query};
+use sea_orm::sea_query::{Alias, Expr, JoinType, Order, Query, SimpleExpr};
 use sea_orm::{ConnectionTrait, FromQueryResult};
 use uuid::Uuid;
 
@@ -83,49 +83,13 @@ impl Db {
         limit: u64,
     ) -> Result<Vec<PairedRow>> {
         use predictions::Column as P;
-        let (s, a, i) = (Alias::new("s"), Alias::new("a"), Alias::new("i"));
-        let mut q = Query::select();
-        q.from_as(predictions::Entity, s.clone())
-            .join_as(
-                JoinType::InnerJoin,
-                predictions::Entity,
-                a.clone(),
-                Expr::col((a.clone(), P::ImageId))
-                    .equals((s.clone(), P::ImageId))
-                    .and(Expr::col((a.clone(), P::Model)).equals((s.clone(), P::Model)))
-                    .and(Expr::col((a.clone(), P::Shadow)).eq(false)),
-            )
-            .join_as(
-                JoinType::InnerJoin,
-                images::Entity,
-                i.clone(),
-                Expr::col((i.clone(), images::Column::Id)).equals((s.clone(), P::ImageId)),
-            )
-            .expr_as(Expr::col((s.clone(), P::ImageId)), Alias::new("image_id"))
-            .expr_as(
-                Expr::col((i.clone(), images::Column::Label)),
-                Alias::new("label"),
-            )
-            .expr_as(
-                Expr::col((a.clone(), P::PredictedClass)),
-                Alias::new("a_class"),
-            )
-            .expr_as(Expr::col((a.clone(), P::InferenceMs)), Alias::new("a_ms"))
-            .expr_as(
-                Expr::col((s.clone(), P::PredictedClass)),
-                Alias::new("b_class"),
-            )
-            .expr_as(Expr::col((s.clone(), P::InferenceMs)), Alias::new("b_ms"))
-            .and_where(Expr::col((s.clone(), P::Model)).eq(model))
-            .and_where(Expr::col((s.clone(), P::ModelVersion)).eq(version))
-            .and_where(Expr::col((s.clone(), P::Shadow)).eq(true))
-            .order_by((s, P::CreatedAt), Order::Desc)
-            .limit(limit);
-        let backend = self.conn.get_database_backend();
-        let rows = Paired::find_by_statement(backend.build(&q))
-            .all(&self.conn)
-            .await?;
-        Ok(rows.into_iter().map(PairedRow::from).collect())
+        let answer = |a: Alias| Expr::col((a, P::Shadow)).eq(false);
+        let shadow = |b: Alias| {
+            Expr::col((b.clone(), P::ModelVersion))
+                .eq(version)
+                .and(Expr::col((b, P::Shadow)).eq(true))
+        };
+        self.pairs(model, answer, shadow, limit).await
     }
 
     /// The images both version `a` and version `b` of `model` scored (an A/B test scores each
@@ -135,6 +99,21 @@ impl Db {
         model: &str,
         a_version: &str,
         b_version: &str,
+        limit: u64,
+    ) -> Result<Vec<PairedRow>> {
+        use predictions::Column as P;
+        let a = |a: Alias| Expr::col((a, P::ModelVersion)).eq(a_version);
+        let b = |b: Alias| Expr::col((b, P::ModelVersion)).eq(b_version);
+        self.pairs(model, a, b, limit).await
+    }
+
+    /// Predictions of `model` matching `b` (on alias `b`), each with the prediction of the same
+    /// image and model matching `a` (on alias `a`), newest first.
+    async fn pairs(
+        &self,
+        model: &str,
+        a_matches: impl Fn(Alias) -> SimpleExpr,
+        b_matches: impl Fn(Alias) -> SimpleExpr,
         limit: u64,
     ) -> Result<Vec<PairedRow>> {
         use predictions::Column as P;
@@ -148,7 +127,7 @@ impl Db {
                 Expr::col((a.clone(), P::ImageId))
                     .equals((b.clone(), P::ImageId))
                     .and(Expr::col((a.clone(), P::Model)).equals((b.clone(), P::Model)))
-                    .and(Expr::col((a.clone(), P::ModelVersion)).eq(a_version)),
+                    .and(a_matches(a.clone())),
             )
             .join_as(
                 JoinType::InnerJoin,
@@ -157,22 +136,19 @@ impl Db {
                 Expr::col((i.clone(), images::Column::Id)).equals((b.clone(), P::ImageId)),
             )
             .expr_as(Expr::col((b.clone(), P::ImageId)), Alias::new("image_id"))
-            .expr_as(
-                Expr::col((i.clone(), images::Column::Label)),
-                Alias::new("label"),
-            )
+            .expr_as(Expr::col((i, images::Column::Label)), Alias::new("label"))
             .expr_as(
                 Expr::col((a.clone(), P::PredictedClass)),
                 Alias::new("a_class"),
             )
-            .expr_as(Expr::col((a.clone(), P::InferenceMs)), Alias::new("a_ms"))
+            .expr_as(Expr::col((a, P::InferenceMs)), Alias::new("a_ms"))
             .expr_as(
                 Expr::col((b.clone(), P::PredictedClass)),
                 Alias::new("b_class"),
             )
             .expr_as(Expr::col((b.clone(), P::InferenceMs)), Alias::new("b_ms"))
             .and_where(Expr::col((b.clone(), P::Model)).eq(model))
-            .and_where(Expr::col((b.clone(), P::ModelVersion)).eq(b_version))
+            .and_where(b_matches(b.clone()))
             .order_by((b, P::CreatedAt), Order::Desc)
             .limit(limit);
         let backend = self.conn.get_database_backend();
