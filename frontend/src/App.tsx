@@ -10,6 +10,7 @@ import { ResultPage } from './pages/Result';
 import { LivePage } from './pages/Live';
 import { StatsPage } from './pages/Stats';
 import { HistoryPage } from './pages/History';
+import { ModelsPage } from './pages/Models';
 
 const NAV: { page: Route['page']; label: string; href: string }[] = [
   { page: 'home', label: 'Overview', href: href.home },
@@ -17,6 +18,7 @@ const NAV: { page: Route['page']; label: string; href: string }[] = [
   { page: 'live', label: 'Live', href: href.live },
   { page: 'stats', label: 'Statistics', href: href.stats },
   { page: 'history', label: 'History', href: href.history },
+  { page: 'models', label: 'Models', href: href.models },
 ];
 
 function SocketBadge() {
@@ -55,6 +57,9 @@ export function App() {
       break;
     case 'history':
       page = <HistoryPage />;
+      break;
+    case 'models':
+      page = <ModelsPage />;
       break;
     default:
       page = (

@@ -7,6 +7,7 @@ export type Route =
   | { page: 'live' }
   | { page: 'stats' }
   | { page: 'history' }
+  | { page: 'models' }
   | { page: 'notFound'; path: string };
 
 /** `#/images/<id>` -> `{ page: 'result', id }`; an empty hash is the home page. */
@@ -25,6 +26,8 @@ export function parseHash(hash: string): Route {
         return { page: 'stats' };
       case 'history':
         return { page: 'history' };
+      case 'models':
+        return { page: 'models' };
     }
   }
   if (first === 'images' && second && parts.length === 2) {
@@ -52,6 +55,7 @@ export const href = {
   live: '#/live',
   stats: '#/stats',
   history: '#/history',
+  models: '#/models',
   image: (id: string) => `#/images/${encodeURIComponent(id)}`,
 };
 

@@ -128,3 +128,108 @@ export const REPLAY_PROGRESS = `
 export const STATS_UPDATED = `
   subscription StatsUpdated($intervalMs: Int!) { statsUpdated(intervalMs: $intervalMs) { ${MODEL_STATS_FIELDS} } }
 `;
+
+// ---- model registry, rollout and experiments -----------------------------------------------
+
+const MODEL_VERSION_FIELDS = `
+  name version label kind sha256 sizeBytes artifactKey inputShape outputShape descriptorDim
+  inputSize classes extractorLabel metrics card lineage registeredBy registeredAt aliases
+`;
+
+const ALIAS_UPDATE_FIELDS = `name alias previousVersion version changed`;
+
+const REPLICA_SERVING_FIELDS = `replica stage model production shadow candidate share at`;
+
+const PAIRED_COMPARISON_FIELDS = `
+  n labeled accuracyA accuracyB weightedF1A weightedF1B difference differenceLow differenceHigh
+  mcnemarB mcnemarC mcnemarP agreement latencyP50MsA latencyP95MsA latencyP50MsB latencyP95MsB
+`;
+
+export const REGISTERED_MODELS_QUERY = `
+  query RegisteredModels {
+    registeredModels {
+      name kind
+      versions { ${MODEL_VERSION_FIELDS} }
+      aliases { name alias version updatedAt updatedBy }
+      production { name version label }
+      history { alias version previousVersion changedAt changedBy reason }
+    }
+  }
+`;
+
+export const PRODUCTION_AT_QUERY = `
+  query ProductionAt($model: String!, $at: DateTime!) {
+    productionAt(model: $model, at: $at) { name version label registeredAt }
+  }
+`;
+
+export const MODEL_ROLLOUT_QUERY = `
+  query ModelRollout($model: String) { modelRollout(model: $model) { ${REPLICA_SERVING_FIELDS} } }
+`;
+
+/** A head's running experiments: its shadow and its A/B test, each null when there is none. */
+export const EXPERIMENTS_QUERY = `
+  query Experiments($model: String!, $last: Int!) {
+    shadowComparison(model: $model, last: $last) { model shadow comparison { ${PAIRED_COMPARISON_FIELDS} } }
+    abComparison(model: $model, last: $last) { model production candidate share comparison { ${PAIRED_COMPARISON_FIELDS} } }
+  }
+`;
+
+export const BACKTEST_QUERY = `
+  query Backtest($model: String!, $version: Int!, $since: DateTime, $until: DateTime, $last: Int!) {
+    backtest(model: $model, version: $version, since: $since, until: $until, last: $last) {
+      model version label seconds comparison { ${PAIRED_COMPARISON_FIELDS} }
+    }
+  }
+`;
+
+export const REGISTER_MODEL_VERSION = `
+  mutation RegisterModelVersion(
+    $file: Upload!, $name: String!, $kind: ModelKind!, $label: String, $extractorLabel: String,
+    $metrics: JSON, $card: JSON, $lineage: JSON
+  ) {
+    registerModelVersion(
+      file: $file, name: $name, kind: $kind, label: $label, extractorLabel: $extractorLabel,
+      metrics: $metrics, card: $card, lineage: $lineage
+    ) { ${MODEL_VERSION_FIELDS} }
+  }
+`;
+
+export const PROMOTE_MODEL_VERSION = `
+  mutation PromoteModelVersion($name: String!, $version: Int!, $reason: String) {
+    promoteModelVersion(name: $name, version: $version, reason: $reason) { ${ALIAS_UPDATE_FIELDS} }
+  }
+`;
+
+export const ROLLBACK_MODEL = `
+  mutation RollbackModel($name: String!, $reason: String) {
+    rollbackModel(name: $name, reason: $reason) { ${ALIAS_UPDATE_FIELDS} }
+  }
+`;
+
+export const ARCHIVE_MODEL_VERSION = `
+  mutation ArchiveModelVersion($name: String!, $version: Int!, $reason: String) {
+    archiveModelVersion(name: $name, version: $version, reason: $reason) { ${ALIAS_UPDATE_FIELDS} }
+  }
+`;
+
+/** Points `alias` of `name` at `version`; a null version removes the alias. */
+export const SET_MODEL_ALIAS = `
+  mutation SetModelAlias($name: String!, $alias: String!, $version: Int, $reason: String) {
+    setModelAlias(name: $name, alias: $alias, version: $version, reason: $reason) { ${ALIAS_UPDATE_FIELDS} }
+  }
+`;
+
+export const START_AB_TEST = `
+  mutation StartAbTest($model: String!, $version: Int!, $share: Float!) {
+    startAbTest(model: $model, version: $version, share: $share)
+  }
+`;
+
+export const STOP_AB_TEST = `
+  mutation StopAbTest($model: String!) { stopAbTest(model: $model) }
+`;
+
+export const MODEL_ROLLOUT = `
+  subscription ModelRollout($model: String) { modelRollout(model: $model) { ${REPLICA_SERVING_FIELDS} } }
+`;

@@ -184,3 +184,147 @@ export interface ImageFilter {
   status?: ImageStatus | null;
   label?: string | null;
 }
+
+// ---- model registry, rollout and experiments -----------------------------------------------
+
+export type ModelKind = 'EXTRACTOR' | 'CLASSIFIER';
+
+/** A JSON scalar (metrics, card, lineage). */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** One registered version of a model: immutable. */
+export interface ModelVersion {
+  name: string;
+  /** 1, 2, 3... in registration order. */
+  version: number;
+  /** The version string its predictions carry (`Prediction.modelVersion`). */
+  label: string;
+  kind: ModelKind;
+  sha256: string;
+  sizeBytes: number;
+  artifactKey: string;
+  /** null for a symbolic dimension (the batch). */
+  inputShape: (number | null)[];
+  outputShape: (number | null)[];
+  descriptorDim: number;
+  inputSize: number | null;
+  classes: string[] | null;
+  /** The extractor version (its label) whose descriptors a classifier reads. */
+  extractorLabel: string | null;
+  metrics: Json;
+  card: Json;
+  lineage: Json;
+  registeredBy: string;
+  registeredAt: string;
+  /** The aliases that point at it now (`production`, `staging`, `shadow`, `archived`...). */
+  aliases: string[];
+}
+
+export interface ModelAlias {
+  name: string;
+  alias: string;
+  version: number;
+  updatedAt: string;
+  updatedBy: string;
+}
+
+/** One move of an alias (append-only history). */
+export interface AliasMove {
+  alias: string;
+  /** Where it points after the move; null when it was removed. */
+  version: number | null;
+  /** Where it pointed before; null when it pointed nowhere. */
+  previousVersion: number | null;
+  changedAt: string;
+  changedBy: string;
+  reason: string | null;
+}
+
+/** A registered model: its versions (oldest first), aliases, production and history (newest first). */
+export interface RegisteredModel {
+  name: string;
+  kind: ModelKind;
+  versions: ModelVersion[];
+  aliases: ModelAlias[];
+  production: ModelVersion | null;
+  history: AliasMove[];
+}
+
+/** What a promotion, rollback, archive or alias change did. */
+export interface AliasUpdate {
+  name: string;
+  alias: string;
+  previousVersion: number | null;
+  version: number | null;
+  /** False when the alias already pointed there (nothing was recorded). */
+  changed: boolean;
+}
+
+/** What one replica of one stage serves (labels), as it last said. */
+export interface ReplicaServing {
+  replica: string;
+  stage: string;
+  model: string;
+  production: string;
+  shadow: string | null;
+  candidate: string | null;
+  share: number | null;
+  at: string;
+}
+
+/** Version A (production) against version B on the same images. */
+export interface PairedComparison {
+  /** Images both answered. */
+  n: number;
+  /** Of those, the labelled ones: the base of accuracy, F1 and McNemar's test. */
+  labeled: number;
+  accuracyA: number | null;
+  accuracyB: number | null;
+  weightedF1A: number | null;
+  weightedF1B: number | null;
+  /** `accuracyB - accuracyA`, with its 95% interval (Wald, paired). */
+  difference: number | null;
+  differenceLow: number | null;
+  differenceHigh: number | null;
+  /** Labelled images A got right and B wrong. */
+  mcnemarB: number;
+  /** Labelled images A got wrong and B right. */
+  mcnemarC: number;
+  mcnemarP: number;
+  /** Share of all `n` images both gave the same class. */
+  agreement: number | null;
+  latencyP50MsA: number;
+  latencyP95MsA: number;
+  latencyP50MsB: number;
+  latencyP95MsB: number;
+}
+
+export interface ShadowComparison {
+  model: string;
+  /** The shadow version's label. */
+  shadow: string;
+  /** A: production's answers; B: the shadow's. */
+  comparison: PairedComparison;
+}
+
+export interface AbComparison {
+  model: string;
+  /** Production's label. */
+  production: string;
+  /** The candidate's label. */
+  candidate: string;
+  /** The share of images the candidate answers. */
+  share: number;
+  /** A: production; B: the candidate. */
+  comparison: PairedComparison;
+}
+
+export interface Backtest {
+  model: string;
+  version: number;
+  label: string;
+  /** A: what production answered then; B: this version. */
+  comparison: PairedComparison;
+  /** Time to read and score the images, in seconds. */
+  seconds: number;
+}
