@@ -25,6 +25,8 @@
 //!
 //! `m20261203_000006_traffic_splits` adds `model_traffic_splits` (A/B tests: a candidate
 //! version answers a share of a head's images).
+//!
+//! `m20261203_000007_alias_move_kinds` adds `model_alias_history.kind` (`set`, `rollback`, `ab`).
 
 pub use sea_orm_migration::prelude::*;
 
@@ -34,6 +36,7 @@ mod m20261203_000003_comparison_versions;
 mod m20261203_000004_model_registry;
 mod m20261203_000005_shadow_predictions;
 mod m20261203_000006_traffic_splits;
+mod m20261203_000007_alias_move_kinds;
 
 /// The migrator of the vision platform.
 pub struct Migrator;
@@ -48,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000004_model_registry::Migration),
             Box::new(m20261203_000005_shadow_predictions::Migration),
             Box::new(m20261203_000006_traffic_splits::Migration),
+            Box::new(m20261203_000007_alias_move_kinds::Migration),
         ]
     }
 }

@@ -117,7 +117,7 @@ pub use repository::experiments::{ImageWindow, PairedRow, StoredAnswer};
 pub use repository::images::{ImageFilter, NewImage};
 pub use repository::predictions::{NewPrediction, PredictionFilter, RecordedPredictions};
 pub use repository::registry::{
-    ARCHIVED, AliasChange, NewModelVersion, PRODUCTION, SHADOW, STAGING, artifact_key,
+    AB, ARCHIVED, AliasChange, NewModelVersion, PRODUCTION, SHADOW, STAGING, artifact_key,
 };
 pub use repository::statistics::{
     Activity, LabelledCount, ModelStats, PredictionSample, nearest_rank,

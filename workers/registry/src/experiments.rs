@@ -88,9 +88,20 @@ impl Registry {
         Ok(())
     }
 
+    /// The A/B test of head `name`, if one runs.
+    pub async fn ab_test(
+        &self,
+        name: &str,
+    ) -> Result<Option<vision_db::entities::model_traffic_splits::Model>> {
+        Ok(self.db.traffic_split(name).await?)
+    }
+
     /// Stops the A/B test of head `name`; `false` when none ran.
     pub async fn stop_ab(&self, name: &str, by: &str) -> Result<bool> {
-        let stopped = self.db.clear_traffic_split(name).await?;
+        let stopped = self
+            .db
+            .clear_traffic_split(name, by, "A/B test stopped")
+            .await?;
         if stopped {
             tracing::info!(name, by, "A/B test stopped");
             self.announce_split(name, None, None).await;

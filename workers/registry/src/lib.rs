@@ -32,7 +32,8 @@ pub use import::import_bundle;
 pub use serving::{HeadPlan, HeadWatcher};
 pub use validate::{Checked, Expected};
 
-pub use vision_db::{ARCHIVED, PRODUCTION, SHADOW, STAGING};
+pub use vision_db::entities::model_alias_history::MoveKind;
+pub use vision_db::{AB, ARCHIVED, PRODUCTION, SHADOW, STAGING};
 
 /// Why the registry refused something. Each maps to a stable API code.
 #[derive(Debug, thiserror::Error)]
@@ -299,7 +300,9 @@ impl Registry {
         Ok(self.db.alias_history(name, alias).await?)
     }
 
-    /// Points `alias` of `name` at `version` (removes it when `None`).
+    /// Points `alias` of `name` at `version` (removes it when `None`). `production` cannot be
+    /// removed (a head without it answers nothing); `ab` is not an alias (see
+    /// [`Registry::start_ab`]).
     pub async fn set_alias(
         &self,
         name: &str,
@@ -308,8 +311,34 @@ impl Registry {
         by: &str,
         reason: Option<&str>,
     ) -> Result<AliasChange> {
+        self.move_alias(name, alias, version, by, reason, MoveKind::Set)
+            .await
+    }
+
+    async fn move_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: Option<i32>,
+        by: &str,
+        reason: Option<&str>,
+        kind: MoveKind,
+    ) -> Result<AliasChange> {
         check_identifier("alias", alias)?;
-        let change = self.db.set_alias(name, alias, version, by, reason).await?;
+        if alias == PRODUCTION && version.is_none() {
+            return Err(RegistryError::InvalidArgument(format!(
+                "{name}'s production version cannot be removed: promote another version"
+            )));
+        }
+        if alias == AB {
+            return Err(RegistryError::InvalidArgument(
+                "`ab` is not an alias: start an A/B test instead".into(),
+            ));
+        }
+        let change = self
+            .db
+            .move_alias(name, alias, version, by, reason, kind)
+            .await?;
         if change.changed() {
             tracing::info!(name, alias, previous = ?change.previous, version = ?change.current, by, "alias moved");
             self.announce(&change).await;
@@ -347,39 +376,58 @@ impl Registry {
         let change = self
             .set_alias(name, PRODUCTION, Some(version), by, reason)
             .await?;
-        // A version promoted from staging is no longer being tried.
-        let staging = self.db.model_aliases(Some(name)).await?;
-        if staging
-            .iter()
-            .any(|a| a.alias == STAGING && a.version == version)
+        // A version promoted from staging, from the archive or from an A/B test is no longer
+        // being tried nor archived.
+        for alias in self.db.model_aliases(Some(name)).await? {
+            if alias.version == version && [STAGING, ARCHIVED].contains(&alias.alias.as_str()) {
+                self.set_alias(name, &alias.alias, None, by, Some("promoted"))
+                    .await?;
+            }
+        }
+        if self
+            .db
+            .traffic_split(name)
+            .await?
+            .is_some_and(|split| split.version == version)
         {
-            self.set_alias(name, STAGING, None, by, Some("promoted"))
-                .await?;
+            self.stop_ab(name, by).await?;
         }
         Ok(change)
     }
 
-    /// Points `production` of `name` back at the version it pointed at before its last move.
+    /// Undoes the last forward move of `production` of `name` that is not undone yet: its
+    /// history is a stack (promote 1 -> 2 -> 3, then rollback goes to 2, and again to 1).
     pub async fn rollback(
         &self,
         name: &str,
         by: &str,
         reason: Option<&str>,
     ) -> Result<AliasChange> {
-        let last = self
-            .db
-            .alias_history(name, Some(PRODUCTION))
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| RegistryError::NotFound(format!("{name} was never in production")))?;
-        let Some(previous) = last.previous_version else {
+        let mut history = self.db.alias_history(name, Some(PRODUCTION)).await?;
+        history.reverse();
+        let mut undo: Vec<i32> = Vec::new();
+        for moved in &history {
+            match moved.kind {
+                MoveKind::Rollback => {
+                    undo.pop();
+                }
+                _ => undo.extend(moved.previous_version),
+            }
+        }
+        let Some(target) = undo.pop() else {
             return Err(RegistryError::NotFound(format!(
                 "{name} has no earlier production version to roll back to"
             )));
         };
-        self.set_alias(name, PRODUCTION, Some(previous), by, reason)
-            .await
+        self.move_alias(
+            name,
+            PRODUCTION,
+            Some(target),
+            by,
+            reason,
+            MoveKind::Rollback,
+        )
+        .await
     }
 
     /// Takes `version` of `name` out of service: the aliases that point at it go, and
@@ -404,6 +452,15 @@ impl Registry {
         for alias in aliases.iter().filter(|a| a.version == version) {
             self.set_alias(name, &alias.alias, None, by, Some("archived"))
                 .await?;
+        }
+        // An archived version answers nothing: an A/B test of it stops.
+        if self
+            .db
+            .traffic_split(name)
+            .await?
+            .is_some_and(|split| split.version == version)
+        {
+            self.stop_ab(name, by).await?;
         }
         self.set_alias(name, ARCHIVED, Some(version), by, reason)
             .await

@@ -296,6 +296,23 @@ async fn aliases_move_with_history(database: &str) {
         .find(|a| a.alias == ARCHIVED)
         .unwrap();
     assert_eq!(archived_alias.version, 2);
+    // Nothing more to undo: the first rollback undid the only promotion.
+    let nothing = registry.rollback("fast", "bob", None).await.unwrap_err();
+    assert!(matches!(nothing, RegistryError::NotFound(_)), "{nothing}");
+    // Production cannot be removed; `ab` is not an alias.
+    let removed = registry
+        .set_alias("fast", PRODUCTION, None, "bob", None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(removed, RegistryError::InvalidArgument(_)),
+        "{removed}"
+    );
+    let ab = registry
+        .set_alias("fast", "ab", Some(2), "bob", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(ab, RegistryError::InvalidArgument(_)), "{ab}");
     let missing = registry.promote("fast", 9, "bob", None).await.unwrap_err();
     assert!(matches!(missing, RegistryError::NotFound(_)), "{missing}");
     let never = registry.rollback("nothing", "bob", None).await.unwrap_err();
@@ -321,4 +338,58 @@ async fn sqlite_aliases_move_with_history() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_aliases_move_with_history() {
     aliases_move_with_history("postgres").await;
+}
+
+async fn rollbacks_undo_promotions_one_by_one(database: &str) {
+    let rig = imported(database).await;
+    let registry = &rig.registry;
+    for label in ["two", "three"] {
+        let mut head_v = head("fast", testkit::head_onnx(&[[0.5, 0.0, 0.0]; 10]));
+        head_v.label = Some(format!("fast-{label}"));
+        registry.register(head_v).await.unwrap();
+    }
+    registry.promote("fast", 2, "ann", None).await.unwrap();
+    registry.promote("fast", 3, "ann", None).await.unwrap();
+    let back = registry.rollback("fast", "bob", None).await.unwrap();
+    assert_eq!((back.previous, back.current), (Some(3), Some(2)));
+    let back = registry.rollback("fast", "bob", None).await.unwrap();
+    assert_eq!((back.previous, back.current), (Some(2), Some(1)));
+    assert!(registry.rollback("fast", "bob", None).await.is_err());
+    // An A/B test is recorded in the history; archiving its candidate stops it, and so does
+    // promoting it.
+    registry.start_ab("fast", 3, 0.25, "ann").await.unwrap();
+    assert_eq!(registry.ab_test("fast").await.unwrap().unwrap().version, 3);
+    registry.archive("fast", 3, "ann", None).await.unwrap();
+    assert!(registry.ab_test("fast").await.unwrap().is_none());
+    registry.start_ab("fast", 2, 0.5, "ann").await.unwrap();
+    registry.promote("fast", 2, "ann", None).await.unwrap();
+    assert!(registry.ab_test("fast").await.unwrap().is_none());
+    let kinds: Vec<(String, Option<i32>, vision_registry::MoveKind)> = registry
+        .history("fast", Some("ab"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.alias, h.version, h.kind))
+        .collect();
+    use vision_registry::MoveKind::Ab;
+    assert_eq!(
+        kinds,
+        [
+            ("ab".to_string(), None, Ab),
+            ("ab".to_string(), Some(2), Ab),
+            ("ab".to_string(), None, Ab),
+            ("ab".to_string(), Some(3), Ab),
+        ]
+    );
+    rig.db.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_rollbacks_undo_promotions_one_by_one() {
+    rollbacks_undo_promotions_one_by_one("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_rollbacks_undo_promotions_one_by_one() {
+    rollbacks_undo_promotions_one_by_one("postgres").await;
 }

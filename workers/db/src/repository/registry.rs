@@ -12,6 +12,7 @@ use sea_orm::{
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::entities::model_alias_history::MoveKind;
 use crate::entities::model_versions::ModelRole;
 use crate::entities::{model_alias_history, model_aliases, model_traffic_splits, model_versions};
 use crate::{DateTimeUtc, Db, DbError, Result, now};
@@ -25,6 +26,8 @@ pub const ARCHIVED: &str = "archived";
 /// The alias of a version that scores every image beside production, its predictions stored
 /// and flagged, never the answer.
 pub const SHADOW: &str = "shadow";
+/// The history's name for a head's A/B test (its candidate), not an alias one can set.
+pub const AB: &str = "ab";
 
 /// Times an alias move is tried again while SQLite is busy with other writers.
 const BUSY_TRIES: usize = 20;
@@ -223,11 +226,28 @@ impl Db {
         by: &str,
         reason: Option<&str>,
     ) -> Result<AliasChange> {
+        self.move_alias(name, alias, version, by, reason, MoveKind::Set)
+            .await
+    }
+
+    /// [`Db::set_alias`], recording the move as `kind`.
+    pub async fn move_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: Option<i32>,
+        by: &str,
+        reason: Option<&str>,
+        kind: MoveKind,
+    ) -> Result<AliasChange> {
         // On SQLite a transaction that reads first cannot wait for the write lock when another
         // connection wrote meanwhile (SQLITE_BUSY): it is tried again, with its reads redone.
         let mut pause = std::time::Duration::from_millis(5);
         for _ in 0..BUSY_TRIES {
-            match self.try_set_alias(name, alias, version, by, reason).await {
+            match self
+                .try_set_alias(name, alias, version, by, reason, kind)
+                .await
+            {
                 Err(DbError::Database(e)) if is_busy(&e) => {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(std::time::Duration::from_millis(200));
@@ -235,7 +255,8 @@ impl Db {
                 outcome => return outcome,
             }
         }
-        self.try_set_alias(name, alias, version, by, reason).await
+        self.try_set_alias(name, alias, version, by, reason, kind)
+            .await
     }
 
     async fn try_set_alias(
@@ -245,6 +266,7 @@ impl Db {
         version: Option<i32>,
         by: &str,
         reason: Option<&str>,
+        kind: MoveKind,
     ) -> Result<AliasChange> {
         use model_aliases::Column as A;
         let txn = self.conn.begin().await?;
@@ -313,6 +335,7 @@ impl Db {
             changed_at: Set(at),
             changed_by: Set(by.to_string()),
             reason: Set(reason.map(str::to_string)),
+            kind: Set(kind),
         };
         model_alias_history::Entity::insert(history)
             .exec_without_returning(&txn)
@@ -365,6 +388,7 @@ impl Db {
             });
         }
         use model_traffic_splits::Column as T;
+        let previous = self.traffic_split(name).await?;
         let row = model_traffic_splits::Model {
             name: name.to_string(),
             version,
@@ -381,14 +405,55 @@ impl Db {
             )
             .exec_without_returning(&self.conn)
             .await?;
+        self.record_ab_move(
+            name,
+            Some(version),
+            previous.map(|p| p.version),
+            by,
+            &format!("share {share}"),
+        )
+        .await?;
         Ok(row)
     }
 
+    /// Appends an A/B test's start, change or stop to the history (alias `ab`).
+    async fn record_ab_move(
+        &self,
+        name: &str,
+        version: Option<i32>,
+        previous: Option<i32>,
+        by: &str,
+        reason: &str,
+    ) -> Result<()> {
+        let history = model_alias_history::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            name: Set(name.to_string()),
+            alias: Set(AB.to_string()),
+            version: Set(version),
+            previous_version: Set(previous),
+            changed_at: Set(now()),
+            changed_by: Set(by.to_string()),
+            reason: Set(Some(reason.to_string())),
+            kind: Set(MoveKind::Ab),
+        };
+        model_alias_history::Entity::insert(history)
+            .exec_without_returning(&self.conn)
+            .await?;
+        Ok(())
+    }
+
     /// Stops the A/B test of head `name`; `false` when none ran.
-    pub async fn clear_traffic_split(&self, name: &str) -> Result<bool> {
+    pub async fn clear_traffic_split(&self, name: &str, by: &str, reason: &str) -> Result<bool> {
+        let Some(previous) = self.traffic_split(name).await? else {
+            return Ok(false);
+        };
         let res = model_traffic_splits::Entity::delete_by_id(name.to_string())
             .exec(&self.conn)
             .await?;
+        if res.rows_affected > 0 {
+            self.record_ab_move(name, None, Some(previous.version), by, reason)
+                .await?;
+        }
         Ok(res.rows_affected > 0)
     }
 
