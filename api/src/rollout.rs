@@ -58,16 +58,20 @@ pub struct ModelChange {
 #[derive(Clone)]
 pub struct Rollout {
     latest: Arc<Mutex<BTreeMap<(String, String), ReplicaServing>>>,
+    /// A replica not heard from for this long is gone from the view (replicas speak at every
+    /// registry check).
+    stale_after: chrono::Duration,
     tx: broadcast::Sender<ReplicaServing>,
     changes: broadcast::Sender<ModelChange>,
 }
 
 impl Rollout {
-    /// A view fed by nothing yet.
-    pub fn detached() -> Self {
+    /// A view fed by nothing yet, forgetting replicas silent for `stale_after`.
+    pub fn detached(stale_after: std::time::Duration) -> Self {
         let (tx, _) = broadcast::channel(CAPACITY);
         let (changes, _) = broadcast::channel(CAPACITY);
         Self {
+            stale_after: chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::MAX),
             latest: Arc::default(),
             tx,
             changes,
@@ -77,9 +81,10 @@ impl Rollout {
     /// Reads `model-events` live until `shutdown`, keeping the view.
     pub async fn start(
         bus: Arc<dyn MessageBus>,
+        stale_after: std::time::Duration,
         shutdown: CancellationToken,
     ) -> Result<(Self, JoinHandle<()>), BusError> {
-        let rollout = Self::detached();
+        let rollout = Self::detached(stale_after);
         let mut events = bus.subscribe_live(topics::MODEL_EVENTS.name()).await?;
         let feed = rollout.clone();
         let task = tokio::spawn(async move {
@@ -172,13 +177,16 @@ impl Rollout {
         }
     }
 
-    /// Every replica's latest word, by replica and stage (of `model` only when given).
+    /// Every replica's latest word, by replica and stage (of `model` only when given); a
+    /// replica silent for longer than the view's `stale_after` (stopped, or scaled down) is
+    /// left out.
     pub fn current(&self, model: Option<&str>) -> Vec<ReplicaServing> {
+        let fresh_since = Utc::now() - self.stale_after;
         self.latest
             .lock()
             .expect("rollout lock")
             .values()
-            .filter(|s| model.is_none_or(|m| m == s.model))
+            .filter(|s| model.is_none_or(|m| m == s.model) && s.at >= fresh_since)
             .cloned()
             .collect()
     }
@@ -191,5 +199,46 @@ impl Rollout {
     /// Every registry change from now on (alias moves, A/B tests).
     pub fn model_changes(&self) -> broadcast::Receiver<ModelChange> {
         self.changes.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serving(replica: &str, production: &str, seconds_ago: i64) -> ReplicaServing {
+        ReplicaServing {
+            replica: replica.into(),
+            stage: "classifier-fast".into(),
+            model: "fast".into(),
+            production: production.into(),
+            shadow: None,
+            candidate: None,
+            share: None,
+            at: Utc::now() - chrono::Duration::seconds(seconds_ago),
+        }
+    }
+
+    #[test]
+    fn the_view_keeps_each_replica_s_latest_word_and_forgets_silent_ones() {
+        let rollout = Rollout::detached(std::time::Duration::from_secs(30));
+        let mut changes = rollout.changes();
+        rollout.record(serving("a", "v1", 0));
+        rollout.record(serving("b", "v1", 0));
+        rollout.record(serving("a", "v2", 0));
+        // The same word again is no change.
+        rollout.record(serving("a", "v2", 0));
+        let told: Vec<String> = std::iter::from_fn(|| changes.try_recv().ok())
+            .map(|s| format!("{} {}", s.replica, s.production))
+            .collect();
+        assert_eq!(told, ["a v1", "b v1", "a v2"]);
+        rollout.record(serving("b", "v1", 60));
+        let now: Vec<String> = rollout
+            .current(Some("fast"))
+            .into_iter()
+            .map(|s| format!("{} {}", s.replica, s.production))
+            .collect();
+        assert_eq!(now, ["a v2"], "b has been silent for a minute");
+        assert!(rollout.current(Some("other")).is_empty());
     }
 }

@@ -67,8 +67,9 @@ impl ExperimentsQuery {
 
     /// Back-testing: version `version` of head `model` scored on the stored descriptors of the
     /// latest `last` past images uploaded in `[since, until)` (those its extractor made),
-    /// against what production answered them: the same paired comparison, before any traffic
-    /// is shifted.
+    /// against the answer each image got (production's, or an A/B candidate's for its share):
+    /// the same paired comparison, before any traffic is shifted. A's latencies are those
+    /// measured live per image, B's the back-test's, averaged per batch.
     async fn backtest(
         &self,
         ctx: &Context<'_>,

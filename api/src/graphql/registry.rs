@@ -98,7 +98,9 @@ async fn registered_model(ctx: &Context<'_>, name: &str) -> ApiResult<Option<Reg
         .find(|v| v.aliases.iter().any(|a| a == vision_registry::PRODUCTION))
         .cloned();
     let history = registry.history(name, None).await?;
+    let ab_test = registry.ab_test(name).await?;
     Ok(Some(RegisteredModel {
+        ab_test: ab_test.map(Into::into),
         name: name.to_string(),
         kind,
         versions,
@@ -188,7 +190,8 @@ impl RegistryMutation {
         Ok(change.into())
     }
 
-    /// Puts back in production the version that was there before the last promotion.
+    /// Undoes the last promotion not undone yet: production's moves are a stack (promote 1 ->
+    /// 2 -> 3, then rollback goes to 2, and again to 1).
     async fn rollback_model(
         &self,
         ctx: &Context<'_>,
@@ -218,7 +221,8 @@ impl RegistryMutation {
             .into())
     }
 
-    /// Points any alias of `name` at `version` (removes it when `version` is null).
+    /// Points any alias of `name` at `version` (removes it when `version` is null; `production`
+    /// cannot be removed).
     async fn set_model_alias(
         &self,
         ctx: &Context<'_>,

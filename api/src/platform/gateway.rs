@@ -46,7 +46,10 @@ pub async fn start(
             .map_err(|e| anyhow::anyhow!("event feed panicked: {e}"));
         ("pipeline event feed".to_string(), outcome)
     });
-    let (rollout, rollout_feed) = Rollout::start(bus.clone(), shutdown.clone())
+    // Replicas speak at every registry check: three missed checks (at least 30 s) and a
+    // replica is gone from the view.
+    let stale_after = (config.model_check() * 3).max(std::time::Duration::from_secs(30));
+    let (rollout, rollout_feed) = Rollout::start(bus.clone(), stale_after, shutdown.clone())
         .await
         .context("cannot subscribe to model events")?;
     tasks.spawn(async move {

@@ -74,7 +74,7 @@ pub struct Backtest {
     pub model: String,
     pub version: i32,
     pub label: String,
-    /// A: what production answered then; B: this version.
+    /// A: the answer each image got then; B: this version.
     pub comparison: PairedComparison,
     /// Time to read and score the images, in seconds.
     pub seconds: f64,

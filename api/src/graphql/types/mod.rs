@@ -18,7 +18,9 @@ pub use experiments::{AbComparison, Backtest, PairedComparison, ShadowComparison
 pub use image::{Image, ImageFilter, ImageStatus};
 pub use model::{ModelInfo, ModelKind};
 pub use prediction::{ClassScore, Prediction};
-pub use registry::{AliasMove, AliasUpdate, ModelAlias, ModelVersion, RegisteredModel};
+pub use registry::{
+    AbTest, AliasMove, AliasMoveKind, AliasUpdate, ModelAlias, ModelVersion, RegisteredModel,
+};
 pub use replay::{Replay, ReplayInput};
 pub use statistics::{ClassCount, ClassMetrics, ConfusionMatrix, Throughput, TimeBucket};
 pub use stats::ModelStats;

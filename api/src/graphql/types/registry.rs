@@ -3,8 +3,11 @@
 use async_graphql::{Json, SimpleObject};
 use chrono::{DateTime, Utc};
 use vision_db::AliasChange;
+use vision_db::entities::model_alias_history::MoveKind;
 use vision_db::entities::model_versions::ModelRole;
-use vision_db::entities::{model_alias_history, model_aliases, model_versions};
+use vision_db::entities::{
+    model_alias_history, model_aliases, model_traffic_splits, model_versions,
+};
 
 use super::ModelKind;
 
@@ -101,11 +104,24 @@ impl From<model_aliases::Model> for ModelAlias {
     }
 }
 
+/// What a move was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+pub enum AliasMoveKind {
+    /// An alias set: a promotion, an archive, a shadow...
+    Set,
+    /// `production` put back where it was before its last forward move.
+    Rollback,
+    /// An A/B test started, changed (`version`: the candidate) or stopped (`version` null);
+    /// `alias` is `ab` and `reason` holds the share.
+    Ab,
+}
+
 /// One move of an alias (append-only history).
 #[derive(Debug, Clone, SimpleObject)]
 pub struct AliasMove {
     pub name: String,
     pub alias: String,
+    pub kind: AliasMoveKind,
     /// Where it points after the move; null when it was removed.
     pub version: Option<i32>,
     /// Where it pointed before; null when it pointed nowhere.
@@ -125,6 +141,11 @@ impl From<model_alias_history::Model> for AliasMove {
             changed_at: row.changed_at,
             changed_by: row.changed_by,
             reason: row.reason,
+            kind: match row.kind {
+                MoveKind::Set => AliasMoveKind::Set,
+                MoveKind::Rollback => AliasMoveKind::Rollback,
+                MoveKind::Ab => AliasMoveKind::Ab,
+            },
         }
     }
 }
@@ -162,6 +183,30 @@ pub struct RegisteredModel {
     pub aliases: Vec<ModelAlias>,
     /// The version `production` points at.
     pub production: Option<ModelVersion>,
-    /// Every move of its aliases, newest first.
+    /// Every move of its aliases and of its A/B test, newest first.
     pub history: Vec<AliasMove>,
+    /// The A/B test running on it, if any.
+    pub ab_test: Option<AbTest>,
+}
+
+/// A head's running A/B test.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct AbTest {
+    /// The candidate version.
+    pub version: i32,
+    /// The share of images it answers.
+    pub share: f64,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: String,
+}
+
+impl From<model_traffic_splits::Model> for AbTest {
+    fn from(row: model_traffic_splits::Model) -> Self {
+        Self {
+            version: row.version,
+            share: row.share,
+            updated_at: row.updated_at,
+            updated_by: row.updated_by,
+        }
+    }
 }
