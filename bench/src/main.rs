@@ -13,13 +13,20 @@
 //! (`bench/python_ref`: FastAPI + strawberry-graphql + onnxruntime under uvicorn) with the same
 //! client, images and load, and prints and writes (`bench/results/compare-python.json`) both
 //! side by side with ratios.
+//!
+//! `--backtest ROWS` times back-testing a head version over ROWS stored images on SQLite and
+//! PostgreSQL (`bench/results/backtest.json`); `--swap` measures latency before, during and
+//! after a version is registered and promoted under a fixed load
+//! (`bench/results/swap-rate20.json`).
 
+mod backtest;
 mod client;
 mod compare;
 mod cpu;
 mod distributed;
 mod report;
 mod server;
+mod swap;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -82,6 +89,15 @@ pub struct Args {
     /// Folder of the reference stack's `app.py`.
     #[arg(long, default_value = "bench/python_ref")]
     pub python_app: PathBuf,
+    /// Instead of uploading: time back-testing a head version over this many stored images
+    /// (descriptors of `--images` distinct test images, repeated), on SQLite and on the
+    /// PostgreSQL of `--postgres`, side by side.
+    #[arg(long, conflicts_with_all = ["url", "compare_python", "distributed", "swap"])]
+    pub backtest: Option<u64>,
+    /// Register and promote a new head version a third of the way through a fixed-rate run
+    /// (`--rate`, default 20/s) of `vision serve`; latency before, during and after the swap.
+    #[arg(long, conflicts_with_all = ["url", "compare_python", "distributed"])]
+    pub swap: bool,
 }
 
 #[tokio::main]
@@ -102,6 +118,12 @@ async fn main() -> anyhow::Result<()> {
 
     if args.compare_python {
         return compare::run(&args, &samples, &warm_up).await;
+    }
+    if let Some(rows) = args.backtest {
+        return backtest::run(&args, &samples, rows).await;
+    }
+    if args.swap {
+        return swap::run(&args, &samples, &warm_up).await;
     }
     let server = match &args.url {
         Some(url) => server::Server::external(url.clone()),

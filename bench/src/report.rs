@@ -19,7 +19,7 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    fn of(mut ms: Vec<f64>) -> Option<Self> {
+    pub fn of(mut ms: Vec<f64>) -> Option<Self> {
         if ms.is_empty() {
             return None;
         }
