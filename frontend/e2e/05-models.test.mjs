@@ -47,7 +47,7 @@ async function registry(name) {
   const { registeredModel } = await server.gql(
     `query($name: String!) { registeredModel(name: $name) {
        versions { version label sha256 } production { version label }
-       history { alias version previousVersion changedBy reason }
+       history { alias version previousVersion changedBy reason kind }
      } }`,
     { name },
   );
@@ -157,6 +157,7 @@ test('promoted from the page: the production badge moves and a replica serves it
 });
 
 test('rolled back from the page: production is version 1 again and the history lists the three moves', async () => {
+  assert.equal(await card(HEAD).getByTestId('rollback').getAttribute('data-to'), '1');
   await card(HEAD).getByTestId('reason').fill('e2e: roll back');
   await card(HEAD).getByTestId('rollback').click();
   await eventually(async () => (await productionShown(HEAD)) === '1', { what: 'production badge back on version 1' });
@@ -166,19 +167,24 @@ test('rolled back from the page: production is version 1 again and the history l
   // Newest first: the rollback, the promotion, the bundle's import.
   const moves = card(HEAD).locator('[data-testid="alias-move"][data-alias="production"]');
   await eventually(async () => (await moves.count()) === 3, { what: 'three production moves' });
-  const shown = await moves.evaluateAll((els) => els.map((e) => [e.getAttribute('data-from'), e.getAttribute('data-to'), e.querySelector('.reason')?.textContent]));
+  const shown = await moves.evaluateAll((els) =>
+    els.map((e) => [e.getAttribute('data-from'), e.getAttribute('data-to'), e.getAttribute('data-kind'), e.querySelector('.reason')?.textContent]),
+  );
   assert.deepEqual(shown, [
-    ['2', '1', 'e2e: roll back'],
-    ['1', '2', 'e2e: promote the copy'],
-    ['', '1', 'the shipped bundle'],
+    ['2', '1', 'ROLLBACK', 'e2e: roll back'],
+    ['1', '2', 'SET', 'e2e: promote the copy'],
+    ['', '1', 'SET', 'the shipped bundle'],
   ]);
+  assert.match(await moves.first().locator('.move').textContent(), /rollback/);
+  // Production's moves are a stack: the promotion is undone, nothing is left to roll back.
+  await eventually(async () => await card(HEAD).getByTestId('rollback').isDisabled(), { what: 'nothing left to roll back' });
   const history = (await registry(HEAD)).history.filter((h) => h.alias === 'production');
   assert.deepEqual(
-    history.map((h) => [h.previousVersion, h.version, h.changedBy]),
+    history.map((h) => [h.previousVersion, h.version, h.changedBy, h.kind]),
     [
-      [2, 1, 'api'],
-      [1, 2, 'api'],
-      [null, 1, 'bundle'],
+      [2, 1, 'api', 'ROLLBACK'],
+      [1, 2, 'api', 'SET'],
+      [null, 1, 'bundle', 'SET'],
     ],
   );
 
@@ -260,8 +266,40 @@ test('the copy as the shadow: its live comparison with production, a back-test, 
   // Stop the shadow from the page: the experiment card says there is none.
   await card(HEAD).getByTestId('stop-shadow').click();
   await page.getByTestId(`experiments-${HEAD}`).getByTestId('no-experiment').waitFor({ timeout: 15_000 });
-  assert.equal(await versionRow(HEAD, 2).locator('[data-testid="alias-badge"][data-alias="shadow"]').count(), 0);
+  // The experiments and the registry are read apart: the badge goes at the registry's next read.
+  await eventually(async () => (await versionRow(HEAD, 2).locator('[data-testid="alias-badge"][data-alias="shadow"]').count()) === 0, {
+    what: 'the shadow badge gone',
+  });
   await page.locator(`[data-testid="rollout-row"][data-model="${HEAD}"][data-shadow=""]`).first().waitFor({ timeout: 30_000 });
   await screenshot(page, 'models-backtest');
+  assert.deepEqual(page.problems(), [], 'no error in the page');
+});
+
+test('an A/B test from the page: the copy answers half the images, the registry and the history say so, then it stops', async () => {
+  await card(HEAD).getByTestId('ab-share').fill('0.5');
+  await versionRow(HEAD, 2).getByTestId('start-ab').click();
+  await versionRow(HEAD, 2).locator('.alias-candidate').waitFor({ timeout: 10_000 });
+  assert.match(await versionRow(HEAD, 2).locator('.alias-candidate').textContent(), /50%/);
+  const { registeredModel } = await server.gql(
+    `query($name: String!) { registeredModel(name: $name) { abTest { version share } history { alias version kind } } }`,
+    { name: HEAD },
+  );
+  assert.deepEqual(registeredModel.abTest, { version: 2, share: 0.5 });
+  assert.deepEqual(registeredModel.history[0], { alias: 'ab', version: 2, kind: 'AB' });
+  const started = card(HEAD).locator('[data-testid="alias-move"][data-kind="AB"]').first();
+  await started.waitFor({ timeout: 10_000 });
+  assert.equal(await started.getAttribute('data-to'), '2');
+  // The replica serves it as the candidate, live.
+  await page.locator(`[data-testid="rollout-row"][data-model="${HEAD}"][data-candidate="${COPY_LABEL}"]`).first().waitFor({ timeout: 30_000 });
+  await screenshot(page, 'models-ab');
+
+  await card(HEAD).getByTestId('stop-ab').click();
+  await eventually(async () => (await versionRow(HEAD, 2).locator('.alias-candidate').count()) === 0, { what: 'the candidate badge gone' });
+  const after = await server.gql(`query($name: String!) { registeredModel(name: $name) { abTest { version } history { alias version kind } } }`, {
+    name: HEAD,
+  });
+  assert.equal(after.registeredModel.abTest, null);
+  assert.deepEqual(after.registeredModel.history[0], { alias: 'ab', version: null, kind: 'AB' });
+  await page.locator(`[data-testid="rollout-row"][data-model="${HEAD}"][data-candidate=""]`).first().waitFor({ timeout: 30_000 });
   assert.deepEqual(page.problems(), [], 'no error in the page');
 });

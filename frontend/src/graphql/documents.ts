@@ -152,7 +152,8 @@ export const REGISTERED_MODELS_QUERY = `
       versions { ${MODEL_VERSION_FIELDS} }
       aliases { name alias version updatedAt updatedBy }
       production { name version label }
-      history { alias version previousVersion changedAt changedBy reason }
+      history { alias version previousVersion changedAt changedBy reason kind }
+      abTest { version share updatedAt updatedBy }
     }
   }
 `;

@@ -228,6 +228,20 @@ export interface ModelAlias {
   updatedBy: string;
 }
 
+/** What an alias move was: set (a promotion, an archive, a shadow...), a rollback, or an A/B test
+ * started, changed or stopped (`alias` is `ab`, `reason` holds the share). */
+export type AliasMoveKind = 'SET' | 'ROLLBACK' | 'AB';
+
+/** A head's running A/B test. */
+export interface AbTest {
+  /** The candidate version. */
+  version: number;
+  /** The share of images it answers. */
+  share: number;
+  updatedAt: string;
+  updatedBy: string;
+}
+
 /** One move of an alias (append-only history). */
 export interface AliasMove {
   alias: string;
@@ -238,6 +252,7 @@ export interface AliasMove {
   changedAt: string;
   changedBy: string;
   reason: string | null;
+  kind: AliasMoveKind;
 }
 
 /** A registered model: its versions (oldest first), aliases, production and history (newest first). */
@@ -248,6 +263,8 @@ export interface RegisteredModel {
   aliases: ModelAlias[];
   production: ModelVersion | null;
   history: AliasMove[];
+  /** The A/B test running on it, if any. */
+  abTest: AbTest | null;
 }
 
 /** What a promotion, rollback, archive or alias change did. */
