@@ -192,16 +192,7 @@ async fn upload(http: &reqwest::Client, endpoint: &str, bytes: Vec<u8>, label: &
         "query": "mutation($file: Upload!, $label: String) { uploadImage(file: $file, label: $label, source: \"benchmark\") { id } }",
         "variables": { "file": null, "label": label },
     });
-    let form = reqwest::multipart::Form::new()
-        .text("operations", operations.to_string())
-        .text("map", json!({ "0": ["variables.file"] }).to_string())
-        .part(
-            "0",
-            reqwest::multipart::Part::bytes(bytes)
-                .file_name("image.jpg")
-                .mime_str("image/jpeg")
-                .expect("valid mime"),
-        );
+    let form = multipart(&operations, bytes, "image.jpg", "image/jpeg");
     let result = async {
         let body: Value = http
             .post(endpoint)
@@ -230,6 +221,26 @@ async fn upload(http: &reqwest::Client, endpoint: &str, bytes: Vec<u8>, label: &
             error: Some(e.to_string()),
         },
     }
+}
+
+/// A GraphQL multipart request (the multipart request spec): `operations` with one file as
+/// `variables.file`.
+pub fn multipart(
+    operations: &Value,
+    bytes: Vec<u8>,
+    file_name: &'static str,
+    mime: &str,
+) -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", json!({ "0": ["variables.file"] }).to_string())
+        .part(
+            "0",
+            reqwest::multipart::Part::bytes(bytes)
+                .file_name(file_name)
+                .mime_str(mime)
+                .expect("a valid MIME type"),
+        )
 }
 
 async fn listen_completions(

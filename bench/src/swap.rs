@@ -148,15 +148,7 @@ async fn swap(
         "query": "mutation($file: Upload!, $name: String!, $label: String) { registerModelVersion(file: $file, name: $name, kind: CLASSIFIER, label: $label) { version label } }",
         "variables": { "file": null, "name": model, "label": label },
     });
-    let form = reqwest::multipart::Form::new()
-        .text("operations", operations.to_string())
-        .text("map", json!({ "0": ["variables.file"] }).to_string())
-        .part(
-            "0",
-            reqwest::multipart::Part::bytes(bytes)
-                .file_name("head.onnx")
-                .mime_str("application/octet-stream")?,
-        );
+    let form = client::multipart(&operations, bytes, "head.onnx", "application/octet-stream");
     let body: Value = http
         .post(&endpoint)
         .multipart(form)

@@ -384,14 +384,7 @@ impl Registry {
                     .await?;
             }
         }
-        if self
-            .db
-            .traffic_split(name)
-            .await?
-            .is_some_and(|split| split.version == version)
-        {
-            self.stop_ab(name, by).await?;
-        }
+        self.stop_ab_of(name, version, by).await?;
         Ok(change)
     }
 
@@ -454,16 +447,18 @@ impl Registry {
                 .await?;
         }
         // An archived version answers nothing: an A/B test of it stops.
-        if self
-            .db
-            .traffic_split(name)
-            .await?
-            .is_some_and(|split| split.version == version)
-        {
-            self.stop_ab(name, by).await?;
-        }
+        self.stop_ab_of(name, version, by).await?;
         self.set_alias(name, ARCHIVED, Some(version), by, reason)
             .await
+    }
+
+    /// Stops the A/B test of `name` if `version` is its candidate.
+    async fn stop_ab_of(&self, name: &str, version: i32, by: &str) -> Result<()> {
+        let split = self.db.traffic_split(name).await?;
+        if split.is_some_and(|split| split.version == version) {
+            self.stop_ab(name, by).await?;
+        }
+        Ok(())
     }
 
     /// The version `production` of `name` pointed at, at `at`.
