@@ -20,6 +20,7 @@ cargo test --workspace --locked
 
 # The dashboard's browser tests drive the debug `vision` binary cargo test just built.
 scripts/frontend-build.sh
+(cd frontend && npm run codegen:check)
 (cd frontend && npm run typecheck)
 VISION_BIN="$CARGO_TARGET_DIR/debug/vision" CHROMIUM_PATH=${CHROMIUM_PATH:-$(command -v chromium)} \
     npm --prefix frontend test

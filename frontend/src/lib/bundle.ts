@@ -7,6 +7,7 @@ import { useSyncExternalStore } from 'react';
 import { client } from '../graphql/client';
 import { BUNDLE_QUERY } from '../graphql/documents';
 import type { BundleData } from '../graphql/types';
+import type { BundleQuery, BundleQueryVariables } from '../graphql/generated';
 import { apiErrors, type ApiError } from '../graphql/errors';
 import { CLASS_PALETTE, HEAD_PALETTE, UNKNOWN_CLASS_COLOR, UNKNOWN_HEAD_COLOR, paletteColor, sortByOrder } from './constants';
 
@@ -82,7 +83,7 @@ function publish(next: Bundle) {
 }
 
 async function load(attempt: number): Promise<void> {
-  const r = await client.query<BundleData>(BUNDLE_QUERY, {}, { requestPolicy: 'network-only' }).toPromise();
+  const r = await client.query<BundleQuery, BundleQueryVariables>(BUNDLE_QUERY, {}, { requestPolicy: 'network-only' }).toPromise();
   if (r.data) {
     publish(makeBundle('ready', r.data.classes, r.data.models));
     return;

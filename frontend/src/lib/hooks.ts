@@ -1,8 +1,19 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { pipe, subscribe } from 'wonka';
+import type { AnyVariables } from 'urql';
 import { client } from '../graphql/client';
 import { IMAGE_COMPLETED, IMAGE_FAILED, IMAGE_QUERY, PREDICTION_ADDED } from '../graphql/documents';
 import type { Image, Prediction } from '../graphql/types';
+import type {
+  ImageCompletedSubscription,
+  ImageCompletedSubscriptionVariables,
+  ImageFailedSubscription,
+  ImageFailedSubscriptionVariables,
+  ImageQuery,
+  ImageQueryVariables,
+  PredictionAddedSubscription,
+  PredictionAddedSubscriptionVariables,
+} from '../graphql/generated';
 import { apiErrors, type ApiError } from '../graphql/errors';
 
 /**
@@ -39,9 +50,9 @@ export function useThrottle(fn: () => void, waitMs: number): () => void {
  * Runs `onData` for every event of a subscription while mounted (no React state per event,
  * so high-rate streams can be buffered by the caller).
  */
-export function useSubscriptionEvents<T>(
+export function useSubscriptionEvents<T, V extends AnyVariables = AnyVariables>(
   query: string,
-  variables: Record<string, unknown> | null,
+  variables: V,
   onData: (data: T) => void,
   enabled = true,
 ): void {
@@ -51,9 +62,9 @@ export function useSubscriptionEvents<T>(
   useEffect(() => {
     if (!enabled) return;
     const { unsubscribe } = pipe(
-      client.subscription(query, variables ?? {}),
+      client.subscription<T, V>(query, variables),
       subscribe((result) => {
-        if (result.data) handler.current(result.data as T);
+        if (result.data) handler.current(result.data);
       }),
     );
     return unsubscribe;
@@ -132,21 +143,21 @@ export function useLiveImage(id: string | null, initial?: Image | null): LiveIma
 
     const subs = [
       pipe(
-        client.subscription<{ predictionAdded: Prediction }>(PREDICTION_ADDED, { imageId: id }),
+        client.subscription<PredictionAddedSubscription, PredictionAddedSubscriptionVariables>(PREDICTION_ADDED, { imageId: id }),
         subscribe((r) => r.data && addPrediction(r.data.predictionAdded)),
       ),
       pipe(
-        client.subscription<{ imageCompleted: Image }>(IMAGE_COMPLETED, { imageId: id }),
+        client.subscription<ImageCompletedSubscription, ImageCompletedSubscriptionVariables>(IMAGE_COMPLETED, { imageId: id }),
         subscribe((r) => r.data && apply(r.data.imageCompleted)),
       ),
       pipe(
-        client.subscription<{ imageFailed: Image }>(IMAGE_FAILED, { imageId: id }),
+        client.subscription<ImageFailedSubscription, ImageFailedSubscriptionVariables>(IMAGE_FAILED, { imageId: id }),
         subscribe((r) => r.data && apply(r.data.imageFailed)),
       ),
     ];
 
     const fetchOnce = async () => {
-      const r = await client.query<{ image: Image | null }>(IMAGE_QUERY, { id }, { requestPolicy: 'network-only' }).toPromise();
+      const r = await client.query<ImageQuery, ImageQueryVariables>(IMAGE_QUERY, { id }, { requestPolicy: 'network-only' }).toPromise();
       if (cancelled) return;
       if (r.error) {
         setState((s) => ({ ...s, loaded: true, errors: apiErrors(r.error) }));

@@ -1,7 +1,15 @@
 import { useMemo, useRef, useState } from 'react';
 import { useQuery } from 'urql';
 import { IMAGE_FAILED, IMAGES_QUERY, STATS_UPDATED } from '../graphql/documents';
-import type { ImageConnection, ImageFilter, ImageStatus } from '../graphql/types';
+import type { ImageFilter, ImageStatus } from '../graphql/types';
+import type {
+  ImageFailedSubscription,
+  ImageFailedSubscriptionVariables,
+  ImagesQuery,
+  ImagesQueryVariables,
+  StatsUpdatedSubscription,
+  StatsUpdatedSubscriptionVariables,
+} from '../graphql/generated';
 import { apiErrors } from '../graphql/errors';
 import { Card, ClassChip, ErrorList, Spinner, StatusBadge, Thumb } from '../components/ui';
 import { useBundle } from '../lib/bundle';
@@ -30,12 +38,12 @@ export function HistoryPage() {
     return Object.keys(f).length ? f : null;
   }, [source, status, label]);
 
-  const [{ data: fresh, error, fetching }, reexecute] = useQuery<{ images: ImageConnection }>({
+  const [{ data: fresh, error, fetching }, reexecute] = useQuery<ImagesQuery, ImagesQueryVariables>({
     query: IMAGES_QUERY,
     variables: { first: PAGE_SIZE, after, filter },
     requestPolicy: 'network-only',
   });
-  const last = useRef<{ images: ImageConnection } | undefined>(undefined);
+  const last = useRef<ImagesQuery | undefined>(undefined);
   if (fresh) last.current = fresh;
   const data = fresh ?? last.current;
 
@@ -44,8 +52,8 @@ export function HistoryPage() {
   // page (throttled). There is no "image uploaded" subscription, so a new image shows up once
   // the heads answer it.
   const refresh = useThrottle(() => reexecute({ requestPolicy: 'network-only' }), 1500);
-  useSubscriptionEvents(STATS_UPDATED, { intervalMs: 1000 }, refresh);
-  useSubscriptionEvents(IMAGE_FAILED, {}, refresh);
+  useSubscriptionEvents<StatsUpdatedSubscription, StatsUpdatedSubscriptionVariables>(STATS_UPDATED, { intervalMs: 1000 }, refresh);
+  useSubscriptionEvents<ImageFailedSubscription, ImageFailedSubscriptionVariables>(IMAGE_FAILED, {}, refresh);
 
   const resetPaging = () => setCursors([null]);
   const conn = data?.images;

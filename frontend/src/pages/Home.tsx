@@ -2,18 +2,13 @@ import { useEffect, useState } from 'react';
 import { useQuery } from 'urql';
 import { HOME_QUERY, STATS_UPDATED } from '../graphql/documents';
 import type { Health, ModelInfo, ModelStats } from '../graphql/types';
+import type { HomeQuery, HomeQueryVariables, StatsUpdatedSubscription, StatsUpdatedSubscriptionVariables } from '../graphql/generated';
 import { apiErrors } from '../graphql/errors';
 import { Card, ErrorList, Spinner } from '../components/ui';
 import { useSubscriptionEvents } from '../lib/hooks';
 import { headsOf, useBundle } from '../lib/bundle';
 import { counted, ms, num, pct } from '../lib/format';
 import { href } from '../router';
-
-interface HomeData {
-  health: Health;
-  models: ModelInfo[];
-  modelStats: ModelStats[];
-}
 
 function HealthCard({ health }: { health: Health }) {
   return (
@@ -127,10 +122,10 @@ function gridClass(n: number): string {
 
 export function HomePage() {
   const bundle = useBundle();
-  const [{ data, error, fetching }, reexecute] = useQuery<HomeData>({ query: HOME_QUERY, requestPolicy: 'network-only' });
+  const [{ data, error, fetching }, reexecute] = useQuery<HomeQuery, HomeQueryVariables>({ query: HOME_QUERY, requestPolicy: 'network-only' });
   const [liveStats, setLiveStats] = useState<ModelStats[] | null>(null);
 
-  useSubscriptionEvents<{ statsUpdated: ModelStats[] }>(STATS_UPDATED, { intervalMs: 1000 }, (d) => setLiveStats(d.statsUpdated));
+  useSubscriptionEvents<StatsUpdatedSubscription, StatsUpdatedSubscriptionVariables>(STATS_UPDATED, { intervalMs: 1000 }, (d) => setLiveStats(d.statsUpdated));
 
   // Health has no subscription: refresh it every 10 s.
   useEffect(() => {

@@ -13,6 +13,26 @@ import {
   UPLOAD_IMAGE,
 } from '../graphql/documents';
 import type { CifarSplit, Image, Prediction, Replay, ReplayScore } from '../graphql/types';
+import type {
+  ImageCompletedSubscription,
+  ImageCompletedSubscriptionVariables,
+  ImageFailedSubscription,
+  ImageFailedSubscriptionVariables,
+  ImageQuery,
+  ImageQueryVariables,
+  PredictionAddedSubscription,
+  PredictionAddedSubscriptionVariables,
+  ReplayProgressSubscription,
+  ReplayProgressSubscriptionVariables,
+  ReplaysQuery,
+  ReplaysQueryVariables,
+  StartReplayMutation,
+  StartReplayMutationVariables,
+  StopReplayMutation,
+  StopReplayMutationVariables,
+  UploadImageMutation,
+  UploadImageMutationVariables,
+} from '../graphql/generated';
 import { apiErrors, type ApiError } from '../graphql/errors';
 import { Card, ClassChip, ErrorList, Meter, Stat } from '../components/ui';
 import { useBundle } from '../lib/bundle';
@@ -112,7 +132,7 @@ function ReplayPanel() {
   // Pick up a replay already running (started from another tab or the CLI).
   useEffect(() => {
     void client
-      .query<{ replays: Replay[] }>(REPLAYS_QUERY, {}, { requestPolicy: 'network-only' })
+      .query<ReplaysQuery, ReplaysQueryVariables>(REPLAYS_QUERY, {}, { requestPolicy: 'network-only' })
       .toPromise()
       .then((r) => {
         const running = r.data?.replays.find((x) => x.status === 'RUNNING');
@@ -125,7 +145,7 @@ function ReplayPanel() {
   useEffect(() => {
     if (!replayId) return;
     const { unsubscribe } = pipe(
-      client.subscription<{ replayProgress: Replay }>(REPLAY_PROGRESS, { id: replayId }),
+      client.subscription<ReplayProgressSubscription, ReplayProgressSubscriptionVariables>(REPLAY_PROGRESS, { id: replayId }),
       subscribe((r) => {
         const next = r.data?.replayProgress;
         if (next) setReplay((cur) => (cur && cur.id !== next.id ? cur : next));
@@ -138,7 +158,7 @@ function ReplayPanel() {
     setBusy(true);
     setErrors([]);
     const input = { split, rate: Number(rate), limit: Math.round(Number(limit)), seed: Math.round(Number(seed)) };
-    const r = await client.mutation<{ startReplay: Replay }>(START_REPLAY, { input }).toPromise();
+    const r = await client.mutation<StartReplayMutation, StartReplayMutationVariables>(START_REPLAY, { input }).toPromise();
     setBusy(false);
     if (r.data?.startReplay) setReplay(r.data.startReplay);
     else setErrors(apiErrors(r.error));
@@ -147,7 +167,7 @@ function ReplayPanel() {
   const stop = async () => {
     if (!replay) return;
     setBusy(true);
-    const r = await client.mutation<{ stopReplay: Replay }>(STOP_REPLAY, { id: replay.id }).toPromise();
+    const r = await client.mutation<StopReplayMutation, StopReplayMutationVariables>(STOP_REPLAY, { id: replay.id }).toPromise();
     setBusy(false);
     if (r.data?.stopReplay) setReplay(r.data.stopReplay);
     else setErrors(apiErrors(r.error));
@@ -239,7 +259,7 @@ function LiveFeed() {
   const buffer = useRef<Prediction[]>([]);
   const counted = useRef(0);
 
-  useSubscriptionEvents<{ predictionAdded: Prediction }>(PREDICTION_ADDED, {}, (d) => {
+  useSubscriptionEvents<PredictionAddedSubscription, PredictionAddedSubscriptionVariables>(PREDICTION_ADDED, {}, (d) => {
     buffer.current.push(d.predictionAdded);
     counted.current += 1;
   });
@@ -384,8 +404,8 @@ function WebcamPanel() {
     [finish],
   );
 
-  useSubscriptionEvents<{ imageCompleted: Image }>(IMAGE_COMPLETED, {}, (d) => onTerminal(d.imageCompleted), running);
-  useSubscriptionEvents<{ imageFailed: Image }>(IMAGE_FAILED, {}, (d) => onTerminal(d.imageFailed), running);
+  useSubscriptionEvents<ImageCompletedSubscription, ImageCompletedSubscriptionVariables>(IMAGE_COMPLETED, {}, (d) => onTerminal(d.imageCompleted), running);
+  useSubscriptionEvents<ImageFailedSubscription, ImageFailedSubscriptionVariables>(IMAGE_FAILED, {}, (d) => onTerminal(d.imageFailed), running);
 
   const sendFrame = useCallback(async () => {
     const video = videoRef.current;
@@ -413,7 +433,7 @@ function WebcamPanel() {
     setCounters((c) => ({ ...c, sent: c.sent + 1 }));
     // The round trip counts from the upload to imageCompleted (JPEG encoding excluded).
     frame.sentAt = performance.now();
-    const r = await client.mutation<{ uploadImage: Image }>(UPLOAD_IMAGE, { file, source: 'webcam' }).toPromise();
+    const r = await client.mutation<UploadImageMutation, UploadImageMutationVariables>(UPLOAD_IMAGE, { file, source: 'webcam' }).toPromise();
     const image = r.data?.uploadImage;
     if (!image) {
       inFlight.current.delete(n);
@@ -434,7 +454,7 @@ function WebcamPanel() {
       // Safety net if the completion event is missed: ask once, then give up on the frame.
       setTimeout(async () => {
         if (!inFlight.current.has(n)) return;
-        const q = await client.query<{ image: Image | null }>(IMAGE_QUERY, { id: image.id }, { requestPolicy: 'network-only' }).toPromise();
+        const q = await client.query<ImageQuery, ImageQueryVariables>(IMAGE_QUERY, { id: image.id }, { requestPolicy: 'network-only' }).toPromise();
         const img = q.data?.image;
         if (img && (img.status === 'COMPLETED' || img.status === 'FAILED')) finish(frame, img);
       }, 5_000);

@@ -7,6 +7,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { useQuery } from 'urql';
 import { REGISTERED_MODELS_QUERY } from '../graphql/documents';
 import type { RegisteredModel } from '../graphql/types';
+import type { RegisteredModelsQuery, RegisteredModelsQueryVariables } from '../graphql/generated';
 import { apiErrors } from '../graphql/errors';
 import { Card, ErrorList, Spinner } from '../components/ui';
 import { num } from '../lib/format';
@@ -19,7 +20,7 @@ import { RolloutCard, ServedAtCard, useRollout } from './models/rollout';
 import './models.css';
 
 export function ModelsPage() {
-  const [{ data: fresh, error, fetching }, reexecute] = useQuery<{ registeredModels: RegisteredModel[] }>({
+  const [{ data: fresh, error, fetching }, reexecute] = useQuery<RegisteredModelsQuery, RegisteredModelsQueryVariables>({
     query: REGISTERED_MODELS_QUERY,
     requestPolicy: 'network-only',
   });

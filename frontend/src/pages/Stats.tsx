@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { useQuery } from 'urql';
 import { STATS_QUERY, STATS_UPDATED } from '../graphql/documents';
-import type { ClassCount, ClassMetrics, ConfusionMatrix, ModelStats, Prediction, Throughput, TimeBucket } from '../graphql/types';
+import type { StatsQuery, StatsQueryVariables, StatsUpdatedSubscription, StatsUpdatedSubscriptionVariables } from '../graphql/generated';
 import { apiErrors } from '../graphql/errors';
 import { Card, ClassChip, ErrorList, Spinner, Stat } from '../components/ui';
 import { AccuracyChart, ClassPie, ConfusionHeatmap, LatencyChart } from '../components/charts';
@@ -9,16 +9,6 @@ import { useBundle } from '../lib/bundle';
 import { ms, num, pct, shortId, time } from '../lib/format';
 import { useSubscriptionEvents, useThrottle } from '../lib/hooks';
 import { href } from '../router';
-
-interface StatsData {
-  modelStats: ModelStats[];
-  timeSeries: TimeBucket[];
-  classDistribution: ClassCount[];
-  confusionMatrix: ConfusionMatrix;
-  classMetrics: ClassMetrics[];
-  throughput: Throughput;
-  recentPredictions: (Prediction & { image: { id: string; label: string | null; source: string } | null })[];
-}
 
 const BUCKETS = [
   { label: '5 s', s: 5 },
@@ -35,7 +25,7 @@ export function StatsPage() {
   const model = picked ?? heads[0] ?? null;
   const [bucketSeconds, setBucketSeconds] = useState(10);
   const windowSeconds = 60;
-  const [{ data: fresh, error, fetching: querying }, reexecute] = useQuery<StatsData>({
+  const [{ data: fresh, error, fetching: querying }, reexecute] = useQuery<StatsQuery, StatsQueryVariables>({
     query: STATS_QUERY,
     variables: { model, bucketSeconds, windowSeconds },
     requestPolicy: 'network-only',
@@ -43,7 +33,7 @@ export function StatsPage() {
   });
   const fetching = querying || model === null;
   // Keep showing the previous figures while new ones load (no flicker on model/bucket change).
-  const last = useRef<StatsData | undefined>(undefined);
+  const last = useRef<StatsQuery | undefined>(undefined);
   if (fresh) last.current = fresh;
   const data = fresh ?? last.current;
   const [updates, setUpdates] = useState(0);
@@ -52,7 +42,7 @@ export function StatsPage() {
   const refresh = useThrottle(() => {
     if (model !== null) reexecute({ requestPolicy: 'network-only' });
   }, 1500);
-  useSubscriptionEvents<{ statsUpdated: ModelStats[] }>(STATS_UPDATED, { intervalMs: 1000 }, () => {
+  useSubscriptionEvents<StatsUpdatedSubscription, StatsUpdatedSubscriptionVariables>(STATS_UPDATED, { intervalMs: 1000 }, () => {
     setUpdates((u) => u + 1);
     refresh();
   });

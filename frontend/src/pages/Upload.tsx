@@ -2,6 +2,12 @@ import { useCallback, useEffect, useRef, useState, type DragEvent } from 'react'
 import { useClient } from 'urql';
 import { UPLOAD_IMAGE, UPLOAD_IMAGES } from '../graphql/documents';
 import type { Image } from '../graphql/types';
+import type {
+  UploadImageMutation,
+  UploadImageMutationVariables,
+  UploadImagesMutation,
+  UploadImagesMutationVariables,
+} from '../graphql/generated';
 import { apiErrors, type ApiError } from '../graphql/errors';
 import { Card, ErrorList, StatusBadge, Thumb, Spinner } from '../components/ui';
 import { ComparisonView, PredictionList } from '../components/predictions';
@@ -119,7 +125,7 @@ export function UploadPage() {
         setItems((prev) => prev.map((it) => (position.has(it.key) ? fn(it, position.get(it.key)!) : it)));
 
       if (files.length === 1) {
-        const r = await client.mutation<{ uploadImage: Image }>(UPLOAD_IMAGE, { file: files[0], label: chosen }).toPromise();
+        const r = await client.mutation<UploadImageMutation, UploadImageMutationVariables>(UPLOAD_IMAGE, { file: files[0], label: chosen }).toPromise();
         if (r.data?.uploadImage) {
           const image = r.data.uploadImage;
           update((it) => ({ ...it, state: 'uploaded', image }));
@@ -129,7 +135,7 @@ export function UploadPage() {
         }
       } else {
         const r = await client
-          .mutation<{ uploadImages: Image[] }>(UPLOAD_IMAGES, { files, labels: files.map(() => chosen) })
+          .mutation<UploadImagesMutation, UploadImagesMutationVariables>(UPLOAD_IMAGES, { files, labels: files.map(() => chosen) })
           .toPromise();
         if (r.data?.uploadImages) {
           const images = r.data.uploadImages;

@@ -5,6 +5,7 @@ import { useEffect, useState, type FormEvent } from 'react';
 import { useClient } from 'urql';
 import { BACKTEST_QUERY, EXPERIMENTS_QUERY } from '../../graphql/documents';
 import type { AbComparison, Backtest, RegisteredModel, ShadowComparison } from '../../graphql/types';
+import type { BacktestQuery, BacktestQueryVariables, ExperimentsQuery, ExperimentsQueryVariables } from '../../graphql/generated';
 import { apiErrors, type ApiError } from '../../graphql/errors';
 import { Card, ErrorList, Spinner } from '../../components/ui';
 import { PairedComparisonView } from '../../components/experiments';
@@ -35,7 +36,7 @@ export function useExperiments(heads: string[], last: number, tick: number): Rec
       const answers = await Promise.all(
         heads.map(async (model) => {
           const r = await client
-            .query<{ shadowComparison: ShadowComparison | null; abComparison: AbComparison | null }>(
+            .query<ExperimentsQuery, ExperimentsQueryVariables>(
               EXPERIMENTS_QUERY,
               { model, last },
               { requestPolicy: 'network-only' },
@@ -132,7 +133,7 @@ export function BacktestCard({ heads }: { heads: RegisteredModel[] }) {
     setErrors([]);
     const started = performance.now();
     const r = await client
-      .query<{ backtest: Backtest }>(
+      .query<BacktestQuery, BacktestQueryVariables>(
         BACKTEST_QUERY,
         { model: head.name, version: chosen.version, since: toInstant(since), until: toInstant(until), last: Math.round(Number(last)) },
         { requestPolicy: 'network-only' },

@@ -5,6 +5,7 @@ import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { useClient } from 'urql';
 import { REGISTER_MODEL_VERSION } from '../../graphql/documents';
 import type { Json, ModelKind, ModelVersion, RegisteredModel } from '../../graphql/types';
+import type { RegisterModelVersionMutation, RegisterModelVersionMutationVariables } from '../../graphql/generated';
 import { apiErrors, type ApiError } from '../../graphql/errors';
 import { Card, ErrorList, Spinner } from '../../components/ui';
 import { bytes } from '../../lib/format';
@@ -57,7 +58,7 @@ export function RegisterCard({ models, onRegistered }: { models: RegisteredModel
     }
     setBusy(true);
     const r = await client
-      .mutation<{ registerModelVersion: ModelVersion }>(REGISTER_MODEL_VERSION, {
+      .mutation<RegisterModelVersionMutation, RegisterModelVersionMutationVariables>(REGISTER_MODEL_VERSION, {
         file,
         name: name.trim(),
         kind,

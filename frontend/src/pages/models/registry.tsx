@@ -2,7 +2,7 @@
 // and the promote / roll back / archive / shadow / A/B controls.
 
 import { useState } from 'react';
-import { useClient } from 'urql';
+import { useClient, type AnyVariables } from 'urql';
 import {
   ARCHIVE_MODEL_VERSION,
   PROMOTE_MODEL_VERSION,
@@ -12,6 +12,20 @@ import {
   STOP_AB_TEST,
 } from '../../graphql/documents';
 import type { AliasMove, AliasUpdate, Json, ModelVersion, RegisteredModel } from '../../graphql/types';
+import type {
+  ArchiveModelVersionMutation,
+  ArchiveModelVersionMutationVariables,
+  PromoteModelVersionMutation,
+  PromoteModelVersionMutationVariables,
+  RollbackModelMutation,
+  RollbackModelMutationVariables,
+  SetModelAliasMutation,
+  SetModelAliasMutationVariables,
+  StartAbTestMutation,
+  StartAbTestMutationVariables,
+  StopAbTestMutation,
+  StopAbTestMutationVariables,
+} from '../../graphql/generated';
 import { apiErrors } from '../../graphql/errors';
 import { ErrorList, Spinner } from '../../components/ui';
 import { useBundle } from '../../lib/bundle';
@@ -170,10 +184,10 @@ export function ModelCard({
   const canRollBack = rollbackTo !== null;
   const why = reason.trim() || null;
 
-  const run = async <T,>(doc: string, variables: Record<string, unknown>, describe: (data: T) => string) => {
+  const run = async <T, V extends AnyVariables>(doc: string, variables: V, describe: (data: T) => string) => {
     setBusy(true);
     setOutcome({ notice: null, errors: [] });
-    const r = await client.mutation<T>(doc, variables).toPromise();
+    const r = await client.mutation<T, V>(doc, variables).toPromise();
     setBusy(false);
     if (r.data && !r.error) {
       setOutcome({ notice: describe(r.data), errors: [] });
@@ -185,20 +199,23 @@ export function ModelCard({
   };
 
   const alias = (d: Record<string, AliasUpdate>) => describeUpdate(Object.values(d)[0]);
-  const promote = (version: number) => run(PROMOTE_MODEL_VERSION, { name: model.name, version, reason: why }, alias);
-  const archive = (version: number) => run(ARCHIVE_MODEL_VERSION, { name: model.name, version, reason: why }, alias);
+  const promote = (version: number) =>
+    run<PromoteModelVersionMutation, PromoteModelVersionMutationVariables>(PROMOTE_MODEL_VERSION, { name: model.name, version, reason: why }, alias);
+  const archive = (version: number) =>
+    run<ArchiveModelVersionMutation, ArchiveModelVersionMutationVariables>(ARCHIVE_MODEL_VERSION, { name: model.name, version, reason: why }, alias);
   const makeShadow = (version: number) =>
-    run(SET_MODEL_ALIAS, { name: model.name, alias: SHADOW, version, reason: why }, alias);
-  const stopShadow = () => run(SET_MODEL_ALIAS, { name: model.name, alias: SHADOW, version: null, reason: why }, alias);
-  const rollback = () => run(ROLLBACK_MODEL, { name: model.name, reason: why }, alias);
+    run<SetModelAliasMutation, SetModelAliasMutationVariables>(SET_MODEL_ALIAS, { name: model.name, alias: SHADOW, version, reason: why }, alias);
+  const stopShadow = () =>
+    run<SetModelAliasMutation, SetModelAliasMutationVariables>(SET_MODEL_ALIAS, { name: model.name, alias: SHADOW, version: null, reason: why }, alias);
+  const rollback = () => run<RollbackModelMutation, RollbackModelMutationVariables>(ROLLBACK_MODEL, { name: model.name, reason: why }, alias);
   const startAb = (version: number) => {
     const s = Number(share);
-    return run<{ startAbTest: boolean }>(START_AB_TEST, { model: model.name, version, share: s }, () =>
+    return run<StartAbTestMutation, StartAbTestMutationVariables>(START_AB_TEST, { model: model.name, version, share: s }, () =>
       `${model.name}: A/B test started, v${version} answers ${pct(s, 0)} of the images`,
     );
   };
   const stopAb = () =>
-    run<{ stopAbTest: boolean }>(STOP_AB_TEST, { model: model.name }, (d) =>
+    run<StopAbTestMutation, StopAbTestMutationVariables>(STOP_AB_TEST, { model: model.name }, (d) =>
       d.stopAbTest ? `${model.name}: A/B test stopped, production answers every image` : `${model.name}: no A/B test was running`,
     );
 

@@ -3,7 +3,15 @@
 import { useCallback, useEffect, useMemo, useState, type FormEvent } from 'react';
 import { useClient } from 'urql';
 import { MODEL_ROLLOUT, MODEL_ROLLOUT_QUERY, PRODUCTION_AT_QUERY } from '../../graphql/documents';
-import type { ModelVersion, RegisteredModel, ReplicaServing } from '../../graphql/types';
+import type { RegisteredModel, ReplicaServing } from '../../graphql/types';
+import type {
+  ModelRolloutChangesSubscription,
+  ModelRolloutChangesSubscriptionVariables,
+  ModelRolloutQuery,
+  ModelRolloutQueryVariables,
+  ProductionAtQuery,
+  ProductionAtQueryVariables,
+} from '../../graphql/generated';
 import { apiErrors, type ApiError } from '../../graphql/errors';
 import { Card, ErrorList, Spinner } from '../../components/ui';
 import { useBundle } from '../../lib/bundle';
@@ -30,14 +38,14 @@ export function useRollout(onChange: () => void): ReplicaServing[] {
       return next;
     });
   }, []);
-  useSubscriptionEvents<{ modelRollout: ReplicaServing }>(MODEL_ROLLOUT, {}, (d) => {
+  useSubscriptionEvents<ModelRolloutChangesSubscription, ModelRolloutChangesSubscriptionVariables>(MODEL_ROLLOUT, {}, (d) => {
     merge([d.modelRollout], true);
     onChange();
   });
   useEffect(() => {
     let cancelled = false;
     const read = async () => {
-      const r = await client.query<{ modelRollout: ReplicaServing[] }>(MODEL_ROLLOUT_QUERY, {}, { requestPolicy: 'network-only' }).toPromise();
+      const r = await client.query<ModelRolloutQuery, ModelRolloutQueryVariables>(MODEL_ROLLOUT_QUERY, {}, { requestPolicy: 'network-only' }).toPromise();
       if (!cancelled && r.data) merge(r.data.modelRollout, false);
     };
     const t = setInterval(() => void read(), ROLLOUT_EVERY_MS);
@@ -144,7 +152,7 @@ export function ServedAtCard({ models }: { models: RegisteredModel[] }) {
   const [at, setAt] = useState(() => localInput(new Date()));
   const [busy, setBusy] = useState(false);
   const [errors, setErrors] = useState<ApiError[]>([]);
-  const [answer, setAnswer] = useState<{ at: string; rows: { model: string; version: ModelVersion | null }[] } | null>(null);
+  const [answer, setAnswer] = useState<{ at: string; rows: { model: string; version: ProductionAtQuery['productionAt'] }[] } | null>(null);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -158,7 +166,7 @@ export function ServedAtCard({ models }: { models: RegisteredModel[] }) {
     const answers = await Promise.all(
       models.map(async (m) => {
         const r = await client
-          .query<{ productionAt: ModelVersion | null }>(PRODUCTION_AT_QUERY, { model: m.name, at: instant }, { requestPolicy: 'network-only' })
+          .query<ProductionAtQuery, ProductionAtQueryVariables>(PRODUCTION_AT_QUERY, { model: m.name, at: instant }, { requestPolicy: 'network-only' })
           .toPromise();
         return { model: m.name, version: r.data?.productionAt ?? null, errors: apiErrors(r.error) };
       }),
