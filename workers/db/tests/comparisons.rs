@@ -109,6 +109,27 @@ async fn complete_image_only_once(db: Db) {
     assert_eq!(c[0].consensus_class, None);
 }
 
+/// A pool of one connection to `db`'s SQLite file; `None` on PostgreSQL.
+async fn single_connection(db: &Db) -> Option<sea_orm::DatabaseConnection> {
+    if db.backend_name() != "sqlite" {
+        return None;
+    }
+    let row = db
+        .conn()
+        .query_one(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Sqlite,
+            "SELECT file FROM pragma_database_list WHERE name = 'main'",
+        ))
+        .await
+        .unwrap()
+        .expect("the main database");
+    let file: String = row.try_get("", "file").unwrap();
+    let options = sea_orm::ConnectOptions::new(format!("sqlite://{file}"))
+        .max_connections(1)
+        .to_owned();
+    Some(sea_orm::Database::connect(options).await.unwrap())
+}
+
 /// Comparisons recorded before `m20261203_000003_comparison_versions` read with empty versions.
 async fn comparisons_from_before_the_versions(db: Db) {
     let image = db.insert_image(new_image("upload", None)).await.unwrap();
@@ -119,7 +140,12 @@ async fn comparisons_from_before_the_versions(db: Db) {
         .position(|m| m.name() == "m20261203_000003_comparison_versions")
         .expect("the migration is listed");
     let steps = (migrations.len() - at) as u32;
-    Migrator::down(db.conn(), Some(steps)).await.unwrap();
+    // On SQLite the schema goes back and forth over one connection of its own (as `Db::connect`
+    // migrates): through the pool, a step could run on a connection that kept the schema it read
+    // before the step that went down ("duplicate column name" when going up again).
+    let single = single_connection(&db).await;
+    let conn = single.as_ref().unwrap_or(db.conn());
+    Migrator::down(conn, Some(steps)).await.unwrap();
     use comparisons::Column as C;
     let insert = Query::insert()
         .into_table(comparisons::Entity)
@@ -140,9 +166,12 @@ async fn comparisons_from_before_the_versions(db: Db) {
             vision_db::now().into(),
         ])
         .to_owned();
-    let backend = db.conn().get_database_backend();
-    db.conn().execute(backend.build(&insert)).await.unwrap();
-    Migrator::up(db.conn(), None).await.unwrap();
+    let backend = conn.get_database_backend();
+    conn.execute(backend.build(&insert)).await.unwrap();
+    Migrator::up(conn, None).await.unwrap();
+    if let Some(single) = single {
+        single.close().await.unwrap();
+    }
 
     let old = db.comparisons_for_images(&[image.id]).await.unwrap();
     assert_eq!(old.len(), 1);
