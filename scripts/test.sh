@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The project's test command (README): formatting, lints, every Rust test (against SQLite and the
-# local PostgreSQL), the Python model-pipeline tests, and the dashboard: type check, build and
-# end-to-end tests in headless Chromium against a real `vision serve`.
+# The project's test command (README): installs what the tests need and the machine lacks
+# (scripts/install-test-deps.sh), then formatting, lints, every Rust test (against SQLite and the
+# local PostgreSQL), the Python model-pipeline tests, the dashboard (lint, type check, build,
+# end-to-end tests in headless Chromium against a real `vision serve`) and real GraphQL clients
+# with the GraphQL-over-HTTP audits against the same binary (api/tests/clients).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/vision/target}
 
+scripts/install-test-deps.sh
 scripts/services.sh
 scripts/python-env.sh
 ORT_DYLIB_PATH=$(realpath "$(ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so* | head -n 1)")

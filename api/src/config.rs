@@ -107,8 +107,18 @@ pub struct Config {
     #[arg(long, env = "VISION_FRONTEND_DIR", global = true)]
     pub frontend_dir: Option<PathBuf>,
 
-    /// Inference runtime: `tract` (pure Rust) or `ort` (ONNX Runtime).
-    #[arg(long, env = "VISION_RUNTIME", default_value = "tract", global = true)]
+    /// Inference runtime: `auto` (ONNX Runtime when its library loads, else tract, with a
+    /// warning), `ort` (ONNX Runtime or fail) or `tract` (pure Rust, several times slower).
+    #[arg(
+        long = "runtime",
+        env = "VISION_RUNTIME",
+        default_value = "auto",
+        global = true
+    )]
+    pub runtime_choice: RuntimeChoice,
+
+    /// The runtime that serves: `runtime_choice` once resolved ([`Config::resolve_runtime`]).
+    #[arg(skip)]
     pub runtime: RuntimeKind,
 
     /// Intra-op threads of each backbone pass (ONNX Runtime only); 0 shares the cores among the
@@ -182,7 +192,43 @@ pub struct Config {
     pub model_check_ms: u64,
 }
 
+/// The runtime asked for (`--runtime` / `VISION_RUNTIME`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RuntimeChoice {
+    /// ONNX Runtime when its library loads (`ORT_DYLIB_PATH`, the tests' `.venv`, or the copy
+    /// `scripts/onnxruntime.sh` fetches), else tract.
+    Auto,
+    /// ONNX Runtime; starting fails without its library.
+    #[value(alias = "onnxruntime")]
+    Ort,
+    /// tract, pure Rust.
+    Tract,
+}
+
 impl Config {
+    /// Settles which runtime serves. `auto` loads ONNX Runtime's library now and falls back to
+    /// tract, saying so once.
+    pub fn resolve_runtime(&mut self) {
+        self.runtime = match self.runtime_choice {
+            RuntimeChoice::Ort => RuntimeKind::Ort,
+            RuntimeChoice::Tract => RuntimeKind::Tract,
+            RuntimeChoice::Auto => match vision_inference::runtime::ort_backend::available() {
+                Ok(library) => {
+                    tracing::info!(library = %library.display(), "inference runtime: ONNX Runtime");
+                    RuntimeKind::Ort
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        %error,
+                        "ONNX Runtime unavailable: serving with tract, several times slower \
+                         (scripts/serve.sh fetches ONNX Runtime; or set ORT_DYLIB_PATH)"
+                    );
+                    RuntimeKind::Tract
+                }
+            },
+        };
+    }
+
     /// Defaults for a data folder, as if no flag nor variable were given (used by tests).
     pub fn for_data_dir(data_dir: impl Into<PathBuf>, models_dir: impl Into<PathBuf>) -> Self {
         Self {
@@ -203,6 +249,7 @@ impl Config {
             models_dir: models_dir.into(),
             cifar10_dir: None,
             frontend_dir: None,
+            runtime_choice: RuntimeChoice::Tract,
             runtime: RuntimeKind::Tract,
             threads: 0,
             extractor_workers: 0,

@@ -39,6 +39,14 @@ pub enum ErrorCode {
     SubscriberLagged,
     /// A dependency (database, object store) does not answer; try again later.
     ServiceUnavailable,
+    /// A GraphQL-over-HTTP request that is not well-formed (body, parameters).
+    BadRequest,
+    /// An HTTP method the operation may not use (a mutation by GET).
+    MethodNotAllowed,
+    /// An `Accept` header that lists nothing the endpoint can answer with.
+    NotAcceptable,
+    /// A request body over the size limit.
+    RequestTooLarge,
     Internal,
 }
 
@@ -56,6 +64,9 @@ impl ErrorCode {
             }
             ErrorCode::VersionExists => StatusCode::CONFLICT,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            ErrorCode::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -83,6 +94,10 @@ impl ErrorCode {
             ErrorCode::ModelTooLarge => "MODEL_TOO_LARGE",
             ErrorCode::SubscriberLagged => "SUBSCRIBER_LAGGED",
             ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            ErrorCode::BadRequest => "BAD_REQUEST",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorCode::NotAcceptable => "NOT_ACCEPTABLE",
+            ErrorCode::RequestTooLarge => "REQUEST_TOO_LARGE",
             ErrorCode::Internal => "INTERNAL",
         }
     }

@@ -104,7 +104,13 @@ pub struct ServerUrl {
 }
 
 impl Cli {
-    pub async fn run(self) -> anyhow::Result<()> {
+    pub async fn run(mut self) -> anyhow::Result<()> {
+        if matches!(
+            self.command,
+            Command::Serve | Command::Api | Command::Worker { .. }
+        ) {
+            self.config.resolve_runtime();
+        }
         match self.command {
             Command::Serve => serve::serve(&self.config).await,
             Command::Api => serve::api(&self.config).await,

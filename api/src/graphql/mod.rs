@@ -48,7 +48,12 @@ pub fn schema(state: AppState) -> AppSchema {
     builder().data(state).data(loaders).finish()
 }
 
-/// The schema in SDL, as kept in `schema.graphql`.
+/// The schema in SDL, as kept in `schema.graphql`: two-space indents and one-line descriptions
+/// where they fit, the way graphql-js prints schemas.
 pub fn sdl() -> String {
-    builder().finish().sdl()
+    let options = async_graphql::SDLExportOptions::new()
+        .prefer_single_line_descriptions()
+        .use_space_ident()
+        .indent_width(2);
+    builder().finish().sdl_with_options(options)
 }

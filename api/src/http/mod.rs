@@ -1,5 +1,5 @@
-//! The HTTP surface: `/graphql` (queries and uploads by POST, GraphiQL by GET, subscriptions by
-//! WebSocket upgrade, all on one path), the operators' `/health`, `/ready`, `/metrics`, the
+//! The HTTP surface: `/graphql` (queries and uploads by POST, queries by GET, subscriptions by
+//! WebSocket upgrade, GraphiQL for browsers, all on one path), the operators' `/health`, `/ready`, `/metrics`, the
 //! stored image files (`/images/{id}/file`) and the dashboard (`/`).
 
 mod cors;
@@ -37,10 +37,21 @@ pub struct HttpOptions {
 pub(crate) struct HttpState {
     pub app: AppState,
     pub schema: AppSchema,
+    /// GraphiQL's page in the dashboard's build, when there is one.
+    pub graphiql_page: Option<PathBuf>,
 }
 
 pub fn router(app: AppState, schema: AppSchema, options: &HttpOptions) -> Router {
-    let state = HttpState { app, schema };
+    let graphiql_page = options
+        .frontend_dir
+        .as_ref()
+        .map(|dir| dir.join("graphiql.html"))
+        .filter(|page| page.is_file());
+    let state = HttpState {
+        app,
+        schema,
+        graphiql_page,
+    };
     Router::new()
         .route(
             "/graphql",

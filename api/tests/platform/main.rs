@@ -14,6 +14,7 @@ mod experiments;
 mod files;
 mod operations;
 mod outbox;
+mod over_http;
 mod promotion;
 mod queries;
 mod recovery;

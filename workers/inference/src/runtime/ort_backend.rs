@@ -16,8 +16,9 @@ use super::{InferenceError, RuntimeKind, Session, Tensor};
 const HOW_TO_INSTALL: &str = "install it with `pip install onnxruntime` and set ORT_DYLIB_PATH to \
      the libonnxruntime.so.* file under site-packages/onnxruntime/capi/";
 
-/// The library's path: `ORT_DYLIB_PATH`, else the project's `.venv`, else the dynamic loader's
-/// default search.
+/// The library's path: `ORT_DYLIB_PATH`, else the project's `.venv` (the tests' Python
+/// environment), else the copy `scripts/onnxruntime.sh` fetched into the user's cache, else the
+/// dynamic loader's default search.
 pub fn library_path() -> PathBuf {
     if let Some(path) = std::env::var_os("ORT_DYLIB_PATH") {
         return PathBuf::from(path);
@@ -26,17 +27,56 @@ pub fn library_path() -> PathBuf {
     if let Ok(pythons) = std::fs::read_dir(venv_lib) {
         for python in pythons.flatten() {
             let capi = python.path().join("site-packages/onnxruntime/capi");
-            if let Ok(files) = std::fs::read_dir(&capi) {
-                for file in files.flatten() {
-                    let name = file.file_name().to_string_lossy().to_string();
-                    if name.starts_with("libonnxruntime.so") {
-                        return file.path().canonicalize().unwrap_or_else(|_| file.path());
-                    }
-                }
+            if let Some(path) = library_in(&capi) {
+                return path;
             }
         }
     }
+    if let Some(path) = cached_library() {
+        return path;
+    }
     PathBuf::from("libonnxruntime.so")
+}
+
+/// `<cache>/vision/onnxruntime/<version>/libonnxruntime.so.<version>`, the newest version there.
+fn cached_library() -> Option<PathBuf> {
+    let cache = std::env::var_os("VISION_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))
+                .map(|cache| cache.join("vision"))
+        })?;
+    let mut versions: Vec<PathBuf> = std::fs::read_dir(cache.join("onnxruntime"))
+        .ok()?
+        .flatten()
+        .map(|entry| entry.path())
+        .collect();
+    // Newest first ("1.32.0" against "1.4.1": compare the numbers, not the text).
+    let key = |path: &PathBuf| -> Vec<u64> {
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        name.split('.').map(|n| n.parse().unwrap_or(0)).collect()
+    };
+    versions.sort_by_key(|path| std::cmp::Reverse(key(path)));
+    versions.iter().find_map(|dir| library_in(dir))
+}
+
+fn library_in(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir).ok()?.flatten().find_map(|file| {
+        let name = file.file_name().to_string_lossy().to_string();
+        name.starts_with("libonnxruntime.so")
+            .then(|| file.path().canonicalize().unwrap_or_else(|_| file.path()))
+    })
+}
+
+/// Loads the library (once per process); its path, or why it cannot be loaded.
+pub fn available() -> Result<PathBuf, InferenceError> {
+    environment().map(|_| library_path())
 }
 
 fn environment() -> Result<&'static ort::environment::Environment, InferenceError> {

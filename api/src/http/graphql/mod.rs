@@ -1,0 +1,287 @@
+//! `/graphql`: one path for everything GraphQL, as clients and GraphiQL expect, following the
+//! GraphQL-over-HTTP specification (checked by `graphql-http`'s audits in
+//! `api/tests/clients`):
+//! - POST with `application/json` (one request or a batch) or `multipart/form-data` (uploads,
+//!   the GraphQL multipart request spec); any other body type is refused with 415;
+//! - GET with `?query=` executes queries, never mutations (405);
+//! - a WebSocket upgrade (`graphql-transport-ws` or the legacy `graphql-ws`) starts a
+//!   subscription session;
+//! - a browser (HTML preferred in `Accept`) gets GraphiQL, built from npm with the dashboard.
+//!
+//! Responses are `application/graphql-response+json` when the client accepts it (a request
+//! refused before execution then gets 400) or `application/json` (always 200, errors in the
+//! body).
+
+mod media;
+mod params;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use async_graphql::BatchResponse;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, MultipartOptions, ParseRequestError};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::body::Body;
+use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::http::header::{ALLOW, CONTENT_TYPE, VARY};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{Html, IntoResponse, Response};
+use futures::TryStreamExt;
+use serde_json::{Value, json};
+
+use self::media::{ResponseMedia, Wanted, negotiate};
+use self::params::ParamsError;
+use super::HttpState;
+use crate::errors::{ApiError, ErrorCode};
+
+/// Queries and mutations by POST.
+pub async fn post_graphql(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let media = match negotiate(&headers) {
+        Wanted::Graphql(media) => media,
+        Wanted::Html | Wanted::Unacceptable => return not_acceptable(),
+    };
+    let Some(content_type) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return refusal(
+            ErrorCode::UnsupportedMediaType,
+            "a POST to /graphql needs a Content-Type: application/json or multipart/form-data",
+        );
+    };
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let batch = match essence.as_str() {
+        "application/json" => {
+            // The body limit is the router's (RequestBodyLimitLayer).
+            let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+                Ok(bytes) => bytes,
+                Err(error) => return unreadable_body(error),
+            };
+            params::from_json_body(&bytes)
+        }
+        "multipart/form-data" => {
+            let reader = body
+                .into_data_stream()
+                .map_err(std::io::Error::other)
+                .into_async_read();
+            match async_graphql::http::receive_batch_body(
+                Some(content_type),
+                reader,
+                MultipartOptions::default(),
+            )
+            .await
+            {
+                Ok(batch) => Ok(batch),
+                Err(ParseRequestError::PayloadTooLarge) => {
+                    return refusal(ErrorCode::RequestTooLarge, "the request body is too large");
+                }
+                Err(error) => Err(ParamsError(format!("invalid multipart request: {error}"))),
+            }
+        }
+        other => {
+            return refusal(
+                ErrorCode::UnsupportedMediaType,
+                format!(
+                    "a POST to /graphql is application/json or multipart/form-data, not {other:?}"
+                ),
+            );
+        }
+    };
+    match batch {
+        Ok(batch) => respond(media, state.schema.execute_batch(batch).await),
+        Err(error) => request_error(media, error),
+    }
+}
+
+/// Queries by GET, subscriptions by WebSocket upgrade, GraphiQL for browsers.
+pub async fn get_graphql(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    uri: Uri,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    protocol: Result<GraphQLProtocol, StatusCode>,
+) -> Response {
+    match (upgrade, protocol) {
+        (Ok(upgrade), Ok(protocol)) => {
+            return upgrade
+                .protocols(ALL_WEBSOCKET_PROTOCOLS)
+                .on_upgrade(move |socket| {
+                    GraphQLWebSocket::new(socket, state.schema, protocol).serve()
+                });
+        }
+        (Ok(_), Err(_)) => {
+            return ApiError::new(
+                ErrorCode::InvalidArgument,
+                "unsupported WebSocket subprotocol: use graphql-transport-ws or graphql-ws",
+            )
+            .into_response();
+        }
+        (Err(_), _) => {}
+    }
+    let media = match negotiate(&headers) {
+        Wanted::Graphql(media) => media,
+        Wanted::Html => return graphiql(state.graphiql_page.as_deref()).await,
+        Wanted::Unacceptable => return not_acceptable(),
+    };
+    let pairs = match Query::<HashMap<String, String>>::try_from_uri(&uri) {
+        Ok(Query(pairs)) => pairs,
+        Err(error) => {
+            return request_error(media, ParamsError(format!("invalid query string: {error}")));
+        }
+    };
+    let request = match params::from_query_string(pairs) {
+        Ok(request) => request,
+        Err(error) => return request_error(media, error),
+    };
+    if !params::selects_query(&request) {
+        let mut response = refusal(
+            ErrorCode::MethodNotAllowed,
+            "GET executes queries only: send mutations and subscriptions by POST or WebSocket",
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    respond(
+        media,
+        BatchResponse::Single(state.schema.execute(request).await),
+    )
+}
+
+/// An executed request (or batch) in the negotiated media type.
+fn respond(media: ResponseMedia, batch: BatchResponse) -> Response {
+    let (status, body) = match &batch {
+        BatchResponse::Single(response) => {
+            let refused = is_request_error(response);
+            let status = match (media, refused) {
+                (ResponseMedia::GraphqlResponse, true) => StatusCode::BAD_REQUEST,
+                _ => StatusCode::OK,
+            };
+            (status, response_json(response))
+        }
+        BatchResponse::Batch(responses) => (
+            StatusCode::OK,
+            Value::Array(responses.iter().map(response_json).collect()),
+        ),
+    };
+    // No resolver sets HTTP headers (`Context::insert_http_header`); none are copied.
+    let mut response = (status, body.to_string()).into_response();
+    set_media(&mut response, media);
+    response
+}
+
+/// A request refused before execution: the spec's status for the media type, no `data`.
+fn request_error(media: ResponseMedia, error: ParamsError) -> Response {
+    let status = match media {
+        ResponseMedia::GraphqlResponse => StatusCode::BAD_REQUEST,
+        ResponseMedia::Json => StatusCode::OK,
+    };
+    let mut response = (status, errors_body(ErrorCode::BadRequest, &error.0)).into_response();
+    set_media(&mut response, media);
+    response
+}
+
+/// A refusal at the HTTP level (method, media types, size), with the code's status.
+fn refusal(code: ErrorCode, message: impl AsRef<str>) -> Response {
+    let mut response = (code.http_status(), errors_body(code, message.as_ref())).into_response();
+    set_media(&mut response, ResponseMedia::Json);
+    response
+}
+
+fn not_acceptable() -> Response {
+    refusal(
+        ErrorCode::NotAcceptable,
+        "/graphql answers application/graphql-response+json or application/json (or text/html, \
+         GraphiQL, to a browser GET)",
+    )
+}
+
+/// A body that could not be read: over the router's limit, or cut off.
+fn unreadable_body(error: axum::Error) -> Response {
+    // The limit's error type is private to the body stack; its message is stable.
+    if error.to_string().contains("length limit exceeded") {
+        refusal(ErrorCode::RequestTooLarge, "the request body is too large")
+    } else {
+        refusal(
+            ErrorCode::BadRequest,
+            format!("the request body could not be read: {error}"),
+        )
+    }
+}
+
+/// Refused before execution (syntax, validation, limits, no such operation): no `data`, and
+/// every error is about the document rather than a field (no `path`).
+fn is_request_error(response: &async_graphql::Response) -> bool {
+    !response.errors.is_empty()
+        && response.data == async_graphql::Value::Null
+        && response.errors.iter().all(|error| error.path.is_empty())
+}
+
+/// One response as JSON; a request error has no `data` entry at all.
+fn response_json(response: &async_graphql::Response) -> Value {
+    let mut value = serde_json::to_value(response).unwrap_or_else(|error| {
+        tracing::error!(%error, "a GraphQL response did not serialize");
+        errors_value(
+            ErrorCode::Internal,
+            "internal error: the response did not serialize",
+        )
+    });
+    if is_request_error(response)
+        && let Value::Object(map) = &mut value
+    {
+        map.remove("data");
+    }
+    value
+}
+
+fn errors_value(code: ErrorCode, message: &str) -> Value {
+    json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] })
+}
+
+fn errors_body(code: ErrorCode, message: &str) -> String {
+    errors_value(code, message).to_string()
+}
+
+fn set_media(response: &mut Response, media: ResponseMedia) {
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(media.content_type()));
+    headers.insert(VARY, HeaderValue::from_static("Accept"));
+}
+
+/// GraphiQL, from the dashboard's build (`graphiql.html`, assets bundled: no CDN).
+async fn graphiql(page: Option<&Path>) -> Response {
+    if let Some(page) = page {
+        match tokio::fs::read(page).await {
+            Ok(html) => {
+                return (
+                    [(
+                        CONTENT_TYPE,
+                        HeaderValue::from_static("text/html; charset=utf-8"),
+                    )],
+                    html,
+                )
+                    .into_response();
+            }
+            Err(error) => {
+                tracing::warn!(%error, page = %page.display(), "GraphiQL page unreadable")
+            }
+        }
+    }
+    Html(
+        "<!doctype html><title>vision GraphiQL</title><h1>GraphiQL</h1>\
+         <p>GraphiQL is built with the dashboard: run <code>npm ci &amp;&amp; npm run build</code> \
+         in <code>frontend/</code> (or start with <code>scripts/serve.sh</code>), or set \
+         <code>VISION_FRONTEND_DIR</code>.</p>\
+         <p>The endpoint itself works: POST queries and mutations to <code>/graphql</code>, GET \
+         <code>/graphql?query=...</code> for queries, WebSocket <code>/graphql</code> \
+         (graphql-transport-ws) for subscriptions.</p>",
+    )
+    .into_response()
+}
