@@ -48,12 +48,45 @@ pub fn schema(state: AppState) -> AppSchema {
     builder().data(state).data(loaders).finish()
 }
 
-/// The schema in SDL, as kept in `schema.graphql`: two-space indents and one-line descriptions
-/// where they fit, the way graphql-js prints schemas.
+/// The schema in SDL, as kept in `schema.graphql`, printed the way graphql-js prints schemas:
+/// two-space indents, block descriptions, one line each where the text is one line.
 pub fn sdl() -> String {
     let options = async_graphql::SDLExportOptions::new()
         .prefer_single_line_descriptions()
         .use_space_ident()
         .indent_width(2);
-    builder().finish().sdl_with_options(options)
+    let sdl = builder().finish().sdl_with_options(options);
+    let mut printed = String::with_capacity(sdl.len());
+    // Inside a multi-line block description, lines are text and stay as they are.
+    let mut in_block = false;
+    for line in sdl.lines() {
+        if line.trim() == "\"\"\"" {
+            in_block = !in_block;
+        }
+        let block = (!in_block)
+            .then(|| single_line_block_description(line))
+            .flatten();
+        printed.push_str(block.as_deref().unwrap_or(line));
+        printed.push('\n');
+    }
+    printed
+}
+
+/// `  "text"` as `  """text"""`, when the line is a one-line string description whose text can
+/// stand in a block string unchanged.
+fn single_line_block_description(line: &str) -> Option<String> {
+    let indent = &line[..line.len() - line.trim_start().len()];
+    let quoted = line.trim_start();
+    if !(quoted.len() >= 2 && quoted.starts_with('"') && quoted.ends_with('"'))
+        || quoted.starts_with("\"\"\"")
+    {
+        return None;
+    }
+    let text: String = serde_json::from_str(quoted).ok()?;
+    let plain = !text.is_empty()
+        && !text.contains("\"\"\"")
+        && !text.contains('\\')
+        && !text.ends_with('"')
+        && !text.chars().any(char::is_control);
+    plain.then(|| format!("{indent}\"\"\"{text}\"\"\""))
 }

@@ -9,7 +9,7 @@ use crate::common::TestApp;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
-async fn body(response: reqwest::Response) -> (u16, String, Value) {
+async fn read(response: reqwest::Response) -> (u16, String, Value) {
     let status = response.status().as_u16();
     let content_type = response
         .headers()
@@ -46,7 +46,7 @@ async fn get_executes_queries_and_refuses_mutations() {
         .await
         .unwrap();
     assert_eq!(response.headers()[VARY], "Accept");
-    let (status, content_type, body) = body(response).await;
+    let (status, content_type, body) = read(response).await;
     assert_eq!(status, 200, "{body}");
     assert!(content_type.starts_with(GRAPHQL_RESPONSE), "{content_type}");
     assert_eq!(body, json!({ "data": { "__type": { "name": "Query" } } }));
@@ -59,7 +59,7 @@ async fn get_executes_queries_and_refuses_mutations() {
         .send()
         .await
         .unwrap();
-    let (status, content_type, body) = body(response).await;
+    let (status, content_type, body) = read(response).await;
     assert_eq!(status, 200);
     assert!(
         content_type.starts_with("application/json"),
@@ -92,7 +92,7 @@ async fn get_executes_queries_and_refuses_mutations() {
             .await
             .unwrap();
         assert_eq!(response.headers()[ALLOW], "POST", "{query}");
-        let (status, _, body) = body(response).await;
+        let (status, _, body) = read(response).await;
         assert_eq!(status, 405, "{query}: {body}");
         assert_eq!(code(&body), "METHOD_NOT_ALLOWED");
     }
@@ -107,7 +107,7 @@ async fn get_executes_queries_and_refuses_mutations() {
         .send()
         .await
         .unwrap();
-    let (status, _, body) = body(response).await;
+    let (status, _, body) = read(response).await;
     assert_eq!(status, 400);
     assert_eq!(code(&body), "BAD_REQUEST");
     assert!(body.get("data").is_none());
@@ -138,7 +138,7 @@ async fn request_errors_have_the_media_types_status_and_no_data() {
                 .send()
                 .await
                 .unwrap();
-            let (status, content_type, body) = body(response).await;
+            let (status, content_type, body) = read(response).await;
             assert_eq!(status, expected_status, "{request} as {accept}: {body}");
             assert!(content_type.starts_with(accept), "{content_type}");
             assert_eq!(code(&body), expected, "{request}: {body}");
@@ -155,7 +155,7 @@ async fn request_errors_have_the_media_types_status_and_no_data() {
         .send()
         .await
         .unwrap();
-    let (status, _, body) = body(response).await;
+    let (status, _, body) = read(response).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.get("data").is_some(), "{body}");
     assert!(body.get("errors").is_some(), "{body}");
@@ -177,7 +177,7 @@ async fn bodies_of_other_types_are_refused_and_run_nothing() {
         if let Some(content_type) = content_type {
             request = request.header(CONTENT_TYPE, content_type);
         }
-        let (status, _, body) = body(request.send().await.unwrap()).await;
+        let (status, _, body) = read(request.send().await.unwrap()).await;
         assert_eq!(status, 415, "{content_type:?}: {body}");
         assert_eq!(code(&body), "UNSUPPORTED_MEDIA_TYPE");
     }
@@ -190,7 +190,7 @@ async fn bodies_of_other_types_are_refused_and_run_nothing() {
         .send()
         .await
         .unwrap();
-    let (status, _, body) = body(response).await;
+    let (status, _, body) = read(response).await;
     assert_eq!(status, 406, "{body}");
     assert_eq!(code(&body), "NOT_ACCEPTABLE");
 

@@ -19,7 +19,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use async_graphql::BatchResponse;
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, MultipartOptions, ParseRequestError};
+use async_graphql::ParseRequestError;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, MultipartOptions};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::Body;
 use axum::extract::{Query, State, WebSocketUpgrade};
