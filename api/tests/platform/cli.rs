@@ -407,3 +407,81 @@ async fn a_killed_worker_s_partitions_move_to_its_replacement() {
         d.ack().unwrap();
     }
 }
+
+/// `vision serve` with no runtime configured serves with ONNX Runtime when its library loads,
+/// and says which in `/health` and the `models` query; without the library it falls back to
+/// tract and says why in its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_onnx_runtime_by_default_else_tract() {
+    let library = vision_inference::runtime::ort_backend::library_path();
+    assert!(
+        library.exists(),
+        "this test needs ONNX Runtime: set ORT_DYLIB_PATH (scripts/test.sh does) or run \
+         scripts/onnxruntime.sh; {} does not exist",
+        library.display()
+    );
+    for (ort_path, expected) in [
+        (library.as_os_str().to_owned(), "ort"),
+        ("/nonexistent/libonnxruntime.so".into(), "tract"),
+    ] {
+        let dir = crate::common::prepared_dir();
+        let port = free_port();
+        let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_vision"))
+            .arg("serve")
+            .env_remove("VISION_RUNTIME")
+            .env("ORT_DYLIB_PATH", &ort_path)
+            .env("RUST_LOG", "warn")
+            .env("VISION_ADDR", format!("127.0.0.1:{port}"))
+            .env("VISION_MODELS_DIR", dir.path().join("models"))
+            .env("VISION_DATA_DIR", dir.path().join("data"))
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        wait_ready(&mut server, port, "vision serve").await;
+        let base = format!("http://127.0.0.1:{port}");
+        let health: serde_json::Value = reqwest::get(format!("{base}/health"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let models = health["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "models")
+            .expect("a models component")
+            .clone();
+        assert_eq!(models["kind"], expected, "{health}");
+        let answer: serde_json::Value = reqwest::Client::new()
+            .post(format!("{base}/graphql"))
+            .json(&serde_json::json!({ "query": "{ models { name runtime } }" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let runtimes: Vec<&str> = answer["data"]["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["runtime"].as_str().unwrap())
+            .collect();
+        assert!(
+            !runtimes.is_empty() && runtimes.iter().all(|r| *r == expected),
+            "{answer}"
+        );
+        server.start_kill().unwrap();
+        let output = server.wait_with_output().await.unwrap();
+        let log = String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            log.contains("ONNX Runtime unavailable: serving with tract"),
+            expected == "tract",
+            "{log}"
+        );
+    }
+}
