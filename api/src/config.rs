@@ -117,6 +117,16 @@ pub struct Config {
     )]
     pub runtime_choice: RuntimeChoice,
 
+    /// Serve with no API key on a non-loopback address (every caller an admin). Without it,
+    /// such a server refuses to start until a key exists (`vision keys create`).
+    #[arg(
+        long,
+        env = "VISION_ALLOW_OPEN",
+        default_value_t = false,
+        global = true
+    )]
+    pub allow_open: bool,
+
     /// The runtime that serves: `runtime_choice` once resolved ([`Config::resolve_runtime`]).
     #[arg(skip)]
     pub runtime: RuntimeKind,
@@ -249,6 +259,7 @@ impl Config {
             models_dir: models_dir.into(),
             cifar10_dir: None,
             frontend_dir: None,
+            allow_open: false,
             runtime_choice: RuntimeChoice::Tract,
             runtime: RuntimeKind::Tract,
             threads: 0,

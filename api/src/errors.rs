@@ -47,6 +47,10 @@ pub enum ErrorCode {
     NotAcceptable,
     /// A request body over the size limit.
     RequestTooLarge,
+    /// No valid credentials while the platform requires them (HTTP 401, WebSocket 4401).
+    Unauthenticated,
+    /// Valid credentials whose role may not do this (HTTP 403, WebSocket 4403).
+    Forbidden,
     Internal,
 }
 
@@ -67,6 +71,8 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             ErrorCode::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -98,6 +104,8 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ErrorCode::NotAcceptable => "NOT_ACCEPTABLE",
             ErrorCode::RequestTooLarge => "REQUEST_TOO_LARGE",
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::Internal => "INTERNAL",
         }
     }

@@ -11,6 +11,7 @@
 //! - [`cli`]: the `vision` command line;
 //! - [`client`]: a GraphQL client of this API, for the command line's client commands.
 
+pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod client;

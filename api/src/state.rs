@@ -8,6 +8,7 @@ use vision_core::ObjectStore;
 use vision_db::Db;
 use vision_registry::Registry;
 
+use crate::auth::Authenticator;
 use crate::catalog::ModelCatalog;
 use crate::events::EventHub;
 use crate::health::Health;
@@ -34,4 +35,6 @@ pub struct AppState {
     pub rollout: Rollout,
     /// The pipeline-event feed of the live subscriptions.
     pub events: EventHub,
+    /// Callers' credentials to callers (API keys).
+    pub auth: Authenticator,
 }

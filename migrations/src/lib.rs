@@ -27,6 +27,8 @@
 //! version answers a share of a head's images).
 //!
 //! `m20261203_000007_alias_move_kinds` adds `model_alias_history.kind` (`set`, `rollback`, `ab`).
+//!
+//! `m20261204_000008_api_keys` adds `api_keys` (callers' keys with their roles; only hashes).
 
 pub use sea_orm_migration::prelude::*;
 
@@ -37,6 +39,7 @@ mod m20261203_000004_model_registry;
 mod m20261203_000005_shadow_predictions;
 mod m20261203_000006_traffic_splits;
 mod m20261203_000007_alias_move_kinds;
+mod m20261204_000008_api_keys;
 
 /// The migrator of the vision platform.
 pub struct Migrator;
@@ -52,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000005_shadow_predictions::Migration),
             Box::new(m20261203_000006_traffic_splits::Migration),
             Box::new(m20261203_000007_alias_move_kinds::Migration),
+            Box::new(m20261204_000008_api_keys::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! The `vision` command line: one binary for every role of the platform.
 
 mod dataset;
+mod keys;
 mod models;
 mod serve;
 mod stats;
@@ -48,6 +49,11 @@ pub enum Command {
     },
     /// Prints the GraphQL schema (SDL), as kept in `schema.graphql`.
     Schema,
+    /// API keys and their roles, in the configured database.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
     /// Datasets for replays.
     Dataset {
         #[command(subcommand)]
@@ -127,6 +133,7 @@ impl Cli {
                 Ok(())
             }
             Command::Dataset { command } => dataset::run(&self.config, command).await,
+            Command::Keys { command } => keys::run(&self.config, command).await,
             Command::Upload { server, args } => upload::run(&Client::new(&server.url), args).await,
             Command::Watch { server, args } => watch::run(&Client::new(&server.url), args).await,
             Command::Stats { server, args } => stats::run(&Client::new(&server.url), args).await,

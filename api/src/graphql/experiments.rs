@@ -96,9 +96,6 @@ impl ExperimentsQuery {
     }
 }
 
-/// Who starts and stops experiments over the API (until callers authenticate).
-const CALLER: &str = "api";
-
 #[derive(Default)]
 pub struct ExperimentsMutation;
 
@@ -116,7 +113,9 @@ impl ExperimentsMutation {
         share: f64,
     ) -> ApiResult<bool> {
         let registry = &ctx.data_unchecked::<AppState>().registry;
-        registry.start_ab(&model, version, share, CALLER).await?;
+        registry
+            .start_ab(&model, version, share, &super::actor(ctx))
+            .await?;
         Ok(true)
     }
 
@@ -124,6 +123,6 @@ impl ExperimentsMutation {
     /// none ran.
     async fn stop_ab_test(&self, ctx: &Context<'_>, model: String) -> ApiResult<bool> {
         let registry = &ctx.data_unchecked::<AppState>().registry;
-        Ok(registry.stop_ab(&model, CALLER).await?)
+        Ok(registry.stop_ab(&model, &super::actor(ctx)).await?)
     }
 }

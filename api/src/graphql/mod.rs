@@ -1,5 +1,7 @@
 //! The GraphQL API: schema, resolvers, dataloaders and the guards against abusive queries.
 
+mod access;
+mod depth;
 mod error_codes;
 mod experiments;
 mod ids;
@@ -23,9 +25,7 @@ pub use subscription::SubscriptionRoot;
 
 use crate::state::AppState;
 
-/// Deepest selection accepted; the deepest useful query (a prediction's image's predictions'
-/// top-k) is 5 levels.
-pub const MAX_DEPTH: usize = 10;
+pub use depth::MAX_DEPTH;
 /// Most fields a query may select, against alias amplification.
 pub const MAX_COMPLEXITY: usize = 500;
 
@@ -37,9 +37,17 @@ fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
         MutationRoot::default(),
         SubscriptionRoot::default(),
     )
-    .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
+    .extension(depth::DepthLimit)
     .extension(error_codes::ErrorCodes)
+    .extension(crate::auth::policy::Policy)
+}
+
+/// Who the request's changes are recorded as made by: the caller's key (`key:<id>`), or
+/// `anonymous` on an open platform.
+pub(crate) fn actor(ctx: &async_graphql::Context<'_>) -> String {
+    ctx.data_opt::<crate::auth::Caller>()
+        .map_or_else(|| "anonymous".to_string(), |caller| caller.actor.clone())
 }
 
 /// The served schema, resolving against `state`.

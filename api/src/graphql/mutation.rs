@@ -2,6 +2,7 @@
 
 use async_graphql::{Context, MergedObject, Object, Result, Upload};
 
+use super::access::AccessMutation;
 use super::experiments::ExperimentsMutation;
 use super::registry::RegistryMutation;
 use super::replay::ReplayMutation;
@@ -10,7 +11,8 @@ use crate::errors::{ApiError, ApiResult, ErrorCode};
 use crate::ingest::Incoming;
 use crate::state::AppState;
 
-// Every mutation: uploads here, replays and the registry in their own files.
+// Every mutation: uploads here, replays, the registry, experiments and API keys in their own
+// files.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
 pub struct MutationRoot(
@@ -18,6 +20,7 @@ pub struct MutationRoot(
     ReplayMutation,
     RegistryMutation,
     ExperimentsMutation,
+    AccessMutation,
 );
 
 #[derive(Default)]

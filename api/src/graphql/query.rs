@@ -4,6 +4,7 @@ use async_graphql::{Context, ID, MergedObject, Object};
 use chrono::{DateTime, Utc};
 use vision_db::PredictionFilter;
 
+use super::access::AccessQuery;
 use super::experiments::ExperimentsQuery;
 use super::pagination::{self, MAX_PAGE};
 use super::registry::RegistryQuery;
@@ -27,6 +28,7 @@ pub struct QueryRoot(
     ReplayQuery,
     RegistryQuery,
     ExperimentsQuery,
+    AccessQuery,
 );
 
 #[derive(Default)]

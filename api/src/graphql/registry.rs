@@ -16,9 +16,6 @@ use crate::errors::{ApiError, ApiResult, ErrorCode};
 use crate::rollout::{ModelChange, ReplicaServing};
 use crate::state::AppState;
 
-/// Who a change made over the API is recorded as made by (until callers authenticate).
-const CALLER: &str = "api";
-
 #[derive(Default)]
 pub struct RegistryQuery;
 
@@ -167,7 +164,7 @@ impl RegistryMutation {
             metrics: metrics.map(|j| j.0),
             card: card.map(|j| j.0),
             lineage: lineage.map(|j| j.0),
-            registered_by: CALLER.to_string(),
+            registered_by: super::actor(ctx),
         };
         let row = registry.register(registration).await?;
         let aliases = registry.aliases(Some(&name)).await?;
@@ -185,7 +182,7 @@ impl RegistryMutation {
     ) -> ApiResult<AliasUpdate> {
         let registry = &ctx.data_unchecked::<AppState>().registry;
         let change = registry
-            .promote(&name, version, CALLER, reason.as_deref())
+            .promote(&name, version, &super::actor(ctx), reason.as_deref())
             .await?;
         Ok(change.into())
     }
@@ -200,7 +197,7 @@ impl RegistryMutation {
     ) -> ApiResult<AliasUpdate> {
         let registry = &ctx.data_unchecked::<AppState>().registry;
         Ok(registry
-            .rollback(&name, CALLER, reason.as_deref())
+            .rollback(&name, &super::actor(ctx), reason.as_deref())
             .await?
             .into())
     }
@@ -216,7 +213,7 @@ impl RegistryMutation {
     ) -> ApiResult<AliasUpdate> {
         let registry = &ctx.data_unchecked::<AppState>().registry;
         Ok(registry
-            .archive(&name, version, CALLER, reason.as_deref())
+            .archive(&name, version, &super::actor(ctx), reason.as_deref())
             .await?
             .into())
     }
@@ -233,7 +230,13 @@ impl RegistryMutation {
     ) -> ApiResult<AliasUpdate> {
         let registry = &ctx.data_unchecked::<AppState>().registry;
         Ok(registry
-            .set_alias(&name, &alias, version, CALLER, reason.as_deref())
+            .set_alias(
+                &name,
+                &alias,
+                version,
+                &super::actor(ctx),
+                reason.as_deref(),
+            )
             .await?
             .into())
     }

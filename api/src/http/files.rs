@@ -1,19 +1,28 @@
 //! `GET /images/{id}/file`: the stored bytes of an image, for thumbnails and result pages.
-//! An image's bytes never change (a new upload gets a new id), so they may be cached for good.
+//! An image's bytes never change (a new upload gets a new id), so they may be cached for good,
+//! privately: they are a viewer's (`Authorization: Bearer <key>` while keys are in force).
 
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 use vision_core::objects::StoreError;
 
 use super::HttpState;
+use crate::auth::Role;
 use crate::errors::{ApiError, ApiResult, ErrorCode};
 
 pub async fn image_file(
     State(state): State<HttpState>,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
+    state
+        .app
+        .auth
+        .from_headers(&headers)
+        .await?
+        .require(Role::Viewer)?;
     let id = Uuid::parse_str(&id)
         .map_err(|_| ApiError::new(ErrorCode::InvalidId, "the image id is not a UUID"))?;
     let image = state
@@ -35,7 +44,7 @@ pub async fn image_file(
             (header::CONTENT_TYPE, image.content_type),
             (
                 header::CACHE_CONTROL,
-                "public, max-age=31536000, immutable".to_string(),
+                "private, max-age=31536000, immutable".to_string(),
             ),
             // The type is the one found in the bytes: never let a browser guess another.
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),

@@ -8,14 +8,36 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use vision_core::metrics::metrics;
 
-pub async fn render() -> impl IntoResponse {
+/// A worker's `/metrics`, on its own probe port (internal to the deployment).
+pub async fn render_open() -> Response {
+    text(metrics().render())
+}
+
+fn text(body: String) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        metrics().render(),
+        body,
     )
+        .into_response()
+}
+
+/// The gateway's `/metrics`: admins only while keys are in force (the figures describe the
+/// whole platform).
+pub async fn render(
+    axum::extract::State(state): axum::extract::State<super::HttpState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let caller = match state.app.auth.from_headers(&headers).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused.into_response(),
+    };
+    if let Err(refused) = caller.require(crate::auth::Role::Admin) {
+        return refused.into_response();
+    }
+    text(metrics().render())
 }
 
 /// Counts requests and their latency by route. The route is the matched pattern, never the raw

@@ -29,7 +29,7 @@ pub fn worker_router(probes: WorkerProbes) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .route("/metrics", get(super::metrics::render))
+        .route("/metrics", get(super::metrics::render_open))
         .with_state(probes)
         .layer(axum::middleware::from_fn(super::metrics::track))
 }

@@ -86,7 +86,9 @@ pub async fn start(
         CifarDatasets::new(config.cifar10_dir()),
     );
     let registry = super::registry(config, &models, db.clone(), store.clone(), bus.clone()).await?;
+    let open = crate::auth::open_allowed(&db, config.addr, config.allow_open).await?;
     let state = AppState {
+        auth: crate::auth::Authenticator::new(db.clone(), open),
         statistics: Statistics::new(db.clone(), models.classes.clone()),
         registry,
         rollout,

@@ -101,6 +101,7 @@ test('a query through the upload link', async () => {
           name
           version
           kind
+          runtime
         }
       }
     `,
@@ -110,6 +111,7 @@ test('a query through the upload link', async () => {
   assert.equal(data.health.status, 'UP', JSON.stringify(data.health.components));
   assert.ok(data.models.some((m) => m.kind === 'EXTRACTOR'));
   assert.ok(data.models.some((m) => m.kind === 'CLASSIFIER'));
+  for (const m of data.models) assert.equal(m.runtime, server.runtime, `${m.name} runs on ${server.runtime}`);
   const last = requests.at(-1);
   assert.equal(last.multipart, false);
   assert.equal(last.headers['Apollo-Require-Preflight'] ?? last.headers['apollo-require-preflight'], 'true');

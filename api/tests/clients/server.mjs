@@ -46,6 +46,7 @@ export async function startServer({ env = {}, readyTimeoutMs = 90_000 } = {}) {
   }
   if (!existsSync(bin)) throw new Error(`VISION_BIN=${bin} does not exist (build it with cargo first)`);
 
+  const runtime = env.VISION_RUNTIME ?? (process.env.ORT_DYLIB_PATH ? 'ort' : 'tract');
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'vision-clients-'));
   const serverEnv = {
@@ -53,7 +54,7 @@ export async function startServer({ env = {}, readyTimeoutMs = 90_000 } = {}) {
     VISION_ADDR: `127.0.0.1:${port}`,
     VISION_DATA_DIR: dataDir,
     VISION_MODELS_DIR: MODELS_DIR,
-    VISION_RUNTIME: process.env.ORT_DYLIB_PATH ? 'ort' : 'tract',
+    VISION_RUNTIME: runtime,
     RUST_LOG: 'warn',
     ...env,
   };
@@ -134,6 +135,7 @@ export async function startServer({ env = {}, readyTimeoutMs = 90_000 } = {}) {
   async function bundle() {
     const { classes, models } = await gql('{ classes models { name version kind shadow } }');
     const heads = models.filter((m) => m.kind === 'CLASSIFIER');
+    if (heads.length === 0) throw new Error(`the server serves no classifier head: ${JSON.stringify(models)}`);
     return { classes, heads, models };
   }
 
@@ -158,7 +160,7 @@ export async function startServer({ env = {}, readyTimeoutMs = 90_000 } = {}) {
     return body.data.uploadImage;
   }
 
-  return { baseUrl, graphqlUrl, wsUrl, port, dataDir, logs, stop, gql, bundle, upload };
+  return { baseUrl, graphqlUrl, wsUrl, port, dataDir, runtime, logs, stop, gql, bundle, upload };
 }
 
 let cifarCache = null;
@@ -242,6 +244,7 @@ export function checkCompletedImage(assert, image, { id, label, classes, heads }
   assert.equal(image.status, 'COMPLETED');
   assert.equal(image.label, label);
   assert.ok(Array.isArray(image.predictions), 'predictions is a list');
+  assert.ok(heads.length >= 1, 'the server serves at least one head');
   const expected = heads.map((h) => `${h.name}@${h.version}`).sort();
   const got = image.predictions.map((p) => `${p.model}@${p.modelVersion}`).sort();
   assert.deepEqual(got, expected, 'one prediction per served head version');

@@ -6,6 +6,7 @@ mod images;
 mod kafka;
 mod ws;
 
+mod access;
 mod bundles;
 mod cli;
 mod dashboard;

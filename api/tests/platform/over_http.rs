@@ -118,17 +118,22 @@ async fn get_executes_queries_and_refuses_mutations() {
 async fn request_errors_have_the_media_types_status_and_no_data() {
     let app = TestApp::start().await;
     let url = format!("{}/graphql", app.base);
-    let cases: [(&str, &str); 4] = [
-        (r#"{ "not a JSON"#, "BAD_REQUEST"),
-        (r#"{"qeury":"{ classes }"}"#, "BAD_REQUEST"),
-        (r#"{"query":"{"}"#, "GRAPHQL_PARSE_FAILED"),
+    // Malformed requests get 400 in either media type; documents refused by syntax or
+    // validation get 400 as graphql-response+json and 200 as application/json.
+    let cases: [(&str, &str, u16); 4] = [
+        (r#"{ "not a JSON"#, "BAD_REQUEST", 400),
+        (r#"{"qeury":"{ classes }"}"#, "BAD_REQUEST", 400),
+        (r#"{"query":"{"}"#, "GRAPHQL_PARSE_FAILED", 200),
         (
             r#"{"query":"{ noSuchField }"}"#,
             "GRAPHQL_VALIDATION_FAILED",
+            200,
         ),
     ];
-    for (request, expected) in cases {
-        for (accept, expected_status) in [(GRAPHQL_RESPONSE, 400), ("application/json", 200)] {
+    for (request, expected, json_status) in cases {
+        for (accept, expected_status) in
+            [(GRAPHQL_RESPONSE, 400), ("application/json", json_status)]
+        {
             let response = app
                 .client
                 .post(&url)
@@ -196,5 +201,22 @@ async fn bodies_of_other_types_are_refused_and_run_nothing() {
 
     let replays = app.query("{ replays { id } }", json!({})).await;
     assert_eq!(replays["replays"], json!([]));
+    app.stop().await;
+}
+
+/// The standard introspection query (graphql-js' `getIntrospectionQuery`: GraphiQL, codegen,
+/// IDEs) is deeper than the depth limit by design; introspection is exempt, data is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_is_exempt_from_the_depth_limit() {
+    let app = TestApp::start().await;
+    let type_ref = "kind name ofType { kind name ofType { kind name ofType { kind name ofType { \
+                    kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }";
+    let query = format!(
+        "{{ __schema {{ queryType {{ name }} types {{ name fields(includeDeprecated: true) {{ \
+         name args {{ name type {{ {type_ref} }} }} type {{ {type_ref} }} }} }} }} }}"
+    );
+    let data = app.query(&query, json!({})).await;
+    let types = data["__schema"]["types"].as_array().unwrap();
+    assert!(types.iter().any(|t| t["name"] == "Image"), "{data}");
     app.stop().await;
 }

@@ -38,6 +38,18 @@ const WAIT: Duration = Duration::from_secs(30);
 impl Subscriber {
     /// Connects to `ws://addr/graphql` and completes the protocol's handshake.
     pub async fn connect(addr: &str, protocol: Protocol) -> Self {
+        Self::try_connect(addr, protocol, json!({}))
+            .await
+            .unwrap_or_else(|refusal| panic!("connection refused: {refusal}"))
+    }
+
+    /// Connects with `payload` in `connection_init`; a refusal as `close <code>: <reason>` or
+    /// `connection_error: <payload>`.
+    pub async fn try_connect(
+        addr: &str,
+        protocol: Protocol,
+        payload: Value,
+    ) -> Result<Self, String> {
         let mut request = format!("ws://{addr}/graphql")
             .into_client_request()
             .expect("request");
@@ -61,11 +73,33 @@ impl Subscriber {
             completed: Vec::new(),
         };
         subscriber
-            .send(json!({ "type": "connection_init", "payload": {} }))
+            .send(json!({ "type": "connection_init", "payload": payload }))
             .await;
-        let ack = subscriber.receive().await;
-        assert_eq!(ack["type"], "connection_ack", "{ack}");
-        subscriber
+        loop {
+            let message = tokio::time::timeout(WAIT, subscriber.socket.next())
+                .await
+                .expect("an answer to connection_init");
+            match message {
+                Some(Ok(Message::Close(frame))) => {
+                    let (code, reason) = frame
+                        .map(|f| (u16::from(f.code), f.reason.to_string()))
+                        .unwrap_or((0, String::new()));
+                    return Err(format!("close {code}: {reason}"));
+                }
+                Some(Ok(Message::Text(text))) => {
+                    let value: Value = serde_json::from_str(text.as_str()).expect("JSON");
+                    match value["type"].as_str() {
+                        Some("connection_ack") => return Ok(subscriber),
+                        Some("connection_error") => {
+                            return Err(format!("connection_error: {}", value["payload"]));
+                        }
+                        _ => continue,
+                    }
+                }
+                Some(Ok(_)) => continue,
+                other => return Err(format!("socket ended: {other:?}")),
+            }
+        }
     }
 
     async fn send(&mut self, message: Value) {

@@ -10,7 +10,8 @@ pub enum ResponseMedia {
     /// `application/graphql-response+json`: the status code says whether the request was
     /// executed (200) or refused before execution (4xx).
     GraphqlResponse,
-    /// `application/json`, the legacy type: 200 for every GraphQL response, errors in the body.
+    /// `application/json`, the legacy type: 200 for every GraphQL response (even a document
+    /// refused by syntax or validation), errors in the body.
     Json,
 }
 

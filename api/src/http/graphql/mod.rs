@@ -8,20 +8,22 @@
 //!   subscription session;
 //! - a browser (HTML preferred in `Accept`) gets GraphiQL, built from npm with the dashboard.
 //!
-//! Responses are `application/graphql-response+json` when the client accepts it (a request
-//! refused before execution then gets 400) or `application/json` (always 200, errors in the
-//! body).
+//! A request that is not well-formed (body, parameters) gets 400. Otherwise responses are
+//! `application/graphql-response+json` when the client accepts it (a document refused before
+//! execution, by syntax or validation, then gets 400 too) or `application/json` (200, errors in
+//! the body).
 
 mod media;
 mod params;
+mod ws;
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use async_graphql::BatchResponse;
 use async_graphql::ParseRequestError;
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, MultipartOptions};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, MultipartOptions, WebSocketProtocols};
+use async_graphql_axum::GraphQLProtocol;
 use axum::body::Body;
 use axum::extract::{Query, State, WebSocketUpgrade};
 use axum::http::header::{ALLOW, CONTENT_TYPE, VARY};
@@ -44,6 +46,11 @@ pub async fn post_graphql(
     let media = match negotiate(&headers) {
         Wanted::Graphql(media) => media,
         Wanted::Html | Wanted::Unacceptable => return not_acceptable(),
+    };
+    // Credentials first: a caller with a bad key learns nothing about the request.
+    let caller = match state.app.auth.from_headers(&headers).await {
+        Ok(caller) => caller,
+        Err(refused) => return refusal(refused.code, refused.message),
     };
     let Some(content_type) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return refusal(
@@ -95,7 +102,7 @@ pub async fn post_graphql(
         }
     };
     match batch {
-        Ok(batch) => respond(media, state.schema.execute_batch(batch).await),
+        Ok(batch) => respond(media, state.schema.execute_batch(batch.data(caller)).await),
         Err(error) => request_error(media, error),
     }
 }
@@ -108,15 +115,14 @@ pub async fn get_graphql(
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
     protocol: Result<GraphQLProtocol, StatusCode>,
 ) -> Response {
-    match (upgrade, protocol) {
-        (Ok(upgrade), Ok(protocol)) => {
+    match (upgrade, protocol.map(|_| websocket_protocol(&headers))) {
+        (Ok(upgrade), Ok(Some(protocol))) => {
+            let auth = state.app.auth.clone();
             return upgrade
                 .protocols(ALL_WEBSOCKET_PROTOCOLS)
-                .on_upgrade(move |socket| {
-                    GraphQLWebSocket::new(socket, state.schema, protocol).serve()
-                });
+                .on_upgrade(move |socket| ws::serve(socket, state.schema, protocol, auth));
         }
-        (Ok(_), Err(_)) => {
+        (Ok(_), _) => {
             return ApiError::new(
                 ErrorCode::InvalidArgument,
                 "unsupported WebSocket subprotocol: use graphql-transport-ws or graphql-ws",
@@ -129,6 +135,10 @@ pub async fn get_graphql(
         Wanted::Graphql(media) => media,
         Wanted::Html => return graphiql(state.graphiql_page.as_deref()).await,
         Wanted::Unacceptable => return not_acceptable(),
+    };
+    let caller = match state.app.auth.from_headers(&headers).await {
+        Ok(caller) => caller,
+        Err(refused) => return refusal(refused.code, refused.message),
     };
     let pairs = match Query::<HashMap<String, String>>::try_from_uri(&uri) {
         Ok(Query(pairs)) => pairs,
@@ -152,8 +162,19 @@ pub async fn get_graphql(
     }
     respond(
         media,
-        BatchResponse::Single(state.schema.execute(request).await),
+        BatchResponse::Single(state.schema.execute(request.data(caller)).await),
     )
+}
+
+/// The subprotocol a WebSocket upgrade asks for (the first one served of those listed).
+fn websocket_protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
+    use std::str::FromStr;
+    headers
+        .get(axum::http::header::SEC_WEBSOCKET_PROTOCOL)?
+        .to_str()
+        .ok()?
+        .split(',')
+        .find_map(|p| WebSocketProtocols::from_str(p.trim()).ok())
 }
 
 /// An executed request (or batch) in the negotiated media type.
@@ -161,8 +182,10 @@ fn respond(media: ResponseMedia, batch: BatchResponse) -> Response {
     let (status, body) = match &batch {
         BatchResponse::Single(response) => {
             let refused = is_request_error(response);
-            let status = match (media, refused) {
-                (ResponseMedia::GraphqlResponse, true) => StatusCode::BAD_REQUEST,
+            let status = match (media, refused, refusal_code(response)) {
+                // Not signed in, or a role that may not: 401 / 403 in either media type.
+                (_, true, Some(code)) => code.http_status(),
+                (ResponseMedia::GraphqlResponse, true, None) => StatusCode::BAD_REQUEST,
                 _ => StatusCode::OK,
             };
             (status, response_json(response))
@@ -178,13 +201,14 @@ fn respond(media: ResponseMedia, batch: BatchResponse) -> Response {
     response
 }
 
-/// A request refused before execution: the spec's status for the media type, no `data`.
+/// A request that is not a well-formed GraphQL-over-HTTP request (body, parameters): 400 in
+/// either media type (the spec's current advice), no `data`.
 fn request_error(media: ResponseMedia, error: ParamsError) -> Response {
-    let status = match media {
-        ResponseMedia::GraphqlResponse => StatusCode::BAD_REQUEST,
-        ResponseMedia::Json => StatusCode::OK,
-    };
-    let mut response = (status, errors_body(ErrorCode::BadRequest, &error.0)).into_response();
+    let mut response = (
+        StatusCode::BAD_REQUEST,
+        errors_body(ErrorCode::BadRequest, &error.0),
+    )
+        .into_response();
     set_media(&mut response, media);
     response
 }
@@ -223,6 +247,26 @@ fn is_request_error(response: &async_graphql::Response) -> bool {
     !response.errors.is_empty()
         && response.data == async_graphql::Value::Null
         && response.errors.iter().all(|error| error.path.is_empty())
+}
+
+/// The policy's refusal of a whole operation, if that is what the response is.
+fn refusal_code(response: &async_graphql::Response) -> Option<ErrorCode> {
+    let code = response
+        .errors
+        .first()?
+        .extensions
+        .as_ref()?
+        .get("code")?
+        .clone();
+    match code {
+        async_graphql::Value::String(code) if code == ErrorCode::Unauthenticated.as_str() => {
+            Some(ErrorCode::Unauthenticated)
+        }
+        async_graphql::Value::String(code) if code == ErrorCode::Forbidden.as_str() => {
+            Some(ErrorCode::Forbidden)
+        }
+        _ => None,
+    }
 }
 
 /// One response as JSON; a request error has no `data` entry at all.

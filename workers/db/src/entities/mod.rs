@@ -1,5 +1,6 @@
 //! sea-orm entities, one module per table (see the `vision-migrations` crate for the schema).
 
+pub mod api_keys;
 pub mod comparisons;
 pub mod events;
 pub mod images;

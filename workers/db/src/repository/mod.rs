@@ -1,6 +1,7 @@
 //! The [`Db`](crate::Db) methods, one module per concern; each adds an `impl Db` block and
 //! defines the types its methods take or return (re-exported at the crate root).
 
+pub(crate) mod api_keys;
 pub(crate) mod comparisons;
 pub(crate) mod events;
 pub(crate) mod experiments;

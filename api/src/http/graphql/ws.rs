@@ -1,0 +1,101 @@
+//! Subscriptions over WebSocket (`graphql-transport-ws`, or the legacy `graphql-ws` of
+//! subscriptions-transport-ws), with the caller's credentials taken from the `connection_init`
+//! payload (`{"Authorization": "Bearer <key>"}`). A refused init closes the socket with the
+//! protocol's codes: 4401 (no valid credentials), 4403 (forbidden); the legacy protocol gets a
+//! `connection_error` instead.
+
+use async_graphql::Data;
+use async_graphql::http::{WebSocket, WebSocketProtocols, WsMessage};
+use axum::extract::ws::{CloseFrame, Message, WebSocket as Socket};
+use futures::{SinkExt, StreamExt, future};
+
+use crate::auth::Authenticator;
+use crate::errors::ErrorCode;
+use crate::graphql::AppSchema;
+
+/// What a refused init's message starts with, to give its close frame the protocol's code.
+const REFUSED: &str = "\u{1}refused:";
+
+pub async fn serve(
+    socket: Socket,
+    schema: AppSchema,
+    protocol: WebSocketProtocols,
+    auth: Authenticator,
+) {
+    let (mut sink, stream) = socket.split();
+    let input = stream
+        .take_while(|message| future::ready(message.is_ok()))
+        .filter_map(|message| {
+            future::ready(match message {
+                Ok(message @ (Message::Text(_) | Message::Binary(_))) => Some(message.into_data()),
+                _ => None,
+            })
+        });
+    let on_init = move |payload: serde_json::Value| async move { init(&auth, payload).await };
+    let mut output = WebSocket::new(schema, input, protocol)
+        .on_connection_init(on_init)
+        .map(|message| match message {
+            // The legacy protocol's connection_error carries the refusal as text.
+            WsMessage::Text(text) if text.contains(REFUSED) => {
+                Message::Text(text.replace(REFUSED, "").into())
+            }
+            WsMessage::Text(text) => Message::Text(text.into()),
+            WsMessage::Close(code, reason) => {
+                let (code, reason) = close_frame(code, reason);
+                Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                }))
+            }
+        })
+        .boxed();
+    while let Some(message) = output.next().await {
+        if sink.send(message).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// The session's caller, or the refusal (marked so that [`close_frame`] can give it its code).
+async fn init(auth: &Authenticator, payload: serde_json::Value) -> async_graphql::Result<Data> {
+    let authorization = ["Authorization", "authorization"]
+        .iter()
+        .find_map(|key| payload.get(*key).and_then(|v| v.as_str()))
+        .map(str::to_string);
+    let refused = |code: ErrorCode, message: &str| {
+        async_graphql::Error::new(format!("{REFUSED}{}:{message}", code.as_str()))
+    };
+    match auth.authenticate(authorization.as_deref()).await {
+        Ok(caller) if caller.role.is_some() => {
+            let mut data = Data::default();
+            data.insert(caller);
+            Ok(data)
+        }
+        Ok(_) => Err(refused(
+            ErrorCode::Unauthenticated,
+            "sign in: send {\"Authorization\": \"Bearer <API key>\"} in connection_init",
+        )),
+        Err(error) => Err(refused(error.code, &error.message)),
+    }
+}
+
+/// A refused init's close code (4401 / 4403) and readable reason; other closes as they are.
+fn close_frame(code: u16, reason: String) -> (u16, String) {
+    let Some(rest) = reason.strip_prefix(REFUSED) else {
+        return (code, reason);
+    };
+    let (name, message) = rest.split_once(':').unwrap_or((rest, ""));
+    let code = if name == ErrorCode::Forbidden.as_str() {
+        4403
+    } else if name == ErrorCode::Unauthenticated.as_str() {
+        4401
+    } else {
+        4400
+    };
+    // A close reason is at most 123 bytes.
+    let mut reason = format!("{name}: {message}");
+    while reason.len() > 123 {
+        reason.pop();
+    }
+    (code, reason)
+}

@@ -1,0 +1,315 @@
+//! F29: API keys and roles. Open on loopback with no key; the first key ends that; every
+//! operation checked against the caller's role (before its arguments), over HTTP and WebSocket;
+//! a revoked key stops at once.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::TestApp;
+use crate::images::{self, RED};
+use crate::ws::{Protocol, Subscriber};
+
+/// A GraphQL request with `key` (if any); the status and the body.
+async fn call(
+    app: &TestApp,
+    key: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> (StatusCode, Value) {
+    let mut request = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+/// Uploads a small image with `key`; its id.
+async fn upload(app: &TestApp, key: &str) -> String {
+    let query = "mutation($f: Upload!) { uploadImage(file: $f) { id } }";
+    let form = reqwest::multipart::Form::new()
+        .text(
+            "operations",
+            json!({ "query": query, "variables": { "f": null } }).to_string(),
+        )
+        .text("map", json!({ "0": ["variables.f"] }).to_string())
+        .part(
+            "0",
+            reqwest::multipart::Part::bytes(images::png(RED)).file_name("a.png"),
+        );
+    let body: Value = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .bearer_auth(key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["data"]["uploadImage"]["id"]
+        .as_str()
+        .expect("an image id")
+        .to_string()
+}
+
+fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("")
+}
+
+async fn create_key(app: &TestApp, by: Option<&str>, role: &str) -> (String, String) {
+    let (status, body) = call(
+        app,
+        by,
+        "mutation($r: Role!) { createApiKey(name: \"t\", role: $r) { key apiKey { id role prefix } } }",
+        json!({ "r": role }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let created = &body["data"]["createApiKey"];
+    let key = created["key"].as_str().expect("the key").to_string();
+    assert!(key.starts_with(created["apiKey"]["prefix"].as_str().unwrap()));
+    assert_eq!(created["apiKey"]["role"], role);
+    (key, created["apiKey"]["id"].as_str().unwrap().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_decide_what_each_caller_may_do() {
+    let app = TestApp::start().await;
+
+    // No key yet, on loopback: open, the anonymous caller is an admin.
+    let (status, body) = call(&app, None, "{ me { actor role open } }", json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["data"]["me"],
+        json!({ "actor": "anonymous", "role": "ADMIN", "open": true })
+    );
+
+    let (admin, _) = create_key(&app, None, "ADMIN").await;
+    let (uploader, _) = create_key(&app, Some(&admin), "UPLOADER").await;
+    let (viewer, viewer_id) = create_key(&app, Some(&admin), "VIEWER").await;
+
+    // Now keys are required.
+    let (status, body) = call(&app, None, "{ classes }", json!({})).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+        "{body}"
+    );
+    assert!(body.get("data").is_none());
+    let (status, body) = call(&app, Some("vsk_wrong"), "{ classes }", json!({})).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+        "{body}"
+    );
+
+    // The matrix: each operation with the lowest role that may run it.
+    let upload = "mutation($f: Upload!) { uploadImage(file: $f) { id } }";
+    let cases: [(&str, &str, Value, usize); 5] = [
+        ("query", "{ classes }", json!({}), 0),
+        ("me", "{ me { role } }", json!({}), 0),
+        ("keys", "{ apiKeys { id } }", json!({}), 2),
+        // Arguments are not even looked at before the role: a viewer learns nothing from them.
+        (
+            "replay",
+            "mutation { startReplay(input: { count: -5 }) { id } }",
+            json!({}),
+            2,
+        ),
+        ("upload", upload, json!({ "f": null }), 1),
+    ];
+    let keys = [&viewer, &uploader, &admin];
+    for (name, query, variables, lowest) in cases {
+        for (rank, key) in keys.iter().enumerate() {
+            let (status, body) = call(&app, Some(key), query, variables.clone()).await;
+            if rank < lowest {
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{name} as role {rank}: {body}"
+                );
+                assert_eq!(code(&body), "FORBIDDEN", "{name}: {body}");
+                assert!(body.get("data").is_none(), "{name}: {body}");
+            } else {
+                assert_ne!(code(&body), "FORBIDDEN", "{name} as role {rank}: {body}");
+                assert_ne!(
+                    code(&body),
+                    "UNAUTHENTICATED",
+                    "{name} as role {rank}: {body}"
+                );
+            }
+        }
+    }
+    // An uploader's upload really runs; a viewer's multipart upload stores nothing.
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .bearer_auth(&viewer)
+        .multipart(
+            reqwest::multipart::Form::new()
+                .text(
+                    "operations",
+                    json!({ "query": upload, "variables": { "f": null } }).to_string(),
+                )
+                .text("map", json!({ "0": ["variables.f"] }).to_string())
+                .part(
+                    "0",
+                    reqwest::multipart::Part::bytes(images::png(RED)).file_name("a.png"),
+                ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.image_rows().await, 0);
+
+    // Recorded as made by the key, never the key itself.
+    let (_, body) = call(
+        &app,
+        Some(&admin),
+        "{ apiKeys { createdBy revokedAt } }",
+        json!({}),
+    )
+    .await;
+    let created_by: Vec<&str> = body["data"]["apiKeys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["createdBy"].as_str().unwrap())
+        .collect();
+    assert!(created_by.contains(&"anonymous"), "{body}");
+    assert!(created_by.iter().any(|by| by.starts_with("key:")), "{body}");
+    assert!(!body.to_string().contains(&admin));
+
+    // /metrics is the admins'; image files the viewers'.
+    let metrics = |key: &str| {
+        app.client
+            .get(format!("{}/metrics", app.base))
+            .bearer_auth(key)
+            .send()
+    };
+    assert_eq!(
+        metrics(&viewer).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(metrics(&admin).await.unwrap().status(), StatusCode::OK);
+    let file = app
+        .client
+        .get(format!("{}/images/{}/file", app.base, uuid::Uuid::new_v4()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.status(), StatusCode::UNAUTHORIZED);
+
+    // Revocation holds at once.
+    let (status, body) = call(
+        &app,
+        Some(&admin),
+        "mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt revokedBy } }",
+        json!({ "id": viewer_id }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["data"]["revokeApiKey"]["revokedAt"].is_string(),
+        "{body}"
+    );
+    let (status, body) = call(&app, Some(&viewer), "{ classes }", json!({})).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+        "{body}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_sign_in_with_connection_init() {
+    let app = TestApp::start().await;
+    let (admin, _) = create_key(&app, None, "ADMIN").await;
+    let (viewer, _) = create_key(&app, Some(&admin), "VIEWER").await;
+    let addr = app.addr();
+
+    for protocol in [Protocol::TransportWs, Protocol::LegacyWs] {
+        for payload in [json!({}), json!({ "Authorization": "Bearer vsk_wrong" })] {
+            let refusal = Subscriber::try_connect(&addr, protocol, payload.clone())
+                .await
+                .err()
+                .unwrap_or_else(|| panic!("{protocol:?} {payload} was let in"));
+            match protocol {
+                Protocol::TransportWs => assert!(
+                    refusal.starts_with("close 4401: UNAUTHENTICATED"),
+                    "{refusal}"
+                ),
+                Protocol::LegacyWs => assert!(refusal.contains("UNAUTHENTICATED"), "{refusal}"),
+            }
+        }
+        let mut subscriber = Subscriber::try_connect(
+            &addr,
+            protocol,
+            json!({ "Authorization": format!("Bearer {viewer}") }),
+        )
+        .await
+        .expect("a viewer signs in");
+        subscriber
+            .subscribe("1", "subscription { imageCompleted { id } }", json!({}))
+            .await;
+        let id = upload(&app, &admin).await;
+        let (sub, payload) = subscriber.next().await;
+        assert_eq!(sub, "1");
+        assert_eq!(
+            payload["data"]["imageCompleted"]["id"],
+            id.as_str(),
+            "{payload}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_address_without_keys_is_refused_unless_told_to_run_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = vision_db::Db::connect(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("v.db").display()
+    ))
+    .await
+    .unwrap();
+    let public: std::net::SocketAddr = "0.0.0.0:8080".parse().unwrap();
+    let loopback: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
+    let refused = vision_api::auth::open_allowed(&db, public, false)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("vision keys create"),
+        "{refused}"
+    );
+    assert!(
+        vision_api::auth::open_allowed(&db, public, true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        vision_api::auth::open_allowed(&db, loopback, false)
+            .await
+            .unwrap()
+    );
+    vision_api::auth::keys::create(&db, "first", vision_db::Role::Admin, "test")
+        .await
+        .map_err(|e| e.message)
+        .unwrap();
+    // With a key in force it starts anywhere (and callers need keys).
+    assert!(
+        !vision_api::auth::open_allowed(&db, public, false)
+            .await
+            .unwrap()
+    );
+}
