@@ -11,8 +11,8 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     npm ci --no-audit --no-fund
 fi
-newest_source=$(find src index.html package.json package-lock.json tsconfig*.json vite.config.* \
+newest_source=$(find src index.html graphiql.html package.json package-lock.json tsconfig*.json vite.config.* \
     -type f -newer dist/index.html 2>/dev/null | head -n 1 || true)
-if [ ! -f dist/index.html ] || [ -n "$newest_source" ]; then
+if [ ! -f dist/index.html ] || [ ! -f dist/graphiql.html ] || [ -n "$newest_source" ]; then
     npm run build
 fi

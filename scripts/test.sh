@@ -25,5 +25,13 @@ cargo test --workspace --locked
 scripts/frontend-build.sh
 (cd frontend && npm run codegen:check)
 (cd frontend && npm run typecheck)
+(cd frontend && npm run lint)
 VISION_BIN="$CARGO_TARGET_DIR/debug/vision" CHROMIUM_PATH=${CHROMIUM_PATH:-$(command -v chromium)} \
     npm --prefix frontend test
+# Real GraphQL clients (Apollo Client with uploads, urql, subscriptions-transport-ws) and the
+# GraphQL-over-HTTP audits of graphql-http, against the same binary.
+clients=api/tests/clients
+if [ ! -d $clients/node_modules ] || [ $clients/package-lock.json -nt $clients/node_modules/.package-lock.json ]; then
+    npm ci --prefix $clients --no-audit --no-fund
+fi
+VISION_BIN="$CARGO_TARGET_DIR/debug/vision" npm --prefix api/tests/clients test

@@ -144,7 +144,8 @@ export async function startServer({ env = {}, readyTimeoutMs = 60_000 } = {}) {
     );
     form.append('map', JSON.stringify({ 0: ['variables.f'] }));
     form.append('0', new Blob([file.buffer], { type: file.mimeType }), file.name);
-    const r = await fetch(`${baseUrl}/graphql`, { method: 'POST', body: form });
+    // The gateway refuses a multipart POST without this header (CSRF).
+    const r = await fetch(`${baseUrl}/graphql`, { method: 'POST', body: form, headers: { 'apollo-require-preflight': 'true' } });
     const body = await r.json();
     if (body.errors) throw new Error(`upload failed: ${JSON.stringify(body.errors)}`);
     return body.data.uploadImage;

@@ -35,8 +35,9 @@ function SocketBadge() {
 export function App() {
   const route = useRoute();
   const bundle = useBundle();
-  const [menuOpen, setMenuOpen] = useState(false);
-  useEffect(() => setMenuOpen(false), [route]);
+  // The (narrow screen) menu is open on the route it was opened on: a navigation closes it.
+  const [menuOpenOn, setMenuOpenOn] = useState<Route | null>(null);
+  const menuOpen = menuOpenOn === route;
 
   let page;
   switch (route.page) {
@@ -81,7 +82,7 @@ export function App() {
             <span className="brand-logo" aria-hidden="true" />
             Vision
           </a>
-          <button className="menu-toggle" aria-label="Menu" onClick={() => setMenuOpen((o) => !o)}>
+          <button className="menu-toggle" aria-label="Menu" onClick={() => setMenuOpenOn((on) => (on === route ? null : route))}>
             ☰
           </button>
           <nav className={menuOpen ? 'nav open' : 'nav'} data-testid="nav">

@@ -6,7 +6,7 @@ import type { PairedComparison } from '../graphql/types';
 import { ms, num, pct } from '../lib/format';
 
 /** `+1.25 pp`, `−0.40 pp`; a difference of two rates in percentage points. */
-export function pp(x: number | null | undefined, digits = 2): string {
+function pp(x: number | null | undefined, digits = 2): string {
   if (x === null || x === undefined || Number.isNaN(x)) return '—';
   const v = x * 100;
   const s = Math.abs(v).toFixed(digits);
@@ -14,7 +14,7 @@ export function pp(x: number | null | undefined, digits = 2): string {
 }
 
 /** McNemar's p-value as a reader wants it. */
-export function pValue(p: number): string {
+function pValue(p: number): string {
   if (p < 0.001) return '< 0.001';
   if (p >= 0.9995) return '1';
   return p.toFixed(3);
@@ -23,7 +23,7 @@ export function pValue(p: number): string {
 type Verdict = 'better' | 'worse' | 'even' | 'none';
 
 /** Whether B differs from A: the 95% interval of the difference lies above or below zero. */
-export function verdict(c: PairedComparison): Verdict {
+function verdict(c: PairedComparison): Verdict {
   if (c.difference === null || c.differenceLow === null || c.differenceHigh === null) return 'none';
   if (c.differenceLow > 0) return 'better';
   if (c.differenceHigh < 0) return 'worse';

@@ -19,7 +19,7 @@ export function ErrorList({ errors, testId = 'error' }: { errors: ApiError[]; te
   );
 }
 
-export function StatusBadge({ status }: { status: ImageStatus | string }) {
+export function StatusBadge({ status }: { status: ImageStatus }) {
   return (
     <span className={`badge status-${status.toLowerCase()}`} data-testid="status" data-status={status}>
       {status}

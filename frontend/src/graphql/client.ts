@@ -48,6 +48,9 @@ export const client = new Client({
   url: '/graphql',
   // The gateway answers GET /graphql with GraphiQL: every query must be a POST.
   preferGetMethod: false,
+  // Uploads are multipart POSTs, which the gateway accepts only with this header (a page of
+  // another site cannot send it without a CORS preflight: no cross-site upload).
+  fetchOptions: { headers: { 'apollo-require-preflight': 'true' } },
   requestPolicy: 'cache-and-network',
   exchanges: [
     cacheExchange,

@@ -10,9 +10,9 @@ export interface ApiError {
 export function apiErrors(error: CombinedError | undefined | null): ApiError[] {
   if (!error) return [];
   const out: ApiError[] = error.graphQLErrors.map((e) => ({
-    code: typeof e.extensions?.code === 'string' ? (e.extensions.code as string) : 'ERROR',
+    code: typeof e.extensions?.code === 'string' ? e.extensions.code : 'ERROR',
     message: e.message,
-    extensions: e.extensions as Record<string, unknown> | undefined,
+    extensions: e.extensions,
   }));
   if (error.networkError) {
     out.push({ code: 'NETWORK_ERROR', message: error.networkError.message });

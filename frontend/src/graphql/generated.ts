@@ -84,6 +84,15 @@ export type ReplayStatus =
   | 'RUNNING'
   | 'STOPPED';
 
+/** What a caller may do; each role may also do what the roles before it may. */
+export type Role =
+  /** Also replays, the model registry, API keys and `/metrics`. */
+  | 'ADMIN'
+  /** Also uploads images (and labels them). */
+  | 'UPLOADER'
+  /** Queries and subscriptions. */
+  | 'VIEWER';
+
 export type PredictionFieldsFragment = { id: string, imageId: string, model: string, modelVersion: string, predictedClass: string, confidence: number, inferenceMs: number, correct: boolean | null, createdAt: string, topK: Array<{ class: string, probability: number }> };
 
 export type ComparisonFieldsFragment = { fastestModel: string, fastestModelVersion: string, mostConfidentModel: string, mostConfidentModelVersion: string, consensusClass: string | null, agreement: number, createdAt: string };

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useEffectEvent, useLayoutEffect, useRef, useState } from 'react';
 import { pipe, subscribe } from 'wonka';
 import type { AnyVariables } from 'urql';
 import { client } from '../graphql/client';
@@ -20,8 +20,11 @@ import { apiErrors, type ApiError } from '../graphql/errors';
  * Calls `fn` at most once per `waitMs`, the last call always landing (trailing edge).
  */
 export function useThrottle(fn: () => void, waitMs: number): () => void {
+  // The latest `fn`, for calls after this render (a throttled call may land much later).
   const fnRef = useRef(fn);
-  fnRef.current = fn;
+  useLayoutEffect(() => {
+    fnRef.current = fn;
+  });
   const last = useRef(0);
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
   useEffect(
@@ -56,20 +59,32 @@ export function useSubscriptionEvents<T, V extends AnyVariables = AnyVariables>(
   onData: (data: T) => void,
   enabled = true,
 ): void {
-  const handler = useRef(onData);
-  handler.current = onData;
+  // Each event goes to the latest `onData` without subscribing again.
+  const onEvent = useEffectEvent(onData);
+  // Subscribed again only when the variables change in value (callers pass object literals).
   const key = JSON.stringify(variables);
   useEffect(() => {
     if (!enabled) return;
-    const { unsubscribe } = pipe(
-      client.subscription<T, V>(query, variables),
+    const subscription = pipe(
+      client.subscription<T, V>(query, JSON.parse(key) as V),
       subscribe((result) => {
-        if (result.data) handler.current(result.data);
+        if (result.data) onEvent(result.data);
       }),
     );
-    return unsubscribe;
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    return () => subscription.unsubscribe();
   }, [query, key, enabled]);
+}
+
+/**
+ * `value` when defined, otherwise the last defined value it had: keeps showing the previous
+ * figures while a query with new variables loads (no flicker).
+ */
+export function useLastDefined<T>(value: T | undefined): T | undefined {
+  const [last, setLast] = useState(value);
+  // Adjusting state while rendering (https://react.dev/learn/you-might-not-need-an-effect):
+  // React re-renders at once, before the children see the stale value.
+  if (value !== undefined && value !== last) setLast(value);
+  return value ?? last;
 }
 
 function isTerminal(image: Image | null): boolean {
@@ -108,28 +123,39 @@ export interface LiveImage {
  * the image is complete, the query is repeated at a slow pace as a safety net for the short
  * window in which the server may not have registered the subscriptions yet.
  */
+interface LiveImageState extends LiveImage {
+  /** The image id this state is about. */
+  id: string | null;
+}
+
+function freshState(id: string | null, initial: Image | null | undefined): LiveImageState {
+  return { id, image: initial ?? null, loaded: false, notFound: false, errors: [] };
+}
+
 export function useLiveImage(id: string | null, initial?: Image | null): LiveImage {
-  const [state, setState] = useState<LiveImage>({
-    image: initial ?? null,
-    loaded: false,
-    notFound: false,
-    errors: [],
-  });
+  const [stored, setState] = useState<LiveImageState>(() => freshState(id, initial));
+  // Another image: start again from `initial` (adjusted while rendering, not in an effect).
+  let state = stored;
+  if (stored.id !== id) {
+    state = freshState(id, initial);
+    setState(state);
+  }
 
   useEffect(() => {
     if (!id) return;
     let cancelled = false;
     let terminal = false;
-    setState((s) => (s.image && s.image.id !== id ? { image: initial ?? null, loaded: false, notFound: false, errors: [] } : s));
+    // Updates of this image's state only (never of the next image's, once `id` changed).
+    const update = (fn: (s: LiveImageState) => LiveImageState) => setState((s) => (s.id === id ? fn(s) : s));
 
     const apply = (img: Image) => {
       if (cancelled || img.id !== id) return;
-      setState((s) => ({ ...s, image: merge(s.image, img) }));
+      update((s) => ({ ...s, image: merge(s.image, img) }));
       if (isTerminal(img)) markTerminal();
     };
     const addPrediction = (p: Prediction) => {
       if (cancelled || p.imageId !== id) return;
-      setState((s) =>
+      update((s) =>
         s.image ? { ...s, image: { ...s.image, predictions: mergePredictions(s.image.predictions, [p]) } } : s,
       );
     };
@@ -160,15 +186,16 @@ export function useLiveImage(id: string | null, initial?: Image | null): LiveIma
       const r = await client.query<ImageQuery, ImageQueryVariables>(IMAGE_QUERY, { id }, { requestPolicy: 'network-only' }).toPromise();
       if (cancelled) return;
       if (r.error) {
-        setState((s) => ({ ...s, loaded: true, errors: apiErrors(r.error) }));
+        const errors = apiErrors(r.error);
+        update((s) => ({ ...s, loaded: true, errors }));
         return;
       }
       const img = r.data?.image ?? null;
       if (!img) {
-        setState((s) => ({ ...s, loaded: true, notFound: true }));
+        update((s) => ({ ...s, loaded: true, notFound: true }));
         return;
       }
-      setState((s) => ({ ...s, loaded: true, notFound: false, errors: [], image: merge(s.image, img) }));
+      update((s) => ({ ...s, loaded: true, notFound: false, errors: [], image: merge(s.image, img) }));
       if (isTerminal(img)) markTerminal();
     };
 
@@ -176,11 +203,12 @@ export function useLiveImage(id: string | null, initial?: Image | null): LiveIma
     let delay = 1500;
     let timer: ReturnType<typeof setTimeout>;
     const safetyNet = () => {
-      timer = setTimeout(async () => {
+      timer = setTimeout(() => {
         if (cancelled || terminal) return;
-        await fetchOnce();
-        delay = Math.min(delay * 2, 10_000);
-        safetyNet();
+        void fetchOnce().then(() => {
+          delay = Math.min(delay * 2, 10_000);
+          safetyNet();
+        });
       }, delay);
     };
     safetyNet();
@@ -190,7 +218,6 @@ export function useLiveImage(id: string | null, initial?: Image | null): LiveIma
       clearTimeout(timer);
       subs.forEach((s) => s.unsubscribe());
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [id]);
 
   return state;

@@ -1,4 +1,4 @@
-import { useMemo, useRef, useState } from 'react';
+import { useMemo, useState } from 'react';
 import { useQuery } from 'urql';
 import { IMAGE_FAILED, IMAGES_QUERY, STATS_UPDATED } from '../graphql/documents';
 import type { ImageFilter, ImageStatus } from '../graphql/types';
@@ -14,7 +14,7 @@ import { apiErrors } from '../graphql/errors';
 import { Card, ClassChip, ErrorList, Spinner, StatusBadge, Thumb } from '../components/ui';
 import { useBundle } from '../lib/bundle';
 import { dateTime, pct, shortId } from '../lib/format';
-import { useSubscriptionEvents, useThrottle } from '../lib/hooks';
+import { useLastDefined, useSubscriptionEvents, useThrottle } from '../lib/hooks';
 import { href, navigate } from '../router';
 
 const PAGE_SIZE = 20;
@@ -43,9 +43,7 @@ export function HistoryPage() {
     variables: { first: PAGE_SIZE, after, filter },
     requestPolicy: 'network-only',
   });
-  const last = useRef<ImagesQuery | undefined>(undefined);
-  if (fresh) last.current = fresh;
-  const data = fresh ?? last.current;
+  const data = useLastDefined(fresh);
 
   // New images and status changes: `statsUpdated` fires (at most once a second) whenever
   // predictions were recorded, `imageFailed` when one cannot be processed; either refreshes the

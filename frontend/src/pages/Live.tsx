@@ -133,14 +133,14 @@ function ReplayPanel() {
   const replayId = replay?.id ?? null;
   useEffect(() => {
     if (!replayId) return;
-    const { unsubscribe } = pipe(
+    const subscription = pipe(
       client.subscription<ReplayProgressSubscription, ReplayProgressSubscriptionVariables>(REPLAY_PROGRESS, { id: replayId }),
       subscribe((r) => {
         const next = r.data?.replayProgress;
         if (next) setReplay((cur) => (cur && cur.id !== next.id ? cur : next));
       }),
     );
-    return unsubscribe;
+    return () => subscription.unsubscribe();
   }, [client, replayId]);
 
   const start = async () => {

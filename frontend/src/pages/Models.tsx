@@ -3,20 +3,20 @@
 // new ONNX version; the shadow and A/B comparisons of every head, live; back-testing a version
 // on past images; which replica serves what, live; which version served at a given time.
 
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import { useQuery } from 'urql';
 import { REGISTERED_MODELS_QUERY } from '../graphql/documents';
-import type { RegisteredModel } from '../graphql/types';
 import type { RegisteredModelsQuery, RegisteredModelsQueryVariables } from '../graphql/generated';
 import { apiErrors } from '../graphql/errors';
 import { Card, ErrorList, Spinner } from '../components/ui';
 import { num } from '../lib/format';
-import { useThrottle } from '../lib/hooks';
+import { useLastDefined, useThrottle } from '../lib/hooks';
 import { DEFAULT_LAST, EXPERIMENTS_EVERY_MS, useOrdered } from './models/shared';
 import { ModelCard } from './models/registry';
 import { RegisterCard } from './models/register';
-import { BacktestCard, ExperimentCard, useExperiments } from './models/experiments';
-import { RolloutCard, ServedAtCard, useRollout } from './models/rollout';
+import { BacktestCard, ExperimentCard } from './models/experiments';
+import { RolloutCard, ServedAtCard } from './models/rollout';
+import { useExperiments, useRollout } from './models/data';
 import './models.css';
 
 export function ModelsPage() {
@@ -24,9 +24,7 @@ export function ModelsPage() {
     query: REGISTERED_MODELS_QUERY,
     requestPolicy: 'network-only',
   });
-  const last = useRef<RegisteredModel[] | undefined>(undefined);
-  if (fresh) last.current = fresh.registeredModels;
-  const models = useOrdered(fresh?.registeredModels ?? last.current ?? []);
+  const models = useOrdered(useLastDefined(fresh?.registeredModels) ?? []);
 
   // A change made here, or seen live in the rollout (a promotion from the CLI), reads the
   // registry again; and the experiments at once.

@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useState } from 'react';
 import { useQuery } from 'urql';
 import { STATS_QUERY, STATS_UPDATED } from '../graphql/documents';
 import type { StatsQuery, StatsQueryVariables, StatsUpdatedSubscription, StatsUpdatedSubscriptionVariables } from '../graphql/generated';
@@ -7,7 +7,7 @@ import { Card, ClassChip, ErrorList, Spinner, Stat } from '../components/ui';
 import { AccuracyChart, ClassPie, ConfusionHeatmap, LatencyChart } from '../components/charts';
 import { useBundle } from '../lib/bundle';
 import { ms, num, pct, shortId, time } from '../lib/format';
-import { useSubscriptionEvents, useThrottle } from '../lib/hooks';
+import { useLastDefined, useSubscriptionEvents, useThrottle } from '../lib/hooks';
 import { href } from '../router';
 
 const BUCKETS = [
@@ -33,9 +33,7 @@ export function StatsPage() {
   });
   const fetching = querying || model === null;
   // Keep showing the previous figures while new ones load (no flicker on model/bucket change).
-  const last = useRef<StatsQuery | undefined>(undefined);
-  if (fresh) last.current = fresh;
-  const data = fresh ?? last.current;
+  const data = useLastDefined(fresh);
   const [updates, setUpdates] = useState(0);
 
   // statsUpdated fires whenever predictions were recorded: re-run everything, at most every 1.5 s.

@@ -147,11 +147,15 @@ export function WebcamPanel() {
       finish(frame, image);
     } else {
       // Safety net if the completion event is missed: ask once, then give up on the frame.
-      setTimeout(async () => {
+      setTimeout(() => {
         if (!inFlight.current.has(n)) return;
-        const q = await client.query<ImageQuery, ImageQueryVariables>(IMAGE_QUERY, { id: image.id }, { requestPolicy: 'network-only' }).toPromise();
-        const img = q.data?.image;
-        if (img && (img.status === 'COMPLETED' || img.status === 'FAILED')) finish(frame, img);
+        void client
+          .query<ImageQuery, ImageQueryVariables>(IMAGE_QUERY, { id: image.id }, { requestPolicy: 'network-only' })
+          .toPromise()
+          .then((q) => {
+            const img = q.data?.image;
+            if (img && (img.status === 'COMPLETED' || img.status === 'FAILED')) finish(frame, img);
+          });
       }, 5_000);
       setTimeout(() => finish(frame, null), GIVE_UP_MS);
     }

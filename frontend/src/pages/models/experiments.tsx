@@ -1,73 +1,18 @@
-// Experiments: every head's shadow and A/B comparisons, refreshed, and back-testing a version
-// on past images' stored descriptors.
+// Experiments: every head's shadow and A/B comparisons (asked again by `useExperiments` of
+// ./data), and back-testing a version on past images' stored descriptors.
 
-import { useEffect, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { useClient } from 'urql';
-import { BACKTEST_QUERY, EXPERIMENTS_QUERY } from '../../graphql/documents';
-import type { AbComparison, Backtest, RegisteredModel, ShadowComparison } from '../../graphql/types';
-import type { BacktestQuery, BacktestQueryVariables, ExperimentsQuery, ExperimentsQueryVariables } from '../../graphql/generated';
+import { BACKTEST_QUERY } from '../../graphql/documents';
+import type { Backtest, RegisteredModel } from '../../graphql/types';
+import type { BacktestQuery, BacktestQueryVariables } from '../../graphql/generated';
 import { apiErrors, type ApiError } from '../../graphql/errors';
 import { Card, ErrorList, Spinner } from '../../components/ui';
 import { PairedComparisonView } from '../../components/experiments';
 import { useBundle } from '../../lib/bundle';
 import { ms, pct, time } from '../../lib/format';
-import { DEFAULT_LAST, EXPERIMENTS_EVERY_MS, toInstant } from './shared';
-
-export interface Experiments {
-  shadow: ShadowComparison | null;
-  ab: AbComparison | null;
-  errors: ApiError[];
-  at: string | null;
-  loaded: boolean;
-}
-
-const NO_EXPERIMENTS: Experiments = { shadow: null, ab: null, errors: [], at: null, loaded: false };
-
-/** Every head's shadow and A/B comparisons, asked again every few seconds while mounted. */
-export function useExperiments(heads: string[], last: number, tick: number): Record<string, Experiments> {
-  const client = useClient();
-  const [state, setState] = useState<Record<string, Experiments>>({});
-  const key = heads.join('\n');
-  useEffect(() => {
-    if (heads.length === 0) return;
-    let cancelled = false;
-    let timer: ReturnType<typeof setTimeout>;
-    const ask = async () => {
-      const answers = await Promise.all(
-        heads.map(async (model) => {
-          const r = await client
-            .query<ExperimentsQuery, ExperimentsQueryVariables>(
-              EXPERIMENTS_QUERY,
-              { model, last },
-              { requestPolicy: 'network-only' },
-            )
-            .toPromise();
-          const e: Experiments = r.data
-            ? { shadow: r.data.shadowComparison, ab: r.data.abComparison, errors: apiErrors(r.error), at: new Date().toISOString(), loaded: true }
-            : { ...NO_EXPERIMENTS, errors: apiErrors(r.error), at: new Date().toISOString(), loaded: true };
-          return [model, e] as const;
-        }),
-      );
-      if (cancelled) return;
-      setState((prev) => {
-        const next = { ...prev };
-        for (const [model, e] of answers) {
-          // A failed refresh keeps the last figures beside its error.
-          next[model] = e.errors.length && !e.shadow && !e.ab && prev[model] ? { ...prev[model], errors: e.errors } : e;
-        }
-        return next;
-      });
-      timer = setTimeout(() => void ask(), EXPERIMENTS_EVERY_MS);
-    };
-    void ask();
-    return () => {
-      cancelled = true;
-      clearTimeout(timer);
-    };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [client, key, last, tick]);
-  return state;
-}
+import { NO_EXPERIMENTS, type Experiments } from './data';
+import { DEFAULT_LAST, toInstant } from './shared';
 
 export function ExperimentCard({ head, experiments }: { head: string; experiments: Experiments | undefined }) {
   const { headColor } = useBundle();

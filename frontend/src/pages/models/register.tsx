@@ -1,7 +1,7 @@
 // Registering a new ONNX version (a multipart upload), with its optional metrics, card and
 // lineage as JSON.
 
-import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useRef, useState, type FormEvent } from 'react';
 import { useClient } from 'urql';
 import { REGISTER_MODEL_VERSION } from '../../graphql/documents';
 import type { Json, ModelKind, ModelVersion, RegisteredModel } from '../../graphql/types';
@@ -35,11 +35,14 @@ export function RegisterCard({ models, onRegistered }: { models: RegisteredModel
   const [result, setResult] = useState<ModelVersion | null>(null);
   const inputRef = useRef<HTMLInputElement>(null);
 
-  // An existing model keeps its kind.
+  // An existing model keeps its kind: naming one sets the kind to its own (adjusted while
+  // rendering, https://react.dev/learn/you-might-not-need-an-effect).
   const existing = models.find((m) => m.name === name.trim());
-  useEffect(() => {
+  const [kindSetFor, setKindSetFor] = useState(existing);
+  if (existing !== kindSetFor) {
+    setKindSetFor(existing);
     if (existing) setKind(existing.kind);
-  }, [existing]);
+  }
   const extractors = models.filter((m) => m.kind === 'EXTRACTOR').flatMap((m) => m.versions);
 
   const submit = async (e: FormEvent) => {

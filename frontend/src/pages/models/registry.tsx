@@ -30,7 +30,7 @@ import { apiErrors } from '../../graphql/errors';
 import { ErrorList, Spinner } from '../../components/ui';
 import { useBundle } from '../../lib/bundle';
 import { bytes, dateTime, pct } from '../../lib/format';
-import { ARCHIVED, AliasBadge, type Outcome, PRODUCTION, SHADOW, aliasVersion, describeUpdate, hasAlias, shape, shortSha, v } from './shared';
+import { ARCHIVED, type Outcome, PRODUCTION, SHADOW, aliasVersion, describeUpdate, hasAlias, shape, shortSha, v } from './shared';
 
 function VersionDetails({ version }: { version: ModelVersion }) {
   const json = (label: string, value: Json) =>
@@ -147,9 +147,18 @@ function HistoryTable({ history }: { history: AliasMove[] }) {
   );
 }
 
+function AliasBadge({ alias }: { alias: string }) {
+  const known = [PRODUCTION, SHADOW, ARCHIVED, 'staging'].includes(alias) ? alias : 'other';
+  return (
+    <span className={`badge alias alias-${known}`} data-testid="alias-badge" data-alias={alias}>
+      {alias}
+    </span>
+  );
+}
+
 /** Where a rollback would put production, as the registry undoes it: production's forward moves
  * are a stack (promote 1 -> 2 -> 3, then a rollback goes to 2 and the next to 1). */
-export function rollbackTarget(history: AliasMove[]): number | null {
+function rollbackTarget(history: AliasMove[]): number | null {
   const undo: number[] = [];
   for (const move of [...history].reverse()) {
     if (move.alias !== PRODUCTION) continue;

@@ -1,65 +1,21 @@
-// The rollout, live (which replica serves which versions) and which version served at a time.
+// The rollout, live (which replica serves which versions: `useRollout` of ./data) and which
+// version served at a time.
 
-import { useCallback, useEffect, useMemo, useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import { useClient } from 'urql';
-import { MODEL_ROLLOUT, MODEL_ROLLOUT_QUERY, PRODUCTION_AT_QUERY } from '../../graphql/documents';
+import { PRODUCTION_AT_QUERY } from '../../graphql/documents';
 import type { RegisteredModel, ReplicaServing } from '../../graphql/types';
-import type {
-  ModelRolloutChangesSubscription,
-  ModelRolloutChangesSubscriptionVariables,
-  ModelRolloutQuery,
-  ModelRolloutQueryVariables,
-  ProductionAtQuery,
-  ProductionAtQueryVariables,
-} from '../../graphql/generated';
+import type { ProductionAtQuery, ProductionAtQueryVariables } from '../../graphql/generated';
 import { apiErrors, type ApiError } from '../../graphql/errors';
 import { Card, ErrorList, Spinner } from '../../components/ui';
 import { useBundle } from '../../lib/bundle';
 import { dateTime, pct } from '../../lib/format';
-import { useSubscriptionEvents } from '../../lib/hooks';
-import { ROLLOUT_EVERY_MS, ago, localInput, toInstant } from './shared';
-
-function rolloutKey(s: ReplicaServing): string {
-  return `${s.replica}\n${s.stage}`;
-}
-
-/** The rollout view: the subscription's events, and the whole view again now and then (for `at`). */
-export function useRollout(onChange: () => void): ReplicaServing[] {
-  const client = useClient();
-  const [rows, setRows] = useState<Map<string, ReplicaServing>>(new Map());
-  const merge = useCallback((items: ReplicaServing[], fromEvent: boolean) => {
-    setRows((prev) => {
-      const next = new Map(prev);
-      for (const s of items) {
-        const old = next.get(rolloutKey(s));
-        // An event is always the newest word; a re-read only refreshes what is older.
-        if (fromEvent || !old || old.at <= s.at) next.set(rolloutKey(s), s);
-      }
-      return next;
-    });
-  }, []);
-  useSubscriptionEvents<ModelRolloutChangesSubscription, ModelRolloutChangesSubscriptionVariables>(MODEL_ROLLOUT, {}, (d) => {
-    merge([d.modelRollout], true);
-    onChange();
-  });
-  useEffect(() => {
-    let cancelled = false;
-    const read = async () => {
-      const r = await client.query<ModelRolloutQuery, ModelRolloutQueryVariables>(MODEL_ROLLOUT_QUERY, {}, { requestPolicy: 'network-only' }).toPromise();
-      if (!cancelled && r.data) merge(r.data.modelRollout, false);
-    };
-    const t = setInterval(() => void read(), ROLLOUT_EVERY_MS);
-    return () => {
-      cancelled = true;
-      clearInterval(t);
-    };
-  }, [client, merge]);
-  return useMemo(() => [...rows.values()], [rows]);
-}
+import { rolloutKey } from './data';
+import { ago, localInput, toInstant } from './shared';
 
 export function RolloutCard({ rows, models }: { rows: ReplicaServing[]; models: RegisteredModel[] }) {
   const { byHead, headColor } = useBundle();
-  const [now, setNow] = useState(Date.now());
+  const [now, setNow] = useState(() => Date.now());
   useEffect(() => {
     const t = setInterval(() => setNow(Date.now()), 1000);
     return () => clearInterval(t);

@@ -1,5 +1,5 @@
 // What the Models page's parts share: alias names, refresh periods, formatting of versions,
-// shapes and times, the models' display order, the alias badge.
+// shapes and times, the models' display order.
 
 import { useMemo } from 'react';
 import type { AliasUpdate, ModelVersion, RegisteredModel } from '../../graphql/types';
@@ -14,7 +14,6 @@ export const EXPERIMENTS_EVERY_MS = 4000;
 /** How often the rollout view is read again in full (the subscription only sends changes). */
 export const ROLLOUT_EVERY_MS = 15_000;
 export const DEFAULT_LAST = 10_000;
-
 
 export function hasAlias(v: ModelVersion, alias: string): boolean {
   return v.aliases.includes(alias);
@@ -74,16 +73,6 @@ export function useOrdered(models: RegisteredModel[]): RegisteredModel[] {
     return [...extractors, ...heads];
   }, [models, byHead]);
 }
-
-export function AliasBadge({ alias }: { alias: string }) {
-  const known = [PRODUCTION, SHADOW, ARCHIVED, 'staging'].includes(alias) ? alias : 'other';
-  return (
-    <span className={`badge alias alias-${known}`} data-testid="alias-badge" data-alias={alias}>
-      {alias}
-    </span>
-  );
-}
-
 
 export interface Outcome {
   notice: string | null;
