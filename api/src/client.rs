@@ -93,6 +93,7 @@ impl Client {
         let response = self
             .http
             .post(self.endpoint())
+            .header("apollo-require-preflight", "true")
             .multipart(form)
             .send()
             .await

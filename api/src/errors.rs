@@ -51,6 +51,8 @@ pub enum ErrorCode {
     Unauthenticated,
     /// Valid credentials whose role may not do this (HTTP 403, WebSocket 4403).
     Forbidden,
+    /// A multipart request without a header that proves a CORS preflight (CSRF prevention).
+    CsrfPrevented,
     Internal,
 }
 
@@ -106,6 +108,7 @@ impl ErrorCode {
             ErrorCode::RequestTooLarge => "REQUEST_TOO_LARGE",
             ErrorCode::Unauthenticated => "UNAUTHENTICATED",
             ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::CsrfPrevented => "CSRF_PREVENTED",
             ErrorCode::Internal => "INTERNAL",
         }
     }

@@ -196,6 +196,7 @@ async fn upload(http: &reqwest::Client, endpoint: &str, bytes: Vec<u8>, label: &
     let result = async {
         let body: Value = http
             .post(endpoint)
+            .header("apollo-require-preflight", "true")
             .multipart(form)
             .send()
             .await?

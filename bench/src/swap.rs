@@ -151,6 +151,7 @@ async fn swap(
     let form = client::multipart(&operations, bytes, "head.onnx", "application/octet-stream");
     let body: Value = http
         .post(&endpoint)
+        .header("apollo-require-preflight", "true")
         .multipart(form)
         .send()
         .await?

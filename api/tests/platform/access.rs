@@ -45,6 +45,7 @@ async fn upload(app: &TestApp, key: &str) -> String {
         .client
         .post(format!("{}/graphql", app.base))
         .bearer_auth(key)
+        .header("apollo-require-preflight", "true")
         .multipart(form)
         .send()
         .await
@@ -153,6 +154,7 @@ async fn roles_decide_what_each_caller_may_do() {
         .client
         .post(format!("{}/graphql", app.base))
         .bearer_auth(&viewer)
+        .header("apollo-require-preflight", "true")
         .multipart(
             reqwest::multipart::Form::new()
                 .text(

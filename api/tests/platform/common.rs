@@ -166,6 +166,7 @@ impl TestApp {
         let response = self
             .client
             .post(format!("{}/graphql", self.base))
+            .header("apollo-require-preflight", "true")
             .multipart(form)
             .send()
             .await

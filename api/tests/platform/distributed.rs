@@ -88,7 +88,13 @@ async fn upload(client: &reqwest::Client, api: &str, bytes: Vec<u8>) -> String {
             "0",
             reqwest::multipart::Part::bytes(bytes).file_name("image.png"),
         );
-    let response = answer(client.post(format!("{api}/graphql")).multipart(form)).await;
+    let response = answer(
+        client
+            .post(format!("{api}/graphql"))
+            .header("apollo-require-preflight", "true")
+            .multipart(form),
+    )
+    .await;
     response["data"]["uploadImage"]["id"]
         .as_str()
         .unwrap_or_else(|| panic!("upload refused: {response}"))
@@ -448,7 +454,13 @@ async fn a_promotion_reaches_every_replica_without_losing_an_image() {
             "0",
             reqwest::multipart::Part::bytes(head_onnx(&weights)).file_name("fast.onnx"),
         );
-    let registered = answer(client.post(format!("{api_url}/graphql")).multipart(form)).await;
+    let registered = answer(
+        client
+            .post(format!("{api_url}/graphql"))
+            .header("apollo-require-preflight", "true")
+            .multipart(form),
+    )
+    .await;
     assert_eq!(
         registered["data"]["registerModelVersion"]["version"], 2,
         "{registered}"

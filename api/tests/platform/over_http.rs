@@ -220,3 +220,52 @@ async fn introspection_is_exempt_from_the_depth_limit() {
     assert!(types.iter().any(|t| t["name"] == "Image"), "{data}");
     app.stop().await;
 }
+
+/// Apollo's CSRF prevention: a multipart request (which a cross-site form can send without a
+/// CORS preflight) needs `apollo-require-preflight` or `x-apollo-operation-name`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_without_a_preflight_header_is_refused() {
+    let app = TestApp::start().await;
+    let form = || {
+        reqwest::multipart::Form::new()
+            .text(
+                "operations",
+                json!({ "query": "mutation($f: Upload!) { uploadImage(file: $f) { id } }",
+                        "variables": { "f": null } })
+                .to_string(),
+            )
+            .text("map", json!({ "0": ["variables.f"] }).to_string())
+            .part(
+                "0",
+                reqwest::multipart::Part::bytes(crate::images::png(crate::images::RED))
+                    .file_name("a.png"),
+            )
+    };
+    let url = format!("{}/graphql", app.base);
+    let response = app
+        .client
+        .post(&url)
+        .multipart(form())
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = read(response).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(code(&body), "CSRF_PREVENTED");
+    app.assert_nothing_stored().await;
+
+    for header in ["apollo-require-preflight", "x-apollo-operation-name"] {
+        let response = app
+            .client
+            .post(&url)
+            .header(header, "Upload")
+            .multipart(form())
+            .send()
+            .await
+            .unwrap();
+        let (status, _, body) = read(response).await;
+        assert_eq!(status, 200, "{header}: {body}");
+        assert!(body["data"]["uploadImage"]["id"].is_string(), "{body}");
+    }
+    app.stop().await;
+}

@@ -74,6 +74,14 @@ pub async fn post_graphql(
             params::from_json_body(&bytes)
         }
         "multipart/form-data" => {
+            if !preflighted(&headers) {
+                return refusal(
+                    ErrorCode::CsrfPrevented,
+                    "a multipart request needs the header `apollo-require-preflight: true` (or \
+                     `x-apollo-operation-name`), which a browser sends only after a CORS \
+                     preflight: this blocks cross-site request forgery",
+                );
+            }
             let reader = body
                 .into_data_stream()
                 .map_err(std::io::Error::other)
@@ -164,6 +172,15 @@ pub async fn get_graphql(
         media,
         BatchResponse::Single(state.schema.execute(request.data(caller)).await),
     )
+}
+
+/// Whether a request carries a header no cross-site form can send without a CORS preflight
+/// (Apollo's CSRF prevention; JSON bodies are preflighted by their content type already, and
+/// GET runs queries only).
+fn preflighted(headers: &HeaderMap) -> bool {
+    ["apollo-require-preflight", "x-apollo-operation-name"]
+        .iter()
+        .any(|name| headers.get(*name).is_some_and(|v| !v.is_empty()))
 }
 
 /// The subprotocol a WebSocket upgrade asks for (the first one served of those listed).
