@@ -53,6 +53,18 @@ pub enum ErrorCode {
     Forbidden,
     /// A multipart request without a header that proves a CORS preflight (CSRF prevention).
     CsrfPrevented,
+    /// A document over the size limit (bytes).
+    QueryTooLarge,
+    /// A document with more lexical tokens than allowed.
+    TooManyTokens,
+    /// A document with more aliases than allowed.
+    TooManyAliases,
+    /// A document with more directives than allowed.
+    TooManyDirectives,
+    /// A batch with more operations than allowed (or uploads in a batch).
+    TooManyOperations,
+    /// An operation that ran past its time limit.
+    Timeout,
     Internal,
 }
 
@@ -75,6 +87,8 @@ impl ErrorCode {
             ErrorCode::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::QueryTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -109,6 +123,12 @@ impl ErrorCode {
             ErrorCode::Unauthenticated => "UNAUTHENTICATED",
             ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::CsrfPrevented => "CSRF_PREVENTED",
+            ErrorCode::QueryTooLarge => "QUERY_TOO_LARGE",
+            ErrorCode::TooManyTokens => "TOO_MANY_TOKENS",
+            ErrorCode::TooManyAliases => "TOO_MANY_ALIASES",
+            ErrorCode::TooManyDirectives => "TOO_MANY_DIRECTIVES",
+            ErrorCode::TooManyOperations => "TOO_MANY_OPERATIONS",
+            ErrorCode::Timeout => "TIMEOUT",
             ErrorCode::Internal => "INTERNAL",
         }
     }

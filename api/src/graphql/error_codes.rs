@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
 };
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
 
 use crate::errors::ErrorCode;
 
@@ -24,6 +24,29 @@ fn with_code(mut error: ServerError, code: &str) -> ServerError {
     if extensions.get("code").is_none() {
         extensions.set("code", code);
     }
+    error
+}
+
+/// A syntax error's message says what was expected where (its `locations`), without the
+/// excerpt of the document the parser quotes: a response never echoes a caller's document.
+fn without_echo(mut error: ServerError) -> ServerError {
+    if error
+        .extensions
+        .as_ref()
+        .is_some_and(|e| e.get("code").is_some())
+    {
+        return error;
+    }
+    let expected = error
+        .message
+        .lines()
+        .rev()
+        .find_map(|line| line.trim().strip_prefix("= "))
+        .map(str::to_string);
+    error.message = match expected {
+        Some(expected) => format!("syntax error: {expected}"),
+        None => "syntax error".to_string(),
+    };
     error
 }
 
@@ -48,7 +71,7 @@ impl Extension for ErrorCodes {
     ) -> ServerResult<ExecutableDocument> {
         next.run(ctx, query, variables)
             .await
-            .map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))
+            .map_err(|e| with_code(without_echo(e), "GRAPHQL_PARSE_FAILED"))
     }
 
     async fn validation(
@@ -65,5 +88,29 @@ impl Extension for ErrorCodes {
                 })
                 .collect()
         })
+    }
+
+    /// Whatever else async-graphql raises without a code (an unknown operation name, an
+    /// argument it cannot coerce) gets one: a refusal of the request `BAD_REQUEST`, a field's
+    /// `INVALID_ARGUMENT` (every error of ours has its code already).
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let mut response = next.run(ctx, operation_name).await;
+        response.errors = std::mem::take(&mut response.errors)
+            .into_iter()
+            .map(|e| {
+                let code = if e.path.is_empty() {
+                    ErrorCode::BadRequest.as_str()
+                } else {
+                    ErrorCode::InvalidArgument.as_str()
+                };
+                with_code(e, code)
+            })
+            .collect();
+        response
     }
 }

@@ -5,6 +5,7 @@ mod depth;
 mod error_codes;
 mod experiments;
 mod ids;
+mod limits;
 mod live;
 mod loaders;
 mod mutation;
@@ -38,6 +39,7 @@ fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
         SubscriptionRoot::default(),
     )
     .limit_complexity(MAX_COMPLEXITY)
+    .extension(limits::DocumentLimits)
     .extension(depth::DepthLimit)
     .extension(error_codes::ErrorCodes)
     .extension(crate::auth::policy::Policy)

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use axum::Router;
 use axum::routing::get;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use operator::{WorkerProbes, worker_router};
@@ -31,7 +32,14 @@ pub struct HttpOptions {
     pub cors_origins: Vec<String>,
     /// The built dashboard, served at `/`.
     pub frontend_dir: Option<PathBuf>,
+    /// Largest file of a multipart upload, in bytes (refused while streaming).
+    pub max_file_bytes: usize,
+    /// Most files of a multipart upload.
+    pub max_files: usize,
 }
+
+/// Longest a request body may take to arrive.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Clone)]
 pub(crate) struct HttpState {
@@ -39,6 +47,8 @@ pub(crate) struct HttpState {
     pub schema: AppSchema,
     /// GraphiQL's page in the dashboard's build, when there is one.
     pub graphiql_page: Option<PathBuf>,
+    /// Bounds of a multipart upload, enforced while it streams in.
+    pub multipart: async_graphql::http::MultipartOptions,
 }
 
 pub fn router(app: AppState, schema: AppSchema, options: &HttpOptions) -> Router {
@@ -47,10 +57,14 @@ pub fn router(app: AppState, schema: AppSchema, options: &HttpOptions) -> Router
         .as_ref()
         .map(|dir| dir.join("graphiql.html"))
         .filter(|page| page.is_file());
+    let multipart = async_graphql::http::MultipartOptions::default()
+        .max_file_size(options.max_file_bytes)
+        .max_num_files(options.max_files);
     let state = HttpState {
         app,
         schema,
         graphiql_page,
+        multipart,
     };
     Router::new()
         .route(
@@ -64,7 +78,38 @@ pub fn router(app: AppState, schema: AppSchema, options: &HttpOptions) -> Router
         .with_state(state)
         .merge(dashboard::routes(options.frontend_dir.as_deref()))
         .layer(RequestBodyLimitLayer::new(options.max_body_bytes))
+        // Declared lengths over the limit get a coded answer before the layer above sees them.
+        .layer(axum::middleware::from_fn_with_state(
+            options.max_body_bytes,
+            refuse_declared_oversize,
+        ))
+        // A body that trickles in slower than this is cut off (slowloris).
+        .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
         .layer(cors::layer(&options.cors_origins))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(TraceLayer::new_for_http())
+}
+
+/// Refuses a request whose `Content-Length` is over `max` with `REQUEST_TOO_LARGE` (413),
+/// before any of its body is read. Bodies without a declared length are cut off by
+/// `RequestBodyLimitLayer` as they stream in.
+async fn refuse_declared_oversize(
+    axum::extract::State(max): axum::extract::State<usize>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > max as u64 => crate::errors::ApiError::new(
+            crate::errors::ErrorCode::RequestTooLarge,
+            format!("the request body is {length} bytes; at most {max} are accepted"),
+        )
+        .into_response(),
+        _ => next.run(request).await,
+    }
 }

@@ -111,6 +111,10 @@ pub async fn start(
         max_body_bytes: config.max_body_bytes(),
         cors_origins: config.cors_origins.clone(),
         frontend_dir: config.frontend_dir(),
+        // The ingest refuses a file over the upload limit with FILE_TOO_LARGE and its index;
+        // one that goes on a MiB past it is cut off while it streams in.
+        max_file_bytes: config.max_upload_bytes.saturating_add(1024 * 1024),
+        max_files: config.max_batch,
     };
     let router = http::router(state.clone(), schema, &options);
     let listener = tokio::net::TcpListener::bind(config.addr)

@@ -13,6 +13,7 @@ mod dashboard;
 mod distributed;
 mod experiments;
 mod files;
+mod hostile;
 mod operations;
 mod outbox;
 mod over_http;

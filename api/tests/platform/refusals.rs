@@ -111,11 +111,23 @@ async fn abusive_queries_are_refused() {
         .await;
     assert_eq!(error_code(&response), "QUERY_TOO_DEEP", "{response:#}");
 
-    // Complexity: hundreds of aliased fields.
-    let fields: String = (0..600)
+    // Aliases: more aliased fields than allowed (hundreds are refused for their tokens).
+    let fields: String = (0..20)
         .map(|i| format!("m{i}: models {{ name }} "))
         .collect();
     let response = app.graphql(&format!("{{ {fields} }}"), json!({})).await;
+    assert_eq!(error_code(&response), "TOO_MANY_ALIASES", "{response:#}");
+
+    // Complexity: within the alias, token and depth limits, a fragment spread again and again.
+    let aliases: String = (0..10)
+        .map(|i| format!("a{i}: images {{ edges {{ node {{ ...F ...F ...F }} }} }} "))
+        .collect();
+    let fragment = "fragment F on Image { id createdAt source label status failureReason \
+        contentType sizeBytes width height contentHash objectKey completedAt extractorVersion \
+        extractMs predictions { model modelVersion predictedClass confidence inferenceMs correct } }";
+    let response = app
+        .graphql(&format!("{{ {aliases} }} {fragment}"), json!({}))
+        .await;
     assert_eq!(error_code(&response), "QUERY_TOO_COMPLEX", "{response:#}");
 
     let response = app.graphql("{ images { ", json!({})).await;

@@ -20,9 +20,9 @@ mod ws;
 use std::collections::HashMap;
 use std::path::Path;
 
-use async_graphql::BatchResponse;
 use async_graphql::ParseRequestError;
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, MultipartOptions, WebSocketProtocols};
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols};
+use async_graphql::{BatchRequest, BatchResponse};
 use async_graphql_axum::GraphQLProtocol;
 use axum::body::Body;
 use axum::extract::{Query, State, WebSocketUpgrade};
@@ -36,6 +36,13 @@ use self::media::{ResponseMedia, Wanted, negotiate};
 use self::params::ParamsError;
 use super::HttpState;
 use crate::errors::{ApiError, ErrorCode};
+
+/// Largest JSON body (one operation or a batch); uploads are multipart and bounded apart.
+const MAX_JSON_BYTES: usize = 1024 * 1024;
+/// Most operations in one batch (each counts as a request for every other limit).
+const MAX_BATCH_OPERATIONS: usize = 10;
+/// Longest a query or mutation may run (subscriptions are long-lived by design).
+const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Queries and mutations by POST.
 pub async fn post_graphql(
@@ -66,8 +73,7 @@ pub async fn post_graphql(
         .to_ascii_lowercase();
     let batch = match essence.as_str() {
         "application/json" => {
-            // The body limit is the router's (RequestBodyLimitLayer).
-            let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+            let bytes = match axum::body::to_bytes(body, MAX_JSON_BYTES).await {
                 Ok(bytes) => bytes,
                 Err(error) => return unreadable_body(error),
             };
@@ -89,13 +95,23 @@ pub async fn post_graphql(
             match async_graphql::http::receive_batch_body(
                 Some(content_type),
                 reader,
-                MultipartOptions::default(),
+                state.multipart,
             )
             .await
             {
+                Ok(BatchRequest::Batch(_)) => {
+                    return refusal(
+                        ErrorCode::TooManyOperations,
+                        "a multipart request carries one operation, not a batch",
+                    );
+                }
                 Ok(batch) => Ok(batch),
                 Err(ParseRequestError::PayloadTooLarge) => {
-                    return refusal(ErrorCode::RequestTooLarge, "the request body is too large");
+                    return refusal(
+                        ErrorCode::FileTooLarge,
+                        "a file of the upload is far over the size limit: cut off while it \
+                         streamed in, nothing stored",
+                    );
                 }
                 Err(error) => Err(ParamsError(format!("invalid multipart request: {error}"))),
             }
@@ -109,9 +125,27 @@ pub async fn post_graphql(
             );
         }
     };
-    match batch {
-        Ok(batch) => respond(media, state.schema.execute_batch(batch.data(caller)).await),
-        Err(error) => request_error(media, error),
+    let batch = match batch {
+        Ok(BatchRequest::Batch(requests)) if requests.len() > MAX_BATCH_OPERATIONS => {
+            return refusal(
+                ErrorCode::TooManyOperations,
+                format!(
+                    "a batch holds at most {MAX_BATCH_OPERATIONS} operations, not {}",
+                    requests.len()
+                ),
+            );
+        }
+        Ok(batch) => batch,
+        Err(error) => return request_error(media, error),
+    };
+    match tokio::time::timeout(
+        OPERATION_TIMEOUT,
+        state.schema.execute_batch(batch.data(caller)),
+    )
+    .await
+    {
+        Ok(response) => respond(media, response),
+        Err(_) => timed_out(),
     }
 }
 
@@ -168,10 +202,15 @@ pub async fn get_graphql(
             .insert(ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    respond(
-        media,
-        BatchResponse::Single(state.schema.execute(request.data(caller)).await),
+    match tokio::time::timeout(
+        OPERATION_TIMEOUT,
+        state.schema.execute(request.data(caller)),
     )
+    .await
+    {
+        Ok(response) => respond(media, BatchResponse::Single(response)),
+        Err(_) => timed_out(),
+    }
 }
 
 /// Whether a request carries a header no cross-site form can send without a CORS preflight
@@ -237,6 +276,16 @@ fn refusal(code: ErrorCode, message: impl AsRef<str>) -> Response {
     response
 }
 
+fn timed_out() -> Response {
+    refusal(
+        ErrorCode::Timeout,
+        format!(
+            "the operation ran longer than {} s and was stopped",
+            OPERATION_TIMEOUT.as_secs()
+        ),
+    )
+}
+
 fn not_acceptable() -> Response {
     refusal(
         ErrorCode::NotAcceptable,
@@ -295,10 +344,28 @@ fn response_json(response: &async_graphql::Response) -> Value {
             "internal error: the response did not serialize",
         )
     });
-    if is_request_error(response)
-        && let Value::Object(map) = &mut value
-    {
-        map.remove("data");
+    let refused = is_request_error(response);
+    if let Value::Object(map) = &mut value {
+        if refused {
+            map.remove("data");
+        }
+        // Errors async-graphql raises before any extension sees them (an unknown operation
+        // name) get a code too.
+        if let Some(Value::Array(errors)) = map.get_mut("errors") {
+            for error in errors.iter_mut().filter_map(Value::as_object_mut) {
+                let fallback = if error.contains_key("path") {
+                    ErrorCode::InvalidArgument
+                } else {
+                    ErrorCode::BadRequest
+                };
+                let extensions = error.entry("extensions").or_insert_with(|| json!({}));
+                if let Value::Object(extensions) = extensions {
+                    extensions
+                        .entry("code")
+                        .or_insert_with(|| Value::String(fallback.as_str().into()));
+                }
+            }
+        }
     }
     value
 }
