@@ -9,6 +9,7 @@ use vision_db::Db;
 use vision_registry::Registry;
 
 use crate::auth::Authenticator;
+use crate::auth::audit::Audit;
 use crate::catalog::ModelCatalog;
 use crate::events::EventHub;
 use crate::health::Health;
@@ -37,4 +38,6 @@ pub struct AppState {
     pub events: EventHub,
     /// Callers' credentials to callers (API keys).
     pub auth: Authenticator,
+    /// The audit log of callers' actions.
+    pub audit: Audit,
 }

@@ -29,6 +29,8 @@
 //! `m20261203_000007_alias_move_kinds` adds `model_alias_history.kind` (`set`, `rollback`, `ab`).
 //!
 //! `m20261204_000008_api_keys` adds `api_keys` (callers' keys with their roles; only hashes).
+//!
+//! `m20261204_000009_audit_log` adds `audit_log` (callers' actions, hash-chained).
 
 pub use sea_orm_migration::prelude::*;
 
@@ -40,6 +42,7 @@ mod m20261203_000005_shadow_predictions;
 mod m20261203_000006_traffic_splits;
 mod m20261203_000007_alias_move_kinds;
 mod m20261204_000008_api_keys;
+mod m20261204_000009_audit_log;
 
 /// The migrator of the vision platform.
 pub struct Migrator;
@@ -56,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000006_traffic_splits::Migration),
             Box::new(m20261203_000007_alias_move_kinds::Migration),
             Box::new(m20261204_000008_api_keys::Migration),
+            Box::new(m20261204_000009_audit_log::Migration),
         ]
     }
 }

@@ -9,6 +9,7 @@
 //!   loopback address for development, elsewhere only when explicitly asked for
 //!   (`VISION_ALLOW_OPEN`).
 
+pub mod audit;
 pub mod keys;
 pub mod policy;
 
@@ -31,6 +32,14 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Who presented credentials that were refused, for the record.
+    pub fn unauthenticated() -> Self {
+        Self {
+            actor: "unauthenticated".into(),
+            role: None,
+        }
+    }
+
     fn anonymous(role: Option<Role>) -> Self {
         Self {
             actor: "anonymous".into(),

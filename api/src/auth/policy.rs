@@ -21,7 +21,7 @@ use crate::errors::ApiError;
 pub fn required_role(operation: OperationType, field: &str) -> Role {
     match operation {
         OperationType::Query => match field {
-            "apiKeys" => Role::Admin,
+            "apiKeys" | "auditLog" => Role::Admin,
             _ => Role::Viewer,
         },
         OperationType::Subscription => Role::Viewer,

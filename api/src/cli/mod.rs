@@ -1,5 +1,6 @@
 //! The `vision` command line: one binary for every role of the platform.
 
+mod audit;
 mod dataset;
 mod keys;
 mod models;
@@ -49,6 +50,11 @@ pub enum Command {
     },
     /// Prints the GraphQL schema (SDL), as kept in `schema.graphql`.
     Schema,
+    /// The audit log in the configured database: verify its hash chain, list entries.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
     /// API keys and their roles, in the configured database.
     Keys {
         #[command(subcommand)]
@@ -134,6 +140,7 @@ impl Cli {
             }
             Command::Dataset { command } => dataset::run(&self.config, command).await,
             Command::Keys { command } => keys::run(&self.config, command).await,
+            Command::Audit { command } => audit::run(&self.config, command).await,
             Command::Upload { server, args } => upload::run(&Client::new(&server.url), args).await,
             Command::Watch { server, args } => watch::run(&Client::new(&server.url), args).await,
             Command::Stats { server, args } => stats::run(&Client::new(&server.url), args).await,

@@ -1,4 +1,5 @@
-//! Callers over GraphQL (F29): who am I, and the admins' API keys (list, create, revoke).
+//! Callers over GraphQL (F29, F25): who am I, the admins' API keys (list, create, revoke) and
+//! the audit log.
 
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -79,6 +80,43 @@ impl From<api_keys::Model> for ApiKey {
     }
 }
 
+/// One recorded action (F25).
+#[derive(SimpleObject)]
+pub struct AuditEntry {
+    /// 1, 2, 3... without gaps.
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    /// `key:<id>`, `anonymous`, `unauthenticated`, `cli:<user>`.
+    pub actor: String,
+    pub role: Option<String>,
+    pub ip: Option<String>,
+    pub request_id: String,
+    /// `mutation promoteModelVersion`, `authenticate`, ...
+    pub operation: String,
+    /// `OK` or the refusal's code.
+    pub outcome: String,
+    pub detail: Option<String>,
+    /// This entry's link in the chain (SHA-256 of its fields and the previous hash).
+    pub hash: String,
+}
+
+impl From<vision_db::audit_log::Model> for AuditEntry {
+    fn from(row: vision_db::audit_log::Model) -> Self {
+        Self {
+            seq: row.seq,
+            at: row.at,
+            actor: row.actor,
+            role: row.role,
+            ip: row.ip,
+            request_id: row.request_id,
+            operation: row.operation,
+            outcome: row.outcome,
+            detail: row.detail,
+            hash: row.hash,
+        }
+    }
+}
+
 /// A key just created: `key` is shown this once and never again.
 #[derive(SimpleObject)]
 pub struct CreatedApiKey {
@@ -105,6 +143,40 @@ impl AccessQuery {
             role: caller.role.map(Role::from),
             open,
         })
+    }
+
+    /// The audit log, newest first (admin): `limit` entries (at most 500) before `beforeSeq`,
+    /// of one actor, an operation containing `operation`, one outcome code.
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50)] limit: i32,
+        before_seq: Option<i64>,
+        actor: Option<String>,
+        operation: Option<String>,
+        outcome: Option<String>,
+    ) -> ApiResult<Vec<AuditEntry>> {
+        caller(ctx)?.require(auth::Role::Admin)?;
+        if !(1..=500).contains(&limit) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidArgument,
+                "limit is between 1 and 500",
+            ));
+        }
+        let filter = vision_db::AuditFilter {
+            actor,
+            operation,
+            outcome,
+            before_seq,
+            limit: limit as u64,
+        };
+        let db = &ctx.data_unchecked::<AppState>().db;
+        Ok(db
+            .audit_log(&filter)
+            .await?
+            .into_iter()
+            .map(AuditEntry::from)
+            .collect())
     }
 
     /// Every API key, revoked ones too, newest first (admin).

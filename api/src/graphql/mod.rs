@@ -42,6 +42,7 @@ fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     .extension(limits::DocumentLimits)
     .extension(depth::DepthLimit)
     .extension(error_codes::ErrorCodes)
+    .extension(crate::auth::audit::AuditTrail)
     .extension(crate::auth::policy::Policy)
 }
 

@@ -89,6 +89,7 @@ pub async fn start(
     let open = crate::auth::open_allowed(&db, config.addr, config.allow_open).await?;
     let state = AppState {
         auth: crate::auth::Authenticator::new(db.clone(), open),
+        audit: crate::auth::audit::Audit::new(db.clone()),
         statistics: Statistics::new(db.clone(), models.classes.clone()),
         registry,
         rollout,
@@ -123,10 +124,13 @@ pub async fn start(
     let addr = listener.local_addr()?;
     let stop = shutdown.clone();
     tasks.spawn(async move {
-        let outcome = axum::serve(listener, router)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
-            .context("HTTP server failed");
+        let outcome = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await
+        .context("HTTP server failed");
         ("HTTP server".to_string(), outcome)
     });
     tracing::info!(%addr, "serving GraphQL on http://{addr}/graphql");

@@ -7,6 +7,7 @@ mod kafka;
 mod ws;
 
 mod access;
+mod audit;
 mod bundles;
 mod cli;
 mod dashboard;

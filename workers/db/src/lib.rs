@@ -112,10 +112,11 @@ pub use cursor::{Cursor, now};
 pub use entities::api_keys::Role;
 pub use entities::images::ImageStatus;
 pub use entities::{
-    Descriptors, TopK, TopKList, api_keys, comparisons, events, images, predictions,
+    Descriptors, TopK, TopKList, api_keys, audit_log, comparisons, events, images, predictions,
 };
 pub use error::{DbError, Result};
 pub use repository::api_keys::NewApiKey;
+pub use repository::audit::{AuditFilter, AuditVerification, NewAuditEntry};
 pub use repository::comparisons::NewComparison;
 pub use repository::experiments::{ImageWindow, PairedRow, StoredAnswer};
 pub use repository::images::{ImageFilter, NewImage};

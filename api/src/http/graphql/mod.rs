@@ -18,6 +18,7 @@ mod params;
 mod ws;
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::Path;
 
 use async_graphql::ParseRequestError;
@@ -25,7 +26,7 @@ use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols};
 use async_graphql::{BatchRequest, BatchResponse};
 use async_graphql_axum::GraphQLProtocol;
 use axum::body::Body;
-use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
 use axum::http::header::{ALLOW, CONTENT_TYPE, VARY};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
@@ -35,6 +36,8 @@ use serde_json::{Value, json};
 use self::media::{ResponseMedia, Wanted, negotiate};
 use self::params::ParamsError;
 use super::HttpState;
+use crate::auth::Caller;
+use crate::auth::audit::RequestMeta;
 use crate::errors::{ApiError, ErrorCode};
 
 /// Largest JSON body (one operation or a batch); uploads are multipart and bounded apart.
@@ -47,17 +50,19 @@ const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30
 /// Queries and mutations by POST.
 pub async fn post_graphql(
     State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let meta = RequestMeta::new(Some(peer.ip().to_string()), &headers);
     let media = match negotiate(&headers) {
         Wanted::Graphql(media) => media,
         Wanted::Html | Wanted::Unacceptable => return not_acceptable(),
     };
     // Credentials first: a caller with a bad key learns nothing about the request.
-    let caller = match state.app.auth.from_headers(&headers).await {
+    let caller = match authenticate(&state, &headers, &meta).await {
         Ok(caller) => caller,
-        Err(refused) => return refusal(refused.code, refused.message),
+        Err(refused) => return refused,
     };
     let Some(content_type) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return refusal(
@@ -140,7 +145,7 @@ pub async fn post_graphql(
     };
     match tokio::time::timeout(
         OPERATION_TIMEOUT,
-        state.schema.execute_batch(batch.data(caller)),
+        state.schema.execute_batch(batch.data(caller).data(meta)),
     )
     .await
     {
@@ -152,6 +157,7 @@ pub async fn post_graphql(
 /// Queries by GET, subscriptions by WebSocket upgrade, GraphiQL for browsers.
 pub async fn get_graphql(
     State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     uri: Uri,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
@@ -159,10 +165,14 @@ pub async fn get_graphql(
 ) -> Response {
     match (upgrade, protocol.map(|_| websocket_protocol(&headers))) {
         (Ok(upgrade), Ok(Some(protocol))) => {
-            let auth = state.app.auth.clone();
+            let session = ws::Session {
+                auth: state.app.auth.clone(),
+                audit: state.app.audit.clone(),
+                meta: RequestMeta::new(Some(peer.ip().to_string()), &headers),
+            };
             return upgrade
                 .protocols(ALL_WEBSOCKET_PROTOCOLS)
-                .on_upgrade(move |socket| ws::serve(socket, state.schema, protocol, auth));
+                .on_upgrade(move |socket| ws::serve(socket, state.schema, protocol, session));
         }
         (Ok(_), _) => {
             return ApiError::new(
@@ -178,9 +188,10 @@ pub async fn get_graphql(
         Wanted::Html => return graphiql(state.graphiql_page.as_deref()).await,
         Wanted::Unacceptable => return not_acceptable(),
     };
-    let caller = match state.app.auth.from_headers(&headers).await {
+    let meta = RequestMeta::new(Some(peer.ip().to_string()), &headers);
+    let caller = match authenticate(&state, &headers, &meta).await {
         Ok(caller) => caller,
-        Err(refused) => return refusal(refused.code, refused.message),
+        Err(refused) => return refused,
     };
     let pairs = match Query::<HashMap<String, String>>::try_from_uri(&uri) {
         Ok(Query(pairs)) => pairs,
@@ -204,7 +215,7 @@ pub async fn get_graphql(
     }
     match tokio::time::timeout(
         OPERATION_TIMEOUT,
-        state.schema.execute(request.data(caller)),
+        state.schema.execute(request.data(caller).data(meta)),
     )
     .await
     {
@@ -231,6 +242,36 @@ fn websocket_protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
         .ok()?
         .split(',')
         .find_map(|p| WebSocketProtocols::from_str(p.trim()).ok())
+}
+
+/// The caller of a request; refused credentials are answered (401) and recorded.
+async fn authenticate(
+    state: &HttpState,
+    headers: &HeaderMap,
+    meta: &RequestMeta,
+) -> Result<Caller, Response> {
+    state
+        .app
+        .auth
+        .from_headers(headers)
+        .await
+        .map_err(|refused| {
+            let audit = state.app.audit.clone();
+            let (meta, code, message) = (meta.clone(), refused.code, refused.message.clone());
+            // Recorded off the request's path: a flood of bad keys does not wait on the log.
+            tokio::spawn(async move {
+                audit
+                    .record(
+                        Some(&Caller::unauthenticated()),
+                        Some(&meta),
+                        "authenticate",
+                        code.as_str(),
+                        Some(message),
+                    )
+                    .await;
+            });
+            refusal(refused.code, refused.message)
+        })
 }
 
 /// An executed request (or batch) in the negotiated media type.

@@ -10,17 +10,25 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket as Socket};
 use futures::{SinkExt, StreamExt, future};
 
 use crate::auth::Authenticator;
+use crate::auth::audit::{Audit, RequestMeta};
 use crate::errors::ErrorCode;
 use crate::graphql::AppSchema;
 
 /// What a refused init's message starts with, to give its close frame the protocol's code.
 const REFUSED: &str = "\u{1}refused:";
 
+/// What a WebSocket session needs besides the schema.
+pub struct Session {
+    pub auth: Authenticator,
+    pub audit: Audit,
+    pub meta: RequestMeta,
+}
+
 pub async fn serve(
     socket: Socket,
     schema: AppSchema,
     protocol: WebSocketProtocols,
-    auth: Authenticator,
+    session: Session,
 ) {
     let (mut sink, stream) = socket.split();
     let input = stream
@@ -31,7 +39,7 @@ pub async fn serve(
                 _ => None,
             })
         });
-    let on_init = move |payload: serde_json::Value| async move { init(&auth, payload).await };
+    let on_init = move |payload: serde_json::Value| async move { init(&session, payload).await };
     let mut output = WebSocket::new(schema, input, protocol)
         .on_connection_init(on_init)
         .map(|message| match message {
@@ -57,7 +65,7 @@ pub async fn serve(
 }
 
 /// The session's caller, or the refusal (marked so that [`close_frame`] can give it its code).
-async fn init(auth: &Authenticator, payload: serde_json::Value) -> async_graphql::Result<Data> {
+async fn init(session: &Session, payload: serde_json::Value) -> async_graphql::Result<Data> {
     let authorization = ["Authorization", "authorization"]
         .iter()
         .find_map(|key| payload.get(*key).and_then(|v| v.as_str()))
@@ -65,18 +73,31 @@ async fn init(auth: &Authenticator, payload: serde_json::Value) -> async_graphql
     let refused = |code: ErrorCode, message: &str| {
         async_graphql::Error::new(format!("{REFUSED}{}:{message}", code.as_str()))
     };
-    match auth.authenticate(authorization.as_deref()).await {
+    let refusal = match session.auth.authenticate(authorization.as_deref()).await {
         Ok(caller) if caller.role.is_some() => {
             let mut data = Data::default();
             data.insert(caller);
-            Ok(data)
+            data.insert(session.meta.clone());
+            return Ok(data);
         }
-        Ok(_) => Err(refused(
+        Ok(_) => (
             ErrorCode::Unauthenticated,
-            "sign in: send {\"Authorization\": \"Bearer <API key>\"} in connection_init",
-        )),
-        Err(error) => Err(refused(error.code, &error.message)),
-    }
+            "sign in: send {\"Authorization\": \"Bearer <API key>\"} in connection_init"
+                .to_string(),
+        ),
+        Err(error) => (error.code, error.message),
+    };
+    session
+        .audit
+        .record(
+            Some(&crate::auth::Caller::unauthenticated()),
+            Some(&session.meta),
+            "authenticate (WebSocket)",
+            refusal.0.as_str(),
+            Some(refusal.1.clone()),
+        )
+        .await;
+    Err(refused(refusal.0, &refusal.1))
 }
 
 /// A refused init's close code (4401 / 4403) and readable reason; other closes as they are.

@@ -1,6 +1,7 @@
 //! sea-orm entities, one module per table (see the `vision-migrations` crate for the schema).
 
 pub mod api_keys;
+pub mod audit_log;
 pub mod comparisons;
 pub mod events;
 pub mod images;

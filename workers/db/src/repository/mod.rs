@@ -2,6 +2,7 @@
 //! defines the types its methods take or return (re-exported at the crate root).
 
 pub(crate) mod api_keys;
+pub(crate) mod audit;
 pub(crate) mod comparisons;
 pub(crate) mod events;
 pub(crate) mod experiments;
