@@ -105,11 +105,14 @@ export async function startServer({ env = {}, readyTimeoutMs = 60_000 } = {}) {
     rmSync(dataDir, { recursive: true, force: true });
   }
 
-  /** A GraphQL query or mutation from node; throws on errors unless `allowErrors`. */
-  async function gql(query, variables = {}, { allowErrors = false } = {}) {
+  /**
+   * A GraphQL query or mutation from node; throws on errors unless `allowErrors`. `key`: an API
+   * key, sent as `Authorization: Bearer <key>` (none: the anonymous caller).
+   */
+  async function gql(query, variables = {}, { allowErrors = false, key = null } = {}) {
     const r = await fetch(`${baseUrl}/graphql`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
       body: JSON.stringify({ query, variables }),
     });
     const body = await r.json();

@@ -2,6 +2,9 @@ import { useEffect, useState } from 'react';
 import { href, useRoute, type Route } from './router';
 import { onSocketState, type SocketState } from './graphql/client';
 import { ErrorList } from './components/ui';
+import { AccountBadge, NeedsRole, OpenNotice } from './auth/Account';
+import { roleAtLeast, useSession } from './auth/session';
+import type { Role } from './graphql/types';
 import { useBundle } from './lib/bundle';
 import { counted } from './lib/format';
 import { HomePage } from './pages/Home';
@@ -11,14 +14,17 @@ import { LivePage } from './pages/Live';
 import { StatsPage } from './pages/Stats';
 import { HistoryPage } from './pages/History';
 import { ModelsPage } from './pages/Models';
+import { KeysPage } from './pages/Keys';
 
-const NAV: { page: Route['page']; label: string; href: string }[] = [
+/** The pages, each shown in the menu to the roles that may use it (`needs`). */
+const NAV: { page: Route['page']; label: string; href: string; needs?: Role }[] = [
   { page: 'home', label: 'Overview', href: href.home },
-  { page: 'upload', label: 'Upload', href: href.upload },
+  { page: 'upload', label: 'Upload', href: href.upload, needs: 'UPLOADER' },
   { page: 'live', label: 'Live', href: href.live },
   { page: 'stats', label: 'Statistics', href: href.stats },
   { page: 'history', label: 'History', href: href.history },
   { page: 'models', label: 'Models', href: href.models },
+  { page: 'keys', label: 'Keys', href: href.keys, needs: 'ADMIN' },
 ];
 
 function SocketBadge() {
@@ -35,6 +41,9 @@ function SocketBadge() {
 export function App() {
   const route = useRoute();
   const bundle = useBundle();
+  const session = useSession();
+  const role = session.status === 'signedIn' ? session.me.role : null;
+  const may = (needs: Role | undefined) => !needs || roleAtLeast(role, needs);
   // The (narrow screen) menu is open on the route it was opened on: a navigation closes it.
   const [menuOpenOn, setMenuOpenOn] = useState<Route | null>(null);
   const menuOpen = menuOpenOn === route;
@@ -45,7 +54,7 @@ export function App() {
       page = <HomePage />;
       break;
     case 'upload':
-      page = <UploadPage />;
+      page = may('UPLOADER') ? <UploadPage /> : <NeedsRole needs="UPLOADER" what="Uploading images" />;
       break;
     case 'result':
       page = <ResultPage key={route.id} id={route.id} />;
@@ -61,6 +70,9 @@ export function App() {
       break;
     case 'models':
       page = <ModelsPage />;
+      break;
+    case 'keys':
+      page = may('ADMIN') ? <KeysPage /> : <NeedsRole needs="ADMIN" what="Managing API keys" />;
       break;
     default:
       page = (
@@ -86,14 +98,16 @@ export function App() {
             ☰
           </button>
           <nav className={menuOpen ? 'nav open' : 'nav'} data-testid="nav">
-            {NAV.map((n) => (
+            {NAV.filter((n) => may(n.needs)).map((n) => (
               <a key={n.page} href={n.href} className={active === n.page ? 'active' : ''} data-testid={`nav-${n.page}`}>
                 {n.label}
               </a>
             ))}
           </nav>
           <SocketBadge />
+          <AccountBadge />
         </div>
+        <OpenNotice />
       </header>
       <main className="container" data-testid={`page-${route.page}`}>
         {bundle.status === 'error' && (

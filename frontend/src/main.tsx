@@ -1,14 +1,11 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
-import { Provider } from 'urql';
-import { client } from './graphql/client';
-import { App } from './App';
+import { Gate } from './auth/Gate';
 import './styles.css';
+import './auth/auth.css';
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
-    <Provider value={client}>
-      <App />
-    </Provider>
+    <Gate />
   </StrictMode>,
 );

@@ -8,6 +8,7 @@ export type Route =
   | { page: 'stats' }
   | { page: 'history' }
   | { page: 'models' }
+  | { page: 'keys' }
   | { page: 'notFound'; path: string };
 
 /** `#/images/<id>` -> `{ page: 'result', id }`; an empty hash is the home page. */
@@ -28,6 +29,8 @@ export function parseHash(hash: string): Route {
         return { page: 'history' };
       case 'models':
         return { page: 'models' };
+      case 'keys':
+        return { page: 'keys' };
     }
   }
   if (first === 'images' && second && parts.length === 2) {
@@ -56,6 +59,7 @@ export const href = {
   stats: '#/stats',
   history: '#/history',
   models: '#/models',
+  keys: '#/keys',
   image: (id: string) => `#/images/${encodeURIComponent(id)}`,
 };
 

@@ -2,6 +2,7 @@ import { useState, type ReactNode } from 'react';
 import type { ApiError } from '../graphql/errors';
 import type { ImageStatus } from '../graphql/types';
 import { useBundle } from '../lib/bundle';
+import { useImageFile } from '../lib/imageFile';
 
 export function ErrorList({ errors, testId = 'error' }: { errors: ApiError[]; testId?: string }) {
   if (errors.length === 0) return null;
@@ -47,11 +48,19 @@ export function Meter({ value, color, testId }: { value: number; color?: string;
   );
 }
 
-/** The stored image, from the gateway's `/images/<id>/file`; a placeholder when it cannot load. */
+/**
+ * An image: `src` (a local object URL), or the stored file of image `id` (`/images/<id>/file`,
+ * fetched with the API key when there is one); a placeholder when it cannot load.
+ */
 export function Thumb({ id, src, alt, className }: { id?: string; src?: string; alt?: string; className?: string }) {
-  const [failed, setFailed] = useState(false);
-  const url = src ?? (id ? `/images/${encodeURIComponent(id)}/file` : undefined);
-  if (!url || failed) {
+  const file = useImageFile(src === undefined ? id : undefined);
+  // The element that failed to load (a new image gets its own chance).
+  const [failedUrl, setFailedUrl] = useState<string | null>(null);
+  const url = src ?? file.url;
+  if (!src && id && !file.url && !file.failed) {
+    return <div className={`thumb thumb-loading ${className ?? ''}`} data-testid="thumb-loading" aria-busy="true" />;
+  }
+  if (!url || file.failed || failedUrl === url) {
     return (
       <div className={`thumb thumb-missing ${className ?? ''}`} data-testid="thumb-missing" title="Image not available">
         <span>no preview</span>
@@ -65,7 +74,7 @@ export function Thumb({ id, src, alt, className }: { id?: string; src?: string; 
       alt={alt ?? 'image'}
       loading="lazy"
       data-testid="thumb"
-      onError={() => setFailed(true)}
+      onError={() => setFailedUrl(url)}
     />
   );
 }

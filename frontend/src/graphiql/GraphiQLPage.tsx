@@ -1,11 +1,13 @@
 // The page: the upload bar, then GraphiQL on the same-origin endpoint with the headers editor
-// open (where `Authorization: Bearer <key>` goes).
+// open (where `Authorization: Bearer <key>` goes: pre-filled with the dashboard's key when it is
+// signed in with one).
 
 import { GraphiQL } from 'graphiql';
-import { useMemo } from 'react';
+import { useMemo, useState } from 'react';
 import { createAttachmentStore } from './attachments';
 import { createVisionFetcher } from './fetcher';
 import { UploadBar } from './UploadBar';
+import { authorizationHeader, storedApiKey } from '../auth/storage';
 
 const DEFAULT_QUERY = `# The vision platform's GraphQL API. Ctrl-Enter runs the operation; the Docs
 # button (left) shows the schema.
@@ -41,9 +43,17 @@ const DEFAULT_HEADERS = `{
 }
 `;
 
+/** The Headers tab's text: the dashboard's stored key (same origin), else the hint. */
+function initialHeaders(): string {
+  const key = storedApiKey();
+  return key ? `${JSON.stringify({ Authorization: `Bearer ${key}` }, null, 2)}\n` : DEFAULT_HEADERS;
+}
+
 export function GraphiQLPage() {
   const store = useMemo(() => createAttachmentStore(), []);
-  const fetcher = useMemo(() => createVisionFetcher(store), [store]);
+  const fetcher = useMemo(() => createVisionFetcher(store, () => authorizationHeader(storedApiKey())), [store]);
+  // Read once: GraphiQL takes its initial headers when it mounts.
+  const [headers] = useState(initialHeaders);
   return (
     <div className="graphiql-page">
       <UploadBar store={store} />
@@ -51,8 +61,8 @@ export function GraphiQLPage() {
         <GraphiQL
           fetcher={fetcher}
           defaultQuery={DEFAULT_QUERY}
-          defaultHeaders={DEFAULT_HEADERS}
-          initialHeaders={DEFAULT_HEADERS}
+          defaultHeaders={headers}
+          initialHeaders={headers}
           defaultEditorToolsVisibility="headers"
           isHeadersEditorEnabled
         >

@@ -20,11 +20,7 @@ import {
   Kind,
   OperationTypeNode,
   parse,
-  print,
-  visit,
-  type DefinitionNode,
   type DocumentNode,
-  type FragmentDefinitionNode,
   type OperationDefinitionNode,
   type TypeNode,
 } from 'graphql';
@@ -82,52 +78,6 @@ function withCurrentOperation(params: FetcherParams, doc: DocumentNode): Fetcher
   if (!params.operationName || selectedOperation(doc, params.operationName)) return params;
   const operations = doc.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
   return operations.length === 1 ? { ...params, operationName: operations[0].name?.value ?? null } : params;
-}
-
-/** The name GraphiQL gives its introspection query. */
-export const INTROSPECTION_QUERY_NAME = 'IntrospectionQuery';
-
-/**
- * GraphiQL's introspection query made to fit the server's depth limit: the server refuses a
- * query nested 10 levels deep (QUERY_TOO_DEEP; its MAX_DEPTH, the operation counted as one level,
- * so at most 9 fields: `__schema` is the first), introspection included, and graphql-js's query
- * reads 9 levels of `ofType` everywhere (14 fields deep under `__schema.types.fields.args.type`).
- * Here the types of fields read 5 levels of `ofType` (`__schema.types.fields.type` + 5 = 9; the
- * deepest output type of the schema, `[[Int!]!]!`, needs 5) and the types of arguments and input
- * fields 4 (`__schema.types.fields.args.type` + 4 = 9; the deepest input type, `[Upload!]!`,
- * needs 3).
- */
-export const OUTPUT_TYPE_DEPTH = 5;
-export const INPUT_TYPE_DEPTH = 4;
-
-function typeRefFragment(name: string, depth: number): FragmentDefinitionNode {
-  let selection = 'kind name';
-  for (let i = 0; i < depth; i++) selection = `kind name ofType { ${selection} }`;
-  return parse(`fragment ${name} on __Type { ${selection} }`).definitions[0] as FragmentDefinitionNode;
-}
-
-/**
- * `doc` (graphql-js's introspection query, with its `TypeRef` and `InputValue` fragments) with
- * `TypeRef` cut to `OUTPUT_TYPE_DEPTH` levels and input values' types read through an
- * `InputTypeRef` of `INPUT_TYPE_DEPTH`; null when `doc` has no `TypeRef` fragment.
- */
-export function shallowIntrospection(doc: DocumentNode): string | null {
-  const isTypeRef = (d: DefinitionNode) =>
-    d.kind === Kind.FRAGMENT_DEFINITION && d.name.value === 'TypeRef' && d.typeCondition.name.value === '__Type';
-  if (!doc.definitions.some(isTypeRef)) return null;
-  let inputValues = false;
-  const definitions = doc.definitions.map((d) => {
-    if (isTypeRef(d)) return typeRefFragment('TypeRef', OUTPUT_TYPE_DEPTH);
-    if (d.kind === Kind.FRAGMENT_DEFINITION && d.name.value === 'InputValue') {
-      inputValues = true;
-      return visit(d, {
-        FragmentSpread: (spread) => (spread.name.value === 'TypeRef' ? { ...spread, name: { ...spread.name, value: 'InputTypeRef' } } : undefined),
-      });
-    }
-    return d;
-  });
-  if (inputValues) definitions.push(typeRefFragment('InputTypeRef', INPUT_TYPE_DEPTH));
-  return print({ ...doc, definitions });
 }
 
 function isListType(type: TypeNode): boolean {
@@ -312,24 +262,30 @@ export function subscribeOverWebSocket(params: FetcherParams, opts: FetcherOpts 
   };
 }
 
+/** The name GraphiQL gives its introspection query. */
+export const INTROSPECTION_QUERY_NAME = 'IntrospectionQuery';
+
 /**
  * The page's fetcher: multipart when `store` holds files for the operation, a WebSocket for a
- * subscription, the toolkit's JSON POST otherwise.
+ * subscription, the toolkit's JSON POST otherwise. Introspection goes as GraphiQL makes it (the
+ * server exempts `__schema` and `__type` from its depth limit, so graphql-js's standard query,
+ * 9 levels of `ofType`, is answered); GraphiQL asks for it when it mounts, before its headers
+ * editor exists (no headers then): without headers it goes with `introspectionHeaders()` (the
+ * headers the editor starts with), else a server with keys in force would refuse it.
  */
-export function createVisionFetcher(store: AttachmentStore): Fetcher {
+export function createVisionFetcher(store: AttachmentStore, introspectionHeaders: () => Record<string, string> = () => ({})): Fetcher {
   const http = createGraphiQLFetcher({
     url: ENDPOINT,
     // The server answers JSON only (no @defer / @stream).
     enableIncrementalDelivery: false,
   });
   return (given, opts) => {
+    if (given.operationName === INTROSPECTION_QUERY_NAME && !isRecord(opts?.headers)) {
+      return http(given, { headers: introspectionHeaders() });
+    }
     // The document as sent, parsed here: GraphiQL's own parse of the editor (`opts.documentAST`)
     // lags 100 ms behind typing.
     const doc = parseOrNull(given.query);
-    if (doc && given.operationName === INTROSPECTION_QUERY_NAME) {
-      const query = shallowIntrospection(doc);
-      if (query) return http({ ...given, query }, { headers: opts?.headers });
-    }
     const params = doc ? withCurrentOperation(given, doc) : given;
     if (doc && selectedOperation(doc, params.operationName)?.operation === OperationTypeNode.SUBSCRIPTION) {
       return subscribeOverWebSocket(params, opts);

@@ -107,6 +107,36 @@ export const REPLAYS_QUERY = /* GraphQL */ `
   ${REPLAY_FIELDS}
 `;
 
+// ---- callers and API keys ------------------------------------------------------------------
+
+/** Who is calling: `role` null when not signed in; `open` while no key is in force. */
+export const ME_QUERY = /* GraphQL */ `
+  query Me { me { actor role open } }
+`;
+
+const API_KEY_FIELDS = /* GraphQL */ `
+  fragment ApiKeyFields on ApiKey { id name role prefix createdAt createdBy revokedAt revokedBy }
+`;
+
+/** Every API key, revoked ones too, newest first (admin). */
+export const API_KEYS_QUERY = /* GraphQL */ `
+  query ApiKeys { apiKeys { ...ApiKeyFields } }
+  ${API_KEY_FIELDS}
+`;
+
+/** A new key: `key` is in this answer only. */
+export const CREATE_API_KEY = /* GraphQL */ `
+  mutation CreateApiKey($name: String!, $role: Role!) {
+    createApiKey(name: $name, role: $role) { key apiKey { ...ApiKeyFields } }
+  }
+  ${API_KEY_FIELDS}
+`;
+
+export const REVOKE_API_KEY = /* GraphQL */ `
+  mutation RevokeApiKey($id: ID!) { revokeApiKey(id: $id) { ...ApiKeyFields } }
+  ${API_KEY_FIELDS}
+`;
+
 // ---- mutations -----------------------------------------------------------------------------
 
 export const UPLOAD_IMAGE = /* GraphQL */ `

@@ -143,6 +143,33 @@ export type ReplaysQueryVariables = Exact<{ [key: string]: never; }>;
 
 export type ReplaysQuery = { replays: Array<{ id: string, split: CifarSplit, rate: number, limit: number, seed: number, submitted: number, completed: number, failed: number, correct: number, status: ReplayStatus, error: string | null, startedAt: string, finishedAt: string | null, scores: Array<{ model: string, modelVersion: string, answered: number, correct: number, accuracy: number | null }> }> };
 
+export type MeQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type MeQuery = { me: { actor: string, role: Role | null, open: boolean } };
+
+export type ApiKeyFieldsFragment = { id: string, name: string, role: Role, prefix: string, createdAt: string, createdBy: string, revokedAt: string | null, revokedBy: string | null };
+
+export type ApiKeysQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ApiKeysQuery = { apiKeys: Array<{ id: string, name: string, role: Role, prefix: string, createdAt: string, createdBy: string, revokedAt: string | null, revokedBy: string | null }> };
+
+export type CreateApiKeyMutationVariables = Exact<{
+  name: Scalars['String']['input'];
+  role: Role;
+}>;
+
+
+export type CreateApiKeyMutation = { createApiKey: { key: string, apiKey: { id: string, name: string, role: Role, prefix: string, createdAt: string, createdBy: string, revokedAt: string | null, revokedBy: string | null } } };
+
+export type RevokeApiKeyMutationVariables = Exact<{
+  id: Scalars['ID']['input'];
+}>;
+
+
+export type RevokeApiKeyMutation = { revokeApiKey: { id: string, name: string, role: Role, prefix: string, createdAt: string, createdBy: string, revokedAt: string | null, revokedBy: string | null } };
+
 export type UploadImageMutationVariables = Exact<{
   file: Scalars['Upload']['input'];
   label?: InputMaybe<Scalars['String']['input']>;

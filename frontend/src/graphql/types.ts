@@ -4,6 +4,7 @@
 
 import type {
   AliasUpdateFieldsFragment,
+  ApiKeyFieldsFragment,
   BacktestQuery,
   BundleQuery,
   ComparisonFieldsFragment,
@@ -11,6 +12,7 @@ import type {
   HomeQuery,
   ImageFieldsFragment,
   ImagesQuery,
+  MeQuery,
   ModelStatsFieldsFragment,
   ModelVersionFieldsFragment,
   PairedComparisonFieldsFragment,
@@ -21,7 +23,7 @@ import type {
   StatsQuery,
 } from './generated';
 
-export type { CifarSplit, ImageFilter, ImageStatus, ModelKind } from './generated';
+export type { CifarSplit, ImageFilter, ImageStatus, ModelKind, Role } from './generated';
 export type { Json } from './scalars';
 
 export type Prediction = PredictionFieldsFragment;
@@ -71,3 +73,11 @@ export type PairedComparison = PairedComparisonFieldsFragment;
 export type ShadowComparison = NonNullable<ExperimentsQuery['shadowComparison']>;
 export type AbComparison = NonNullable<ExperimentsQuery['abComparison']>;
 export type Backtest = BacktestQuery['backtest'];
+
+// ---- callers and API keys ------------------------------------------------------------------
+
+/** The caller of a request: `key:<id>` or `anonymous`, its role (null: not signed in), open mode. */
+export type Me = MeQuery['me'];
+
+/** An API key as listed (never the key itself). */
+export type ApiKey = ApiKeyFieldsFragment;

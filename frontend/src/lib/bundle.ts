@@ -4,7 +4,7 @@
 // so a bundle with other classes or another number of heads needs no change here.
 
 import { useSyncExternalStore } from 'react';
-import { client } from '../graphql/client';
+import { currentClient } from '../auth/session';
 import { BUNDLE_QUERY } from '../graphql/documents';
 import type { BundleData } from '../graphql/types';
 import type { BundleQuery, BundleQueryVariables } from '../graphql/generated';
@@ -83,6 +83,12 @@ function publish(next: Bundle) {
 }
 
 async function load(attempt: number): Promise<void> {
+  const client = currentClient();
+  if (!client) {
+    // Signed out meanwhile: the next subscriber (the app, signed in again) asks.
+    started = false;
+    return;
+  }
   const r = await client.query<BundleQuery, BundleQueryVariables>(BUNDLE_QUERY, {}, { requestPolicy: 'network-only' }).toPromise();
   if (r.data) {
     publish(makeBundle('ready', r.data.classes, r.data.models));

@@ -1,7 +1,6 @@
 import { useCallback, useEffect, useEffectEvent, useLayoutEffect, useRef, useState } from 'react';
 import { pipe, subscribe } from 'wonka';
-import type { AnyVariables } from 'urql';
-import { client } from '../graphql/client';
+import { useClient, type AnyVariables } from 'urql';
 import { IMAGE_COMPLETED, IMAGE_FAILED, IMAGE_QUERY, PREDICTION_ADDED } from '../graphql/documents';
 import type { Image, Prediction } from '../graphql/types';
 import type {
@@ -61,6 +60,7 @@ export function useSubscriptionEvents<T, V extends AnyVariables = AnyVariables>(
 ): void {
   // Each event goes to the latest `onData` without subscribing again.
   const onEvent = useEffectEvent(onData);
+  const client = useClient();
   // Subscribed again only when the variables change in value (callers pass object literals).
   const key = JSON.stringify(variables);
   useEffect(() => {
@@ -72,7 +72,7 @@ export function useSubscriptionEvents<T, V extends AnyVariables = AnyVariables>(
       }),
     );
     return () => subscription.unsubscribe();
-  }, [query, key, enabled]);
+  }, [client, query, key, enabled]);
 }
 
 /**
@@ -133,6 +133,7 @@ function freshState(id: string | null, initial: Image | null | undefined): LiveI
 }
 
 export function useLiveImage(id: string | null, initial?: Image | null): LiveImage {
+  const client = useClient();
   const [stored, setState] = useState<LiveImageState>(() => freshState(id, initial));
   // Another image: start again from `initial` (adjusted while rendering, not in an effect).
   let state = stored;
@@ -218,7 +219,7 @@ export function useLiveImage(id: string | null, initial?: Image | null): LiveIma
       clearTimeout(timer);
       subs.forEach((s) => s.unsubscribe());
     };
-  }, [id]);
+  }, [client, id]);
 
   return state;
 }

@@ -9,6 +9,7 @@ import { useSubscriptionEvents } from '../lib/hooks';
 import { headsOf, useBundle } from '../lib/bundle';
 import { counted, ms, num, pct } from '../lib/format';
 import { href } from '../router';
+import { useCan } from '../auth/session';
 
 function HealthCard({ health }: { health: Health }) {
   return (
@@ -122,6 +123,8 @@ function gridClass(n: number): string {
 
 export function HomePage() {
   const bundle = useBundle();
+  const canUpload = useCan('UPLOADER');
+  const canReplay = useCan('ADMIN');
   const [{ data, error, fetching }, reexecute] = useQuery<HomeQuery, HomeQueryVariables>({ query: HOME_QUERY, requestPolicy: 'network-only' });
   const [liveStats, setLiveStats] = useState<ModelStats[] | null>(null);
 
@@ -161,11 +164,13 @@ export function HomePage() {
             accurate.
           </p>
           <div className="hero-actions">
-            <a className="btn primary" href={href.upload}>
-              Upload images
-            </a>
-            <a className="btn" href={href.live}>
-              Start a live replay
+            {canUpload && (
+              <a className="btn primary" href={href.upload} data-testid="hero-upload">
+                Upload images
+              </a>
+            )}
+            <a className={canUpload ? 'btn' : 'btn primary'} href={href.live}>
+              {canReplay ? 'Start a live replay' : 'Watch live'}
             </a>
             <a className="btn" href={href.stats}>
               See the statistics

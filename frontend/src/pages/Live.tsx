@@ -28,6 +28,7 @@ import { between, ms, num, pct, shortId, time } from '../lib/format';
 import { useSubscriptionEvents } from '../lib/hooks';
 import { href } from '../router';
 import { WebcamPanel } from './live/webcam';
+import { useCan } from '../auth/session';
 
 // ---- replay ------------------------------------------------------------------------------
 
@@ -108,7 +109,8 @@ function isRunning(r: Replay | null): boolean {
   return r?.status === 'RUNNING';
 }
 
-function ReplayPanel() {
+/** A replay's settings and progress; `control`: may start and stop one (admins), else only watch. */
+function ReplayPanel({ control }: { control: boolean }) {
   const client = useClient();
   const [split, setSplit] = useState<CifarSplit>('TEST');
   const [rate, setRate] = useState('20');
@@ -170,41 +172,48 @@ function ReplayPanel() {
         The server uploads images of the chosen split, shuffled by the seed, at the chosen rate, each with its true
         class as label — so accuracy, the confusion matrices and throughput are measured live.
       </p>
-      <form
-        className="form-grid"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void start();
-        }}
-      >
-        <label className="field">
-          <span>Split</span>
-          <select value={split} onChange={(e) => setSplit(e.target.value as CifarSplit)} data-testid="replay-split">
-            <option value="TEST">test (10,000)</option>
-            <option value="TRAIN">train (50,000)</option>
-          </select>
-        </label>
-        <label className="field">
-          <span>Rate (images/s)</span>
-          <input type="number" min={0.1} max={500} step="any" value={rate} onChange={(e) => setRate(e.target.value)} data-testid="replay-rate" />
-        </label>
-        <label className="field">
-          <span>Limit (images)</span>
-          <input type="number" min={1} max={50000} step={1} value={limit} onChange={(e) => setLimit(e.target.value)} data-testid="replay-limit" />
-        </label>
-        <label className="field">
-          <span>Seed</span>
-          <input type="number" step={1} value={seed} onChange={(e) => setSeed(e.target.value)} data-testid="replay-seed" />
-        </label>
-        <div className="field buttons">
-          <button type="submit" className="btn primary" disabled={busy || running} data-testid="replay-start">
-            Start replay
-          </button>
-          <button type="button" className="btn danger" disabled={busy || !running} onClick={() => void stop()} data-testid="replay-stop">
-            Stop
-          </button>
-        </div>
-      </form>
+      {!control && (
+        <p className="muted small" data-testid="replay-readonly">
+          Replays are started and stopped by admins; a running one shows its progress here.
+        </p>
+      )}
+      {control && (
+        <form
+          className="form-grid"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void start();
+          }}
+        >
+          <label className="field">
+            <span>Split</span>
+            <select value={split} onChange={(e) => setSplit(e.target.value as CifarSplit)} data-testid="replay-split">
+              <option value="TEST">test (10,000)</option>
+              <option value="TRAIN">train (50,000)</option>
+            </select>
+          </label>
+          <label className="field">
+            <span>Rate (images/s)</span>
+            <input type="number" min={0.1} max={500} step="any" value={rate} onChange={(e) => setRate(e.target.value)} data-testid="replay-rate" />
+          </label>
+          <label className="field">
+            <span>Limit (images)</span>
+            <input type="number" min={1} max={50000} step={1} value={limit} onChange={(e) => setLimit(e.target.value)} data-testid="replay-limit" />
+          </label>
+          <label className="field">
+            <span>Seed</span>
+            <input type="number" step={1} value={seed} onChange={(e) => setSeed(e.target.value)} data-testid="replay-seed" />
+          </label>
+          <div className="field buttons">
+            <button type="submit" className="btn primary" disabled={busy || running} data-testid="replay-start">
+              Start replay
+            </button>
+            <button type="button" className="btn danger" disabled={busy || !running} onClick={() => void stop()} data-testid="replay-stop">
+              Stop
+            </button>
+          </div>
+        </form>
+      )}
       <ReplayErrors errors={errors} />
       {replay && (
         <div className="replay-progress" data-testid="replay-progress" data-status={replay.status} data-completed={replay.completed} data-limit={replay.limit}>
@@ -315,13 +324,16 @@ function LiveFeed() {
 
 
 export function LivePage() {
+  const admin = useCan('ADMIN');
+  // The webcam uploads its frames: uploaders and admins.
+  const uploader = useCan('UPLOADER');
   return (
     <div className="page">
       <h1>Live</h1>
       <div className="grid live-grid">
         <div className="stack">
-          <ReplayPanel />
-          <WebcamPanel />
+          <ReplayPanel control={admin} />
+          {uploader && <WebcamPanel />}
         </div>
         <LiveFeed />
       </div>

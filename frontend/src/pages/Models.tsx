@@ -17,9 +17,12 @@ import { RegisterCard } from './models/register';
 import { BacktestCard, ExperimentCard } from './models/experiments';
 import { RolloutCard, ServedAtCard } from './models/rollout';
 import { useExperiments, useRollout } from './models/data';
+import { useCan } from '../auth/session';
 import './models.css';
 
 export function ModelsPage() {
+  // Registering, promoting, rolling back, archiving, shadows and A/B tests: admins only.
+  const admin = useCan('ADMIN');
   const [{ data: fresh, error, fetching }, reexecute] = useQuery<RegisteredModelsQuery, RegisteredModelsQueryVariables>({
     query: REGISTERED_MODELS_QUERY,
     requestPolicy: 'network-only',
@@ -79,12 +82,12 @@ export function ModelsPage() {
 
       <div className="stack" data-testid="registry">
         {models.map((m) => (
-          <ModelCard key={m.name} model={m} ab={m.kind === 'CLASSIFIER' ? abOf(m.name) : null} onChanged={reload} />
+          <ModelCard key={m.name} model={m} ab={m.kind === 'CLASSIFIER' ? abOf(m.name) : null} onChanged={reload} control={admin} />
         ))}
       </div>
 
       <div className="grid models-grid">
-        <RegisterCard models={models} onRegistered={reload} />
+        {admin && <RegisterCard models={models} onRegistered={reload} />}
         <ServedAtCard models={models} />
       </div>
 

@@ -15,6 +15,7 @@ import { useBundle } from '../lib/bundle';
 import { useLiveImage } from '../lib/hooks';
 import { bytes, shortId } from '../lib/format';
 import { href } from '../router';
+import { useSession } from '../auth/session';
 
 interface UploadItem {
   key: string;
@@ -28,8 +29,9 @@ interface UploadItem {
 }
 
 let counter = 0;
-// The session's uploads outlive the page, so going to a result and back keeps the cards.
-let sessionItems: UploadItem[] = [];
+// The session's uploads outlive the page, so going to a result and back keeps the cards; not
+// the session, though: another sign-in starts with none.
+let sessionItems: { session: number; items: UploadItem[] } = { session: -1, items: [] };
 
 function UploadedCard({ item }: { item: UploadItem & { image: Image } }) {
   const { image } = useLiveImage(item.image.id, item.image);
@@ -101,13 +103,15 @@ export function UploadPage() {
   const client = useClient();
   const bundle = useBundle();
   const [label, setLabel] = useState<string>('');
-  const [items, setItems] = useState<UploadItem[]>(() => sessionItems);
+  const session = useSession();
+  const generation = session.status === 'signedIn' ? session.generation : -1;
+  const [items, setItems] = useState<UploadItem[]>(() => (sessionItems.session === generation ? sessionItems.items : []));
   const [dragging, setDragging] = useState(false);
   const [batchErrors, setBatchErrors] = useState<ApiError[]>([]);
   const inputRef = useRef<HTMLInputElement>(null);
   useEffect(() => {
-    sessionItems = items;
-  }, [items]);
+    sessionItems = { session: generation, items };
+  }, [generation, items]);
 
   const upload = useCallback(
     async (files: File[]) => {

@@ -172,11 +172,14 @@ export function ModelCard({
   model,
   ab,
   onChanged,
+  control,
 }: {
   model: RegisteredModel;
   /** The head's running A/B test (its candidate's label and share), if any. */
   ab: { candidate: string; share: number | null } | null;
   onChanged: () => void;
+  /** May change the registry (admins): the controls are shown. */
+  control: boolean;
 }) {
   const client = useClient();
   const { headColor } = useBundle();
@@ -254,52 +257,54 @@ export function ModelCard({
             )}
           </span>
         </h2>
-        <div className="card-actions model-actions">
-          <input
-            type="text"
-            className="reason-input"
-            placeholder="reason (optional)"
-            value={reason}
-            onChange={(e) => setReason(e.target.value)}
-            data-testid="reason"
-            aria-label="Reason of the next change"
-          />
-          {head && (
-            <label className="inline-field" title="The A/B candidate's share of the images (0 < share ≤ 1)">
-              share
-              <input
-                type="number"
-                min={0.01}
-                max={1}
-                step={0.01}
-                value={share}
-                onChange={(e) => setShare(e.target.value)}
-                data-testid="ab-share"
-              />
-            </label>
-          )}
-          <button
-            className="btn small-btn"
-            disabled={busy || !canRollBack}
-            onClick={() => void rollback()}
-            data-testid="rollback"
-            data-to={rollbackTo ?? ''}
-            title={canRollBack ? `Put v${rollbackTo} back in production` : 'No earlier production version'}
-          >
-            Roll back
-          </button>
-          {head && (
-            <>
-              <button className="btn small-btn" disabled={busy || shadow === null} onClick={() => void stopShadow()} data-testid="stop-shadow">
-                Stop shadow
-              </button>
-              <button className="btn small-btn" disabled={busy || !ab} onClick={() => void stopAb()} data-testid="stop-ab">
-                Stop A/B
-              </button>
-            </>
-          )}
-          {busy && <Spinner />}
-        </div>
+        {control && (
+          <div className="card-actions model-actions">
+            <input
+              type="text"
+              className="reason-input"
+              placeholder="reason (optional)"
+              value={reason}
+              onChange={(e) => setReason(e.target.value)}
+              data-testid="reason"
+              aria-label="Reason of the next change"
+            />
+            {head && (
+              <label className="inline-field" title="The A/B candidate's share of the images (0 < share ≤ 1)">
+                share
+                <input
+                  type="number"
+                  min={0.01}
+                  max={1}
+                  step={0.01}
+                  value={share}
+                  onChange={(e) => setShare(e.target.value)}
+                  data-testid="ab-share"
+                />
+              </label>
+            )}
+            <button
+              className="btn small-btn"
+              disabled={busy || !canRollBack}
+              onClick={() => void rollback()}
+              data-testid="rollback"
+              data-to={rollbackTo ?? ''}
+              title={canRollBack ? `Put v${rollbackTo} back in production` : 'No earlier production version'}
+            >
+              Roll back
+            </button>
+            {head && (
+              <>
+                <button className="btn small-btn" disabled={busy || shadow === null} onClick={() => void stopShadow()} data-testid="stop-shadow">
+                  Stop shadow
+                </button>
+                <button className="btn small-btn" disabled={busy || !ab} onClick={() => void stopAb()} data-testid="stop-ab">
+                  Stop A/B
+                </button>
+              </>
+            )}
+            {busy && <Spinner />}
+          </div>
+        )}
       </div>
       {outcome.notice && (
         <div className="notice ok small" data-testid="model-notice" role="status">
@@ -357,46 +362,50 @@ export function ModelCard({
                       {isCandidate && <span className="badge alias alias-candidate">A/B {ab?.share !== null ? pct(ab?.share, 0) : ''}</span>}
                     </td>
                     <td className="version-actions">
-                      <button
-                        className="btn small-btn primary"
-                        disabled={busy || isProd}
-                        onClick={() => void promote(ver.version)}
-                        data-testid="promote"
-                        title={isProd ? 'Already in production' : `Put v${ver.version} in production`}
-                      >
-                        Promote
-                      </button>
-                      {head && (
+                      {control && (
                         <>
                           <button
-                            className="btn small-btn"
-                            disabled={busy || isProd || isShadow}
-                            onClick={() => void makeShadow(ver.version)}
-                            data-testid="make-shadow"
-                            title="Score every image beside production, never the answer"
-                          >
-                            Shadow
-                          </button>
-                          <button
-                            className="btn small-btn"
+                            className="btn small-btn primary"
                             disabled={busy || isProd}
-                            onClick={() => void startAb(ver.version)}
-                            data-testid="start-ab"
-                            title={`Answer ${share} of the images with v${ver.version}`}
+                            onClick={() => void promote(ver.version)}
+                            data-testid="promote"
+                            title={isProd ? 'Already in production' : `Put v${ver.version} in production`}
                           >
-                            A/B
+                            Promote
+                          </button>
+                          {head && (
+                            <>
+                              <button
+                                className="btn small-btn"
+                                disabled={busy || isProd || isShadow}
+                                onClick={() => void makeShadow(ver.version)}
+                                data-testid="make-shadow"
+                                title="Score every image beside production, never the answer"
+                              >
+                                Shadow
+                              </button>
+                              <button
+                                className="btn small-btn"
+                                disabled={busy || isProd}
+                                onClick={() => void startAb(ver.version)}
+                                data-testid="start-ab"
+                                title={`Answer ${share} of the images with v${ver.version}`}
+                              >
+                                A/B
+                              </button>
+                            </>
+                          )}
+                          <button
+                            className="btn small-btn danger"
+                            disabled={busy || isProd || archived}
+                            onClick={() => void archive(ver.version)}
+                            data-testid="archive"
+                            title={isProd ? 'The production version cannot be archived' : 'Take it out of service'}
+                          >
+                            Archive
                           </button>
                         </>
                       )}
-                      <button
-                        className="btn small-btn danger"
-                        disabled={busy || isProd || archived}
-                        onClick={() => void archive(ver.version)}
-                        data-testid="archive"
-                        title={isProd ? 'The production version cannot be archived' : 'Take it out of service'}
-                      >
-                        Archive
-                      </button>
                       <button
                         className="btn small-btn ghost"
                         onClick={() => setOpen((o) => (o === ver.version ? null : ver.version))}
