@@ -14,6 +14,8 @@
 //! the body).
 
 mod media;
+#[cfg(test)]
+mod multipart_props;
 mod params;
 mod ws;
 

@@ -224,3 +224,100 @@ mod tests {
         assert!(selects_query(&request(both, None)));
     }
 }
+
+/// Property-based tests (issue "Security"): no body, JSON document or query string makes the
+/// request reader panic; every well-formed request is read whole. 10,000 cases each.
+#[cfg(test)]
+mod props {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn config() -> ProptestConfig {
+        ProptestConfig {
+            cases: 10_000,
+            ..ProptestConfig::default()
+        }
+    }
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            (-1e300f64..1e300).prop_map(|f| json!(f)),
+            ".{0,20}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::hash_map(
+                    prop_oneof![
+                        Just("query".to_string()),
+                        Just("operationName".to_string()),
+                        Just("variables".to_string()),
+                        Just("extensions".to_string()),
+                        "[a-zA-Z]{0,8}",
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn any_bytes_are_read_or_refused(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = from_json_body(&bytes);
+        }
+
+        #[test]
+        fn any_json_is_read_or_refused(value in any_json()) {
+            let _ = from_json_body(value.to_string().as_bytes());
+        }
+
+        #[test]
+        fn well_formed_requests_are_read_whole(
+            query in ".{0,200}",
+            name in prop::option::of("[A-Za-z_][A-Za-z0-9_]{0,20}"),
+            variables in prop::collection::hash_map("[a-z]{1,8}", any::<i64>(), 0..5),
+        ) {
+            let body = json!({ "query": query, "operationName": name, "variables": variables });
+            match from_json_body(body.to_string().as_bytes()) {
+                Ok(BatchRequest::Single(request)) => {
+                    prop_assert_eq!(request.query, query);
+                    prop_assert_eq!(request.operation_name, name);
+                }
+                other => prop_assert!(false, "{:?}", other.err()),
+            }
+        }
+
+        #[test]
+        fn any_query_string_is_read_or_refused(
+            pairs in prop::collection::hash_map(
+                prop_oneof![Just("query".to_string()), Just("variables".to_string()), Just("extensions".to_string()), Just("operationName".to_string()), ".{0,8}"],
+                ".{0,64}",
+                0..6,
+            ),
+        ) {
+            let pairs: HashMap<String, String> = pairs;
+            if let Ok(request) = from_query_string(pairs) {
+                let _ = selects_query(&request);
+            }
+        }
+
+        #[test]
+        fn any_document_is_told_query_or_not(query in ".{0,200}", name in prop::option::of(".{0,10}")) {
+            let mut request = Request::new(query);
+            request.operation_name = name;
+            let _ = selects_query(&request);
+        }
+    }
+}
