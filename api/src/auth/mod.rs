@@ -127,6 +127,16 @@ impl Authenticator {
         self.authenticate(value).await
     }
 
+    /// Whether a caller signed in earlier (a WebSocket session) may still act: its key is not
+    /// revoked, or, without a key, the platform still runs open.
+    pub async fn still_valid(&self, caller: &Caller) -> Result<bool, ApiError> {
+        match caller.actor.strip_prefix("key:").map(uuid::Uuid::parse_str) {
+            Some(Ok(id)) => Ok(self.db.api_key_in_force(id).await?),
+            Some(Err(_)) => Ok(false),
+            None => self.runs_open().await,
+        }
+    }
+
     /// Whether callers need no key now: open mode allowed and no key in force.
     pub async fn runs_open(&self) -> Result<bool, ApiError> {
         Ok(self.open_allowed && !self.db.any_active_api_key().await?)

@@ -315,3 +315,35 @@ async fn a_public_address_without_keys_is_refused_unless_told_to_run_open() {
             .unwrap()
     );
 }
+
+/// A key revoked while its WebSocket is open ends the session (close 4401) within seconds,
+/// subscriptions included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_key_closes_its_open_sockets() {
+    let app = TestApp::start().await;
+    let (admin, _) = create_key(&app, None, "ADMIN").await;
+    let (viewer, viewer_id) = create_key(&app, Some(&admin), "VIEWER").await;
+    let mut subscriber = Subscriber::try_connect(
+        &app.addr(),
+        Protocol::TransportWs,
+        json!({ "Authorization": format!("Bearer {viewer}") }),
+    )
+    .await
+    .expect("a viewer signs in");
+    subscriber
+        .subscribe("1", "subscription { imageCompleted { id } }", json!({}))
+        .await;
+    let (status, body) = call(
+        &app,
+        Some(&admin),
+        "mutation($id: ID!) { revokeApiKey(id: $id) { id } }",
+        json!({ "id": viewer_id }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let closed = subscriber
+        .closed_within(std::time::Duration::from_secs(10))
+        .await;
+    assert_eq!(closed.map(|(code, _)| code), Some(4401));
+    app.stop().await;
+}

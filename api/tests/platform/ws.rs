@@ -102,6 +102,27 @@ impl Subscriber {
         }
     }
 
+    /// Waits for the server to close the socket; its close code and reason.
+    pub async fn closed_within(&mut self, wait: Duration) -> Option<(u16, String)> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()?
+            {
+                Some(Ok(Message::Close(frame))) => {
+                    return Some(
+                        frame
+                            .map(|f| (u16::from(f.code), f.reason.to_string()))
+                            .unwrap_or((0, String::new())),
+                    );
+                }
+                Some(Ok(_)) => continue,
+                _ => return Some((0, String::new())),
+            }
+        }
+    }
+
     async fn send(&mut self, message: Value) {
         self.socket
             .send(Message::text(message.to_string()))

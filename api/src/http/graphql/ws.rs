@@ -2,15 +2,18 @@
 //! subscriptions-transport-ws), with the caller's credentials taken from the `connection_init`
 //! payload (`{"Authorization": "Bearer <key>"}`). A refused init closes the socket with the
 //! protocol's codes: 4401 (no valid credentials), 4403 (forbidden); the legacy protocol gets a
-//! `connection_error` instead.
+//! `connection_error` instead. A session whose key is revoked later is closed with 4401 within
+//! [`CHECK_EVERY`].
+
+use std::sync::{Arc, Mutex};
 
 use async_graphql::Data;
 use async_graphql::http::{WebSocket, WebSocketProtocols, WsMessage};
 use axum::extract::ws::{CloseFrame, Message, WebSocket as Socket};
 use futures::{SinkExt, StreamExt, future};
 
-use crate::auth::Authenticator;
 use crate::auth::audit::{Audit, RequestMeta};
+use crate::auth::{Authenticator, Caller};
 use crate::errors::ErrorCode;
 use crate::graphql::AppSchema;
 
@@ -39,7 +42,13 @@ pub async fn serve(
                 _ => None,
             })
         });
-    let on_init = move |payload: serde_json::Value| async move { init(&session, payload).await };
+    let signed_in: Arc<Mutex<Option<Caller>>> = Arc::default();
+    let (auth, caller_slot) = (session.auth.clone(), signed_in.clone());
+    let on_init = move |payload: serde_json::Value| async move {
+        let data = init(&session, payload).await?;
+        *caller_slot.lock().expect("session lock") = data.get_caller();
+        Ok(data.into_data())
+    };
     let mut output = WebSocket::new(schema, input, protocol)
         .on_connection_init(on_init)
         .map(|message| match message {
@@ -57,15 +66,58 @@ pub async fn serve(
             }
         })
         .boxed();
-    while let Some(message) = output.next().await {
-        if sink.send(message).await.is_err() {
-            break;
+    // A key revoked (or open mode ended) while the socket is open ends the session within a
+    // check period, subscriptions included.
+    let mut check = tokio::time::interval(CHECK_EVERY);
+    check.tick().await;
+    loop {
+        tokio::select! {
+            message = output.next() => match message {
+                Some(message) => {
+                    if sink.send(message).await.is_err() {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            _ = check.tick() => {
+                let caller = signed_in.lock().expect("session lock").clone();
+                let Some(caller) = caller else { continue };
+                if let Ok(false) = auth.still_valid(&caller).await {
+                    let _ = sink
+                        .send(Message::Close(Some(CloseFrame {
+                            code: 4401,
+                            reason: "UNAUTHENTICATED: the key was revoked".into(),
+                        })))
+                        .await;
+                    break;
+                }
+            }
         }
     }
 }
 
+/// How often an open session's key is checked again.
+const CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What init hands the schema, and the caller it signed in.
+struct Init {
+    data: Data,
+    caller: Caller,
+}
+
+impl Init {
+    fn get_caller(&self) -> Option<Caller> {
+        Some(self.caller.clone())
+    }
+
+    fn into_data(self) -> Data {
+        self.data
+    }
+}
+
 /// The session's caller, or the refusal (marked so that [`close_frame`] can give it its code).
-async fn init(session: &Session, payload: serde_json::Value) -> async_graphql::Result<Data> {
+async fn init(session: &Session, payload: serde_json::Value) -> async_graphql::Result<Init> {
     let authorization = ["Authorization", "authorization"]
         .iter()
         .find_map(|key| payload.get(*key).and_then(|v| v.as_str()))
@@ -76,9 +128,9 @@ async fn init(session: &Session, payload: serde_json::Value) -> async_graphql::R
     let refusal = match session.auth.authenticate(authorization.as_deref()).await {
         Ok(caller) if caller.role.is_some() => {
             let mut data = Data::default();
-            data.insert(caller);
+            data.insert(caller.clone());
             data.insert(session.meta.clone());
-            return Ok(data);
+            return Ok(Init { data, caller });
         }
         Ok(_) => (
             ErrorCode::Unauthenticated,

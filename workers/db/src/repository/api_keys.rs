@@ -45,6 +45,14 @@ impl Db {
             .await?)
     }
 
+    /// Whether the key with this id exists and is not revoked.
+    pub async fn api_key_in_force(&self, id: Uuid) -> Result<bool> {
+        Ok(api_keys::Entity::find_by_id(id)
+            .one(&self.conn)
+            .await?
+            .is_some_and(|key| key.revoked_at.is_none()))
+    }
+
     /// Whether any key is in force (then callers must present one).
     pub async fn any_active_api_key(&self) -> Result<bool> {
         use api_keys::Column as K;
