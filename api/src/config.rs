@@ -127,6 +127,24 @@ pub struct Config {
     )]
     pub allow_open: bool,
 
+    /// Operations per second one API key may run (a burst of twice as many); 0: no limit.
+    #[arg(
+        long,
+        env = "VISION_RATE_PER_KEY",
+        default_value_t = 200.0,
+        global = true
+    )]
+    pub rate_per_key: f64,
+
+    /// Operations per second from one IP address, whoever calls; 0: no limit.
+    #[arg(
+        long,
+        env = "VISION_RATE_PER_IP",
+        default_value_t = 400.0,
+        global = true
+    )]
+    pub rate_per_ip: f64,
+
     /// The runtime that serves: `runtime_choice` once resolved ([`Config::resolve_runtime`]).
     #[arg(skip)]
     pub runtime: RuntimeKind,
@@ -260,6 +278,8 @@ impl Config {
             cifar10_dir: None,
             frontend_dir: None,
             allow_open: false,
+            rate_per_key: 200.0,
+            rate_per_ip: 400.0,
             runtime_choice: RuntimeChoice::Tract,
             runtime: RuntimeKind::Tract,
             threads: 0,

@@ -65,6 +65,8 @@ pub enum ErrorCode {
     TooManyOperations,
     /// An operation that ran past its time limit.
     Timeout,
+    /// Too many operations from one caller or IP; `retryAfter` says when to try again.
+    RateLimited,
     Internal,
 }
 
@@ -89,6 +91,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::QueryTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -129,6 +132,7 @@ impl ErrorCode {
             ErrorCode::TooManyDirectives => "TOO_MANY_DIRECTIVES",
             ErrorCode::TooManyOperations => "TOO_MANY_OPERATIONS",
             ErrorCode::Timeout => "TIMEOUT",
+            ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::Internal => "INTERNAL",
         }
     }

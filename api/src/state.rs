@@ -10,6 +10,7 @@ use vision_registry::Registry;
 
 use crate::auth::Authenticator;
 use crate::auth::audit::Audit;
+use crate::auth::rate::RateLimiter;
 use crate::catalog::ModelCatalog;
 use crate::events::EventHub;
 use crate::health::Health;
@@ -40,4 +41,6 @@ pub struct AppState {
     pub auth: Authenticator,
     /// The audit log of callers' actions.
     pub audit: Audit,
+    /// Operations per caller and per IP.
+    pub limiter: RateLimiter,
 }

@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod keys;
 pub mod policy;
+pub mod rate;
 
 use std::net::SocketAddr;
 

@@ -43,6 +43,7 @@ fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     .extension(depth::DepthLimit)
     .extension(error_codes::ErrorCodes)
     .extension(crate::auth::audit::AuditTrail)
+    .extension(crate::auth::rate::RateLimit)
     .extension(crate::auth::policy::Policy)
 }
 

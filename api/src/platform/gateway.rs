@@ -90,6 +90,10 @@ pub async fn start(
     let state = AppState {
         auth: crate::auth::Authenticator::new(db.clone(), open),
         audit: crate::auth::audit::Audit::new(db.clone()),
+        limiter: crate::auth::rate::RateLimiter::new(crate::auth::rate::RateLimits {
+            per_caller: config.rate_per_key,
+            per_ip: config.rate_per_ip,
+        }),
         statistics: Statistics::new(db.clone(), models.classes.clone()),
         registry,
         rollout,

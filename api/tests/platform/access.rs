@@ -347,3 +347,69 @@ async fn a_revoked_key_closes_its_open_sockets() {
     assert_eq!(closed.map(|(code, _)| code), Some(4401));
     app.stop().await;
 }
+
+/// Rate limits count operations (a mutation one per root field) per key and per IP; past the
+/// burst, 429 with `Retry-After` and RATE_LIMITED; other keys are unaffected by one key's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_past_the_rate_are_refused_with_429() {
+    let dir = crate::common::prepared_dir();
+    let mut config = crate::common::config_for(dir.path());
+    config.rate_per_key = 5.0; // bursts of 10
+    config.rate_per_ip = 1000.0;
+    let app = TestApp::start_with(dir, config).await;
+    let (admin, _) = create_key(&app, None, "ADMIN").await;
+    let (viewer, _) = create_key(&app, Some(&admin), "VIEWER").await;
+
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let response = app
+            .client
+            .post(format!("{}/graphql", app.base))
+            .bearer_auth(&viewer)
+            .json(&json!({ "query": "{ classes }" }))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let retry: u64 = response.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=2).contains(&retry), "{retry}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(code(&body), "RATE_LIMITED", "{body}");
+            assert!(body.get("data").is_none());
+        }
+        statuses.push(status.as_u16());
+    }
+    assert_eq!(&statuses[..10], &[200; 10], "{statuses:?}");
+    assert_eq!(statuses[11], 429, "{statuses:?}");
+
+    // Another key is not limited by the viewer's; a mutation of 11 aliased fields costs 11,
+    // more than a whole burst.
+    let (status, _) = call(&app, Some(&admin), "{ classes }", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let aliased: String = (0..11)
+        .map(|i| {
+            format!(
+                "r{i}: stopReplay(id: \"00000000-0000-0000-0000-00000000000{}\") {{ id }} ",
+                i % 10
+            )
+        })
+        .collect();
+    let (status, body) = call(
+        &app,
+        Some(&admin),
+        &format!("mutation {{ {aliased} }}"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
+        "{body}"
+    );
+    app.stop().await;
+}

@@ -29,7 +29,7 @@ use async_graphql::{BatchRequest, BatchResponse};
 use async_graphql_axum::GraphQLProtocol;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
-use axum::http::header::{ALLOW, CONTENT_TYPE, VARY};
+use axum::http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER, VARY};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use futures::TryStreamExt;
@@ -282,7 +282,7 @@ fn respond(media: ResponseMedia, batch: BatchResponse) -> Response {
         BatchResponse::Single(response) => {
             let refused = is_request_error(response);
             let status = match (media, refused, refusal_code(response)) {
-                // Not signed in, or a role that may not: 401 / 403 in either media type.
+                // Not signed in, a role that may not, too many operations: 401 / 403 / 429.
                 (_, true, Some(code)) => code.http_status(),
                 (ResponseMedia::GraphqlResponse, true, None) => StatusCode::BAD_REQUEST,
                 _ => StatusCode::OK,
@@ -295,7 +295,19 @@ fn respond(media: ResponseMedia, batch: BatchResponse) -> Response {
         ),
     };
     // No resolver sets HTTP headers (`Context::insert_http_header`); none are copied.
+    let retry_after = match &batch {
+        BatchResponse::Single(response) if status == StatusCode::TOO_MANY_REQUESTS => response
+            .errors
+            .first()
+            .and_then(|e| e.extensions.as_ref()?.get("retryAfter").cloned()),
+        _ => None,
+    };
     let mut response = (status, body.to_string()).into_response();
+    if let Some(async_graphql::Value::Number(seconds)) = retry_after
+        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+    {
+        response.headers_mut().insert(RETRY_AFTER, value);
+    }
     set_media(&mut response, media);
     response
 }
@@ -358,7 +370,8 @@ fn is_request_error(response: &async_graphql::Response) -> bool {
         && response.errors.iter().all(|error| error.path.is_empty())
 }
 
-/// The policy's refusal of a whole operation, if that is what the response is.
+/// The policy's or the rate limit's refusal of a whole operation, if that is what the
+/// response is.
 fn refusal_code(response: &async_graphql::Response) -> Option<ErrorCode> {
     let code = response
         .errors
@@ -373,6 +386,9 @@ fn refusal_code(response: &async_graphql::Response) -> Option<ErrorCode> {
         }
         async_graphql::Value::String(code) if code == ErrorCode::Forbidden.as_str() => {
             Some(ErrorCode::Forbidden)
+        }
+        async_graphql::Value::String(code) if code == ErrorCode::RateLimited.as_str() => {
+            Some(ErrorCode::RateLimited)
         }
         _ => None,
     }
