@@ -204,7 +204,9 @@ def k8s_checks(rendered_path, compose_env):
           f"(only compose: {sorted(set(compose_env) - set(config) - SECRET_ENV)}, "
           f"only k8s: {sorted(set(config) - set(compose_env))})")
     for key in config:
-        if key not in ("VISION_RUNTIME", "VISION_THREADS", "RUST_LOG", "S3_BUCKET", "S3_REGION"):
+        # Kubernetes requires API keys (admin-key-job.yaml); the local compose demo runs open.
+        if key not in ("VISION_RUNTIME", "VISION_THREADS", "RUST_LOG", "S3_BUCKET", "S3_REGION",
+                       "VISION_ALLOW_OPEN"):
             same = str(compose_env[key]) == config[key]
             check(same, f"k8s: {key} is the same as in compose ({config[key]})")
     deployments = by_kind["Deployment"]
@@ -266,6 +268,11 @@ def k8s_checks(rendered_path, compose_env):
             if "configMap" in v:
                 refs_ok &= v["configMap"]["name"] in by_kind["ConfigMap"]
     check(refs_ok, "k8s: every secret/configMap reference resolves")
+    keyjob = by_kind["Job"]["admin-key"]["spec"]["template"]["spec"]["containers"][0]
+    check(keyjob["args"][:2] == ["keys", "create"] and "--if-none" in keyjob["args"]
+          and "admin" in keyjob["args"],
+          "k8s: admin-key Job creates the first admin key, only when none exists")
+    check(config.get("VISION_ALLOW_OPEN") == "false", "k8s: keys required (VISION_ALLOW_OPEN=false)")
     job = by_kind["Job"]["kafka-topics"]["spec"]["template"]["spec"]["containers"][0]
     jenv = {e["name"]: e.get("value") for e in job["env"]}
     check(jenv["TOPICS"].split() == TOPICS, "k8s: kafka-topics Job creates the six topics")

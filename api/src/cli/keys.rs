@@ -18,6 +18,9 @@ pub enum KeysCommand {
         /// A name to tell the key apart (who or what uses it).
         #[arg(long, default_value = "cli")]
         name: String,
+        /// Only when no key is in force (a bootstrap job that may run again).
+        #[arg(long)]
+        if_none: bool,
     },
     /// Lists every key (never the keys themselves).
     List,
@@ -33,10 +36,25 @@ pub async fn run(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
     let db = crate::platform::connect_db(config).await?;
     let by = format!("cli:{}", whoami());
     match command {
-        KeysCommand::Create { role, name } => {
+        KeysCommand::Create {
+            role,
+            name,
+            if_none,
+        } => {
+            if if_none && db.any_active_api_key().await? {
+                eprintln!("a key is in force already: none created");
+                return Ok(());
+            }
             let created = auth::keys::create(&db, &name, role, &by)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}: {}", e.code.as_str(), e.message))?;
+            record(
+                &db,
+                &by,
+                "keys create",
+                Some(format!("key {} ({})", created.row.id, role.as_str())),
+            )
+            .await?;
             eprintln!(
                 "created {} key {} ({}): shown this once, keep it secret",
                 created.row.role.as_str(),
@@ -66,10 +84,33 @@ pub async fn run(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
             }
         }
         KeysCommand::Revoke { id } => match db.revoke_api_key(id, &by).await? {
-            Some(key) => eprintln!("revoked key {} ({})", key.id, key.name),
+            Some(key) => {
+                record(&db, &by, "keys revoke", Some(format!("key {}", key.id))).await?;
+                eprintln!("revoked key {} ({})", key.id, key.name);
+            }
             None => anyhow::bail!("no API key {id}"),
         },
     }
+    Ok(())
+}
+
+/// Key changes made here are on the audit log too (actor `cli:<user>`).
+async fn record(
+    db: &vision_db::Db,
+    by: &str,
+    operation: &str,
+    detail: Option<String>,
+) -> anyhow::Result<()> {
+    db.append_audit(vision_db::NewAuditEntry {
+        actor: by.to_string(),
+        role: Some("admin".into()),
+        ip: None,
+        request_id: uuid::Uuid::new_v4().to_string(),
+        operation: operation.to_string(),
+        outcome: "OK".into(),
+        detail,
+    })
+    .await?;
     Ok(())
 }
 

@@ -485,3 +485,69 @@ async fn serve_runs_onnx_runtime_by_default_else_tract() {
         );
     }
 }
+
+/// `vision keys` and `vision audit` on the configured database: a bootstrap key only when none
+/// exists, a list without secrets, a revocation, and the audit chain verified.
+#[test]
+fn keys_and_audit_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let vision = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_vision"))
+            .args(args)
+            .env("VISION_DATA_DIR", dir.path())
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let key = vision(&[
+        "keys",
+        "create",
+        "--role",
+        "admin",
+        "--name",
+        "boot",
+        "--if-none",
+    ]);
+    assert!(
+        key.trim().starts_with("vsk_") && key.trim().len() == 68,
+        "{key}"
+    );
+    assert_eq!(
+        vision(&["keys", "create", "--role", "admin", "--if-none"]),
+        ""
+    );
+    let viewer = vision(&["keys", "create", "--role", "viewer", "--name", "ci"]);
+    let list = vision(&["keys", "list"]);
+    assert!(
+        list.contains("boot") && list.contains("ci") && list.contains("viewer"),
+        "{list}"
+    );
+    assert!(
+        !list.contains(key.trim()) && !list.contains(viewer.trim()),
+        "{list}"
+    );
+    let viewer_id = list
+        .lines()
+        .find(|line| line.contains(" ci "))
+        .and_then(|line| line.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    vision(&["keys", "revoke", &viewer_id]);
+    let list = vision(&["keys", "list"]);
+    let revoked = list.lines().find(|line| line.contains(" ci ")).unwrap();
+    assert!(revoked.trim_end().ends_with("UTC"), "{revoked}");
+    // Three key changes on the record.
+    assert_eq!(
+        vision(&["audit", "verify"]).trim(),
+        "audit log intact: 3 entries"
+    );
+    let log = vision(&["audit", "list"]);
+    assert_eq!(log.matches("keys create").count(), 2, "{log}");
+    assert_eq!(log.matches("keys revoke").count(), 1, "{log}");
+}
