@@ -127,6 +127,18 @@ pub struct Config {
     )]
     pub allow_open: bool,
 
+    /// Answer introspection (`__schema`, `__type`); turn off to hide the schema in production.
+    #[arg(long, env = "VISION_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub introspection: bool,
+
+    /// Suggest field names in validation errors ("Did you mean ...?").
+    #[arg(long, env = "VISION_SUGGESTIONS", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub suggestions: bool,
+
+    /// Serve GraphiQL to browsers at `/graphql`.
+    #[arg(long, env = "VISION_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub graphiql: bool,
+
     /// Operations per second one API key may run (a burst of twice as many); 0: no limit.
     #[arg(
         long,
@@ -278,6 +290,9 @@ impl Config {
             cifar10_dir: None,
             frontend_dir: None,
             allow_open: false,
+            introspection: true,
+            suggestions: true,
+            graphiql: true,
             rate_per_key: 200.0,
             rate_per_ip: 400.0,
             runtime_choice: RuntimeChoice::Tract,

@@ -54,10 +54,26 @@ pub(crate) fn actor(ctx: &async_graphql::Context<'_>) -> String {
         .map_or_else(|| "anonymous".to_string(), |caller| caller.actor.clone())
 }
 
+/// What a production deployment may turn off (both on by default).
+#[derive(Clone, Copy, Debug)]
+pub struct Exposure {
+    /// `__schema` / `__type` (GraphiQL, codegen and IDEs need it).
+    pub introspection: bool,
+    /// "Did you mean ...?" in validation errors (they reveal field names).
+    pub suggestions: bool,
+}
+
 /// The served schema, resolving against `state`.
-pub fn schema(state: AppState) -> AppSchema {
+pub fn schema(state: AppState, exposure: Exposure) -> AppSchema {
     let loaders = Loaders::new(state.db.clone());
-    builder().data(state).data(loaders).finish()
+    let mut builder = builder().data(state).data(loaders);
+    if !exposure.introspection {
+        builder = builder.disable_introspection();
+    }
+    if !exposure.suggestions {
+        builder = builder.disable_suggestions();
+    }
+    builder.finish()
 }
 
 /// The schema in SDL, as kept in `schema.graphql`, printed the way graphql-js prints schemas:

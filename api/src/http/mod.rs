@@ -36,6 +36,8 @@ pub struct HttpOptions {
     pub max_file_bytes: usize,
     /// Most files of a multipart upload.
     pub max_files: usize,
+    /// Serve GraphiQL to browsers.
+    pub graphiql: bool,
 }
 
 /// Longest a request body may take to arrive.
@@ -45,8 +47,10 @@ const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 pub(crate) struct HttpState {
     pub app: AppState,
     pub schema: AppSchema,
-    /// GraphiQL's page in the dashboard's build, when there is one.
+    /// GraphiQL's page in the dashboard's build, when there is one and it is served.
     pub graphiql_page: Option<PathBuf>,
+    /// Whether GraphiQL is served at all.
+    pub graphiql: bool,
     /// Bounds of a multipart upload, enforced while it streams in.
     pub multipart: async_graphql::http::MultipartOptions,
 }
@@ -64,6 +68,7 @@ pub fn router(app: AppState, schema: AppSchema, options: &HttpOptions) -> Router
         app,
         schema,
         graphiql_page,
+        graphiql: options.graphiql,
         multipart,
     };
     Router::new()

@@ -111,7 +111,13 @@ pub async fn start(
         relay.run(db, bus, stop).await;
         ("outbox relay".to_string(), Ok(()))
     });
-    let schema = graphql::schema(state.clone());
+    let schema = graphql::schema(
+        state.clone(),
+        graphql::Exposure {
+            introspection: config.introspection,
+            suggestions: config.suggestions,
+        },
+    );
     let options = HttpOptions {
         max_body_bytes: config.max_body_bytes(),
         cors_origins: config.cors_origins.clone(),
@@ -120,6 +126,7 @@ pub async fn start(
         // one that goes on a MiB past it is cut off while it streams in.
         max_file_bytes: config.max_upload_bytes.saturating_add(1024 * 1024),
         max_files: config.max_batch,
+        graphiql: config.graphiql,
     };
     let router = http::router(state.clone(), schema, &options);
     let listener = tokio::net::TcpListener::bind(config.addr)

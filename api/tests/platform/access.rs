@@ -413,3 +413,64 @@ async fn operations_past_the_rate_are_refused_with_429() {
     );
     app.stop().await;
 }
+
+/// A socket that never sends `connection_init` is closed with 4408 (graphql-transport-ws).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_without_connection_init_is_closed() {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let app = TestApp::start().await;
+    let mut request = format!("ws://{}/graphql", app.addr())
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let started = std::time::Instant::now();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while let Some(message) = socket.next().await {
+            if let Ok(Message::Close(frame)) = message {
+                return frame.map(|f| u16::from(f.code));
+            }
+        }
+        None
+    })
+    .await
+    .expect("closed within 20 s");
+    assert_eq!(closed, Some(4408));
+    assert!(started.elapsed() >= std::time::Duration::from_secs(9));
+    app.stop().await;
+}
+
+/// Production switches: no introspection, no suggestions, no GraphiQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_suggestions_and_graphiql_can_be_turned_off() {
+    let dir = crate::common::prepared_dir();
+    let mut config = crate::common::config_for(dir.path());
+    config.introspection = false;
+    config.suggestions = false;
+    config.graphiql = false;
+    let app = TestApp::start_with(dir, config).await;
+    // Introspection answers nothing (async-graphql resolves it to null).
+    let (_, body) = call(&app, None, "{ __schema { types { name } } }", json!({})).await;
+    assert!(body["data"]["__schema"].is_null(), "{body}");
+    assert!(!body.to_string().contains("Image"), "{body}");
+    let (_, body) = call(&app, None, "{ classez }", json!({})).await;
+    assert!(!body.to_string().contains("Did you mean"), "{body}");
+    let page = app
+        .client
+        .get(format!("{}/graphql", app.base))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    // Queries still work.
+    let (status, body) = call(&app, None, "{ classes }", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    app.stop().await;
+}

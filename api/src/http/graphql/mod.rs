@@ -187,7 +187,13 @@ pub async fn get_graphql(
     }
     let media = match negotiate(&headers) {
         Wanted::Graphql(media) => media,
-        Wanted::Html => return graphiql(state.graphiql_page.as_deref()).await,
+        Wanted::Html if state.graphiql => return graphiql(state.graphiql_page.as_deref()).await,
+        Wanted::Html => {
+            return refusal(
+                ErrorCode::NotFound,
+                "GraphiQL is turned off on this server (VISION_GRAPHIQL=false)",
+            );
+        }
         Wanted::Unacceptable => return not_acceptable(),
     };
     let meta = RequestMeta::new(Some(peer.ip().to_string()), &headers);

@@ -3,7 +3,8 @@
 //! payload (`{"Authorization": "Bearer <key>"}`). A refused init closes the socket with the
 //! protocol's codes: 4401 (no valid credentials), 4403 (forbidden); the legacy protocol gets a
 //! `connection_error` instead. A session whose key is revoked later is closed with 4401 within
-//! [`CHECK_EVERY`].
+//! [`CHECK_EVERY`]; one that never completes its `connection_init` with 4408 after
+//! [`INIT_TIMEOUT`].
 
 use std::sync::{Arc, Mutex};
 
@@ -70,6 +71,7 @@ pub async fn serve(
     // check period, subscriptions included.
     let mut check = tokio::time::interval(CHECK_EVERY);
     check.tick().await;
+    let opened = std::time::Instant::now();
     loop {
         tokio::select! {
             message = output.next() => match message {
@@ -82,7 +84,19 @@ pub async fn serve(
             },
             _ = check.tick() => {
                 let caller = signed_in.lock().expect("session lock").clone();
-                let Some(caller) = caller else { continue };
+                let Some(caller) = caller else {
+                    // graphql-transport-ws: no connection_init in time closes with 4408.
+                    if opened.elapsed() >= INIT_TIMEOUT {
+                        let _ = sink
+                            .send(Message::Close(Some(CloseFrame {
+                                code: 4408,
+                                reason: "Connection initialisation timeout".into(),
+                            })))
+                            .await;
+                        break;
+                    }
+                    continue;
+                };
                 if let Ok(false) = auth.still_valid(&caller).await {
                     let _ = sink
                         .send(Message::Close(Some(CloseFrame {
@@ -96,6 +110,9 @@ pub async fn serve(
         }
     }
 }
+
+/// Longest a socket may stay open without a successful `connection_init`.
+const INIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How often an open session's key is checked again.
 const CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
