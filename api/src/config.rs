@@ -127,6 +127,31 @@ pub struct Config {
     )]
     pub allow_open: bool,
 
+    /// HS256 secret of JWT bearer tokens (at least 32 bytes); with it, keys are required.
+    #[arg(long, env = "VISION_JWT_SECRET", global = true, hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// PEM public key (RSA: RS256, EC P-256: ES256) of JWT bearer tokens.
+    #[arg(long, env = "VISION_JWT_PUBLIC_KEY", global = true)]
+    pub jwt_public_key: Option<PathBuf>,
+
+    /// The audience JWTs must name (`aud`), when set.
+    #[arg(long, env = "VISION_JWT_AUDIENCE", global = true)]
+    pub jwt_audience: Option<String>,
+
+    /// The issuer JWTs must name (`iss`), when set.
+    #[arg(long, env = "VISION_JWT_ISSUER", global = true)]
+    pub jwt_issuer: Option<String>,
+
+    /// The JWT claim that holds the role.
+    #[arg(
+        long,
+        env = "VISION_JWT_ROLE_CLAIM",
+        default_value = "role",
+        global = true
+    )]
+    pub jwt_role_claim: String,
+
     /// Answer introspection (`__schema`, `__type`); turn off to hide the schema in production.
     #[arg(long, env = "VISION_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub introspection: bool,
@@ -246,6 +271,16 @@ pub enum RuntimeChoice {
 }
 
 impl Config {
+    pub fn jwt_settings(&self) -> crate::auth::jwt::JwtSettings {
+        crate::auth::jwt::JwtSettings {
+            secret: self.jwt_secret.clone(),
+            public_key: self.jwt_public_key.clone(),
+            audience: self.jwt_audience.clone(),
+            issuer: self.jwt_issuer.clone(),
+            role_claim: self.jwt_role_claim.clone(),
+        }
+    }
+
     /// Settles which runtime serves. `auto` loads ONNX Runtime's library now and falls back to
     /// tract, saying so once.
     pub fn resolve_runtime(&mut self) {
@@ -290,6 +325,11 @@ impl Config {
             cifar10_dir: None,
             frontend_dir: None,
             allow_open: false,
+            jwt_secret: None,
+            jwt_public_key: None,
+            jwt_audience: None,
+            jwt_issuer: None,
+            jwt_role_claim: "role".into(),
             introspection: true,
             suggestions: true,
             graphiql: true,

@@ -10,6 +10,7 @@
 //!   (`VISION_ALLOW_OPEN`).
 
 pub mod audit;
+pub mod jwt;
 pub mod keys;
 pub mod policy;
 pub mod rate;
@@ -76,13 +77,27 @@ fn unauthenticated() -> ApiError {
 #[derive(Clone)]
 pub struct Authenticator {
     db: Db,
-    /// Whether callers without a key are admins while no key is in force.
+    /// Whether callers without a key are admins while no key is in force (never with JWTs).
     open_allowed: bool,
+    jwt: Option<jwt::JwtVerifier>,
 }
 
 impl Authenticator {
     pub fn new(db: Db, open_allowed: bool) -> Self {
-        Self { db, open_allowed }
+        Self {
+            db,
+            open_allowed,
+            jwt: None,
+        }
+    }
+
+    /// Accepts JWT bearer tokens too.
+    pub fn with_jwt(mut self, verifier: Option<jwt::JwtVerifier>) -> Self {
+        if verifier.is_some() {
+            self.open_allowed = false;
+        }
+        self.jwt = verifier;
+        self
     }
 
     /// The caller presenting `authorization` (an `Authorization` header value, or the same
@@ -97,6 +112,11 @@ impl Authenticator {
                         "the Authorization header is `Bearer <API key>`",
                     ));
                 };
+                if let Some(verifier) = &self.jwt
+                    && jwt::looks_like_jwt(token)
+                {
+                    return verifier.verify(token);
+                }
                 let found = self.db.active_api_key(&keys::hash(token)).await?;
                 match found {
                     Some(key) => Ok(Caller {
@@ -131,6 +151,10 @@ impl Authenticator {
     /// Whether a caller signed in earlier (a WebSocket session) may still act: its key is not
     /// revoked, or, without a key, the platform still runs open.
     pub async fn still_valid(&self, caller: &Caller) -> Result<bool, ApiError> {
+        if caller.actor.starts_with("jwt:") {
+            // Checked when the session opened; its expiry ends the next session, not this one.
+            return Ok(true);
+        }
         match caller.actor.strip_prefix("key:").map(uuid::Uuid::parse_str) {
             Some(Ok(id)) => Ok(self.db.api_key_in_force(id).await?),
             Some(Err(_)) => Ok(false),
@@ -153,7 +177,16 @@ fn bearer_token(value: &str) -> Option<&str> {
 
 /// Whether the platform may run open, decided once at start: on a loopback address, or when
 /// told to (`allow_open`). Elsewhere, with no key in force, it refuses to start.
-pub async fn open_allowed(db: &Db, addr: SocketAddr, allow_open: bool) -> anyhow::Result<bool> {
+pub async fn open_allowed(
+    db: &Db,
+    addr: SocketAddr,
+    allow_open: bool,
+    jwt: bool,
+) -> anyhow::Result<bool> {
+    if jwt {
+        tracing::info!("JWT bearer tokens accepted: every request needs a token or an API key");
+        return Ok(false);
+    }
     let loopback = addr.ip().is_loopback();
     let keys = db
         .any_active_api_key()

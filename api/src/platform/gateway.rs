@@ -86,9 +86,11 @@ pub async fn start(
         CifarDatasets::new(config.cifar10_dir()),
     );
     let registry = super::registry(config, &models, db.clone(), store.clone(), bus.clone()).await?;
-    let open = crate::auth::open_allowed(&db, config.addr, config.allow_open).await?;
+    let jwt = crate::auth::jwt::JwtVerifier::from_settings(&config.jwt_settings())?;
+    let open =
+        crate::auth::open_allowed(&db, config.addr, config.allow_open, jwt.is_some()).await?;
     let state = AppState {
-        auth: crate::auth::Authenticator::new(db.clone(), open),
+        auth: crate::auth::Authenticator::new(db.clone(), open).with_jwt(jwt),
         audit: crate::auth::audit::Audit::new(db.clone()),
         limiter: crate::auth::rate::RateLimiter::new(crate::auth::rate::RateLimits {
             per_caller: config.rate_per_key,

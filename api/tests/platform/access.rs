@@ -287,7 +287,7 @@ async fn a_public_address_without_keys_is_refused_unless_told_to_run_open() {
     .unwrap();
     let public: std::net::SocketAddr = "0.0.0.0:8080".parse().unwrap();
     let loopback: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
-    let refused = vision_api::auth::open_allowed(&db, public, false)
+    let refused = vision_api::auth::open_allowed(&db, public, false, false)
         .await
         .unwrap_err();
     assert!(
@@ -295,12 +295,12 @@ async fn a_public_address_without_keys_is_refused_unless_told_to_run_open() {
         "{refused}"
     );
     assert!(
-        vision_api::auth::open_allowed(&db, public, true)
+        vision_api::auth::open_allowed(&db, public, true, false)
             .await
             .unwrap()
     );
     assert!(
-        vision_api::auth::open_allowed(&db, loopback, false)
+        vision_api::auth::open_allowed(&db, loopback, false, false)
             .await
             .unwrap()
     );
@@ -310,7 +310,7 @@ async fn a_public_address_without_keys_is_refused_unless_told_to_run_open() {
         .unwrap();
     // With a key in force it starts anywhere (and callers need keys).
     assert!(
-        !vision_api::auth::open_allowed(&db, public, false)
+        !vision_api::auth::open_allowed(&db, public, false, false)
             .await
             .unwrap()
     );
@@ -472,5 +472,160 @@ async fn introspection_suggestions_and_graphiql_can_be_turned_off() {
     // Queries still work.
     let (status, body) = call(&app, None, "{ classes }", json!({})).await;
     assert_eq!(status, 200, "{body}");
+    app.stop().await;
+}
+
+fn jwt(
+    claims: Value,
+    key: &jsonwebtoken::EncodingKey,
+    algorithm: jsonwebtoken::Algorithm,
+) -> String {
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(algorithm), &claims, key).unwrap()
+}
+
+fn in_secs(secs: i64) -> i64 {
+    chrono::Utc::now().timestamp() + secs
+}
+
+/// JWT bearer tokens (HS256 here): the role from the claim, the actor from `sub`; expired,
+/// wrongly signed, for another audience or without a role: 401. With JWTs configured the
+/// platform never runs open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_bearer_tokens_sign_callers_in() {
+    use jsonwebtoken::{Algorithm, EncodingKey};
+    let secret = "0123456789abcdef0123456789abcdef-test";
+    let dir = crate::common::prepared_dir();
+    let mut config = crate::common::config_for(dir.path());
+    config.jwt_secret = Some(secret.into());
+    config.jwt_audience = Some("vision".into());
+    let app = TestApp::start_with(dir, config).await;
+    let key = EncodingKey::from_secret(secret.as_bytes());
+
+    let viewer = jwt(
+        json!({ "sub": "alice", "role": "viewer", "aud": "vision", "exp": in_secs(600) }),
+        &key,
+        Algorithm::HS256,
+    );
+    let (status, body) = call(&app, Some(&viewer), "{ me { actor role open } }", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["me"],
+        json!({ "actor": "jwt:alice", "role": "VIEWER", "open": false })
+    );
+    let (status, _) = call(
+        &app,
+        Some(&viewer),
+        "mutation { startReplay(input: {}) { id } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let refused = [
+        ("no credentials", None),
+        (
+            "expired",
+            Some(jwt(
+                json!({ "sub": "a", "role": "admin", "aud": "vision", "exp": in_secs(-600) }),
+                &key,
+                Algorithm::HS256,
+            )),
+        ),
+        (
+            "wrong signature",
+            Some(jwt(
+                json!({ "sub": "a", "role": "admin", "aud": "vision", "exp": in_secs(600) }),
+                &EncodingKey::from_secret(b"another-secret-another-secret-xx"),
+                Algorithm::HS256,
+            )),
+        ),
+        (
+            "wrong audience",
+            Some(jwt(
+                json!({ "sub": "a", "role": "admin", "aud": "other", "exp": in_secs(600) }),
+                &key,
+                Algorithm::HS256,
+            )),
+        ),
+        (
+            "no role",
+            Some(jwt(
+                json!({ "sub": "a", "aud": "vision", "exp": in_secs(600) }),
+                &key,
+                Algorithm::HS256,
+            )),
+        ),
+        (
+            "unknown role",
+            Some(jwt(
+                json!({ "sub": "a", "role": "root", "aud": "vision", "exp": in_secs(600) }),
+                &key,
+                Algorithm::HS256,
+            )),
+        ),
+        (
+            "no expiry",
+            Some(jwt(
+                json!({ "sub": "a", "role": "admin", "aud": "vision" }),
+                &key,
+                Algorithm::HS256,
+            )),
+        ),
+    ];
+    for (name, token) in refused {
+        let (status, body) = call(&app, token.as_deref(), "{ classes }", json!({})).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+            "{name}: {body}"
+        );
+    }
+
+    // The same token signs a WebSocket in.
+    let admin = jwt(
+        json!({ "sub": "ops", "role": "admin", "aud": "vision", "exp": in_secs(600) }),
+        &key,
+        Algorithm::HS256,
+    );
+    Subscriber::try_connect(
+        &app.addr(),
+        Protocol::TransportWs,
+        json!({ "Authorization": format!("Bearer {admin}") }),
+    )
+    .await
+    .expect("a JWT signs a socket in");
+    app.stop().await;
+}
+
+/// ES256 with the identity provider's public key; a token of another algorithm is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_with_a_public_key() {
+    use jsonwebtoken::{Algorithm, EncodingKey};
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let dir = crate::common::prepared_dir();
+    let mut config = crate::common::config_for(dir.path());
+    config.jwt_public_key = Some(fixtures.join("jwt-es256-public.pem"));
+    let app = TestApp::start_with(dir, config).await;
+    let private =
+        EncodingKey::from_ec_pem(&std::fs::read(fixtures.join("jwt-es256-private.pem")).unwrap())
+            .unwrap();
+    let token = jwt(
+        json!({ "sub": "bob", "role": "uploader", "exp": in_secs(600) }),
+        &private,
+        Algorithm::ES256,
+    );
+    let (status, body) = call(&app, Some(&token), "{ me { actor role } }", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["me"],
+        json!({ "actor": "jwt:bob", "role": "UPLOADER" })
+    );
+    let hs = jwt(
+        json!({ "sub": "eve", "role": "admin", "exp": in_secs(600) }),
+        &EncodingKey::from_secret(b"guessing-guessing-guessing-guess"),
+        Algorithm::HS256,
+    );
+    let (status, _) = call(&app, Some(&hs), "{ classes }", json!({})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     app.stop().await;
 }
