@@ -67,6 +67,8 @@ pub enum ErrorCode {
     Timeout,
     /// Too many operations from one caller or IP; `retryAfter` says when to try again.
     RateLimited,
+    /// Too many WebSocket sessions open for one caller (close 4429).
+    TooManyConnections,
     Internal,
 }
 
@@ -91,7 +93,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::QueryTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::Timeout => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited | ErrorCode::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -133,6 +135,7 @@ impl ErrorCode {
             ErrorCode::TooManyOperations => "TOO_MANY_OPERATIONS",
             ErrorCode::Timeout => "TIMEOUT",
             ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::TooManyConnections => "TOO_MANY_CONNECTIONS",
             ErrorCode::Internal => "INTERNAL",
         }
     }

@@ -51,6 +51,8 @@ pub(crate) struct HttpState {
     pub graphiql_page: Option<PathBuf>,
     /// Whether GraphiQL is served at all.
     pub graphiql: bool,
+    /// Open WebSocket sessions per caller.
+    pub sockets: graphql::SocketCounts,
     /// Bounds of a multipart upload, enforced while it streams in.
     pub multipart: async_graphql::http::MultipartOptions,
 }
@@ -69,6 +71,7 @@ pub fn router(app: AppState, schema: AppSchema, options: &HttpOptions) -> Router
         schema,
         graphiql_page,
         graphiql: options.graphiql,
+        sockets: graphql::SocketCounts::default(),
         multipart,
     };
     Router::new()

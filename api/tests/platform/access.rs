@@ -629,3 +629,82 @@ async fn jwt_with_a_public_key() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     app.stop().await;
 }
+
+/// WebSocket limits: at most 64 subscriptions per connection (the next one gets an error with
+/// TOO_MANY_OPERATIONS, one completed makes room), at most 32 connections per key (the next is
+/// closed with 4429), and a closed connection gives its slot back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_sessions_and_subscriptions_are_bounded() {
+    let app = TestApp::start().await;
+    let (admin, _) = create_key(&app, None, "ADMIN").await;
+    let (viewer, _) = create_key(&app, Some(&admin), "VIEWER").await;
+    let init = json!({ "Authorization": format!("Bearer {viewer}") });
+    let addr = app.addr();
+
+    let mut subscriber = Subscriber::try_connect(&addr, Protocol::TransportWs, init.clone())
+        .await
+        .unwrap();
+    for i in 0..64 {
+        subscriber
+            .subscribe(
+                &format!("s{i}"),
+                "subscription { imageCompleted { id } }",
+                json!({}),
+            )
+            .await;
+    }
+    subscriber
+        .subscribe(
+            "one-too-many",
+            "subscription { imageCompleted { id } }",
+            json!({}),
+        )
+        .await;
+    let refused = subscriber
+        .raw_next(std::time::Duration::from_secs(10))
+        .await
+        .expect("an answer");
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["id"], "one-too-many");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"],
+        "TOO_MANY_OPERATIONS"
+    );
+
+    // 31 more sessions of the same key fit; the 33rd is closed with 4429.
+    let mut sessions = Vec::new();
+    for _ in 0..31 {
+        sessions.push(
+            Subscriber::try_connect(&addr, Protocol::TransportWs, init.clone())
+                .await
+                .expect("within the limit"),
+        );
+    }
+    let refusal = Subscriber::try_connect(&addr, Protocol::TransportWs, init.clone())
+        .await
+        .err()
+        .expect("the 33rd session is refused");
+    assert!(refusal.starts_with("close 4429"), "{refusal}");
+    // Another key is not affected; a closed session gives its slot back.
+    Subscriber::try_connect(
+        &addr,
+        Protocol::TransportWs,
+        json!({ "Authorization": format!("Bearer {admin}") }),
+    )
+    .await
+    .expect("another key");
+    drop(sessions.pop());
+    let mut admitted = false;
+    for _ in 0..50 {
+        if Subscriber::try_connect(&addr, Protocol::TransportWs, init.clone())
+            .await
+            .is_ok()
+        {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(admitted, "the freed slot was not given back");
+    app.stop().await;
+}

@@ -102,6 +102,11 @@ impl Subscriber {
         }
     }
 
+    /// The next protocol message as it is (errors included), keep-alives skipped.
+    pub async fn raw_next(&mut self, wait: Duration) -> Option<Value> {
+        self.receive_within(wait).await
+    }
+
     /// Waits for the server to close the socket; its close code and reason.
     pub async fn closed_within(&mut self, wait: Duration) -> Option<(u16, String)> {
         let deadline = tokio::time::Instant::now() + wait;

@@ -19,6 +19,8 @@ mod multipart_props;
 mod params;
 mod ws;
 
+pub(crate) use ws::SocketCounts;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -171,6 +173,7 @@ pub async fn get_graphql(
                 auth: state.app.auth.clone(),
                 audit: state.app.audit.clone(),
                 meta: RequestMeta::new(Some(peer.ip().to_string()), &headers),
+                sockets: state.sockets.clone(),
             };
             return upgrade
                 .protocols(ALL_WEBSOCKET_PROTOCOLS)

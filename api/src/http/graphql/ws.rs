@@ -26,6 +26,50 @@ pub struct Session {
     pub auth: Authenticator,
     pub audit: Audit,
     pub meta: RequestMeta,
+    /// Open sessions per caller (API key or token subject; per IP without one).
+    pub sockets: SocketCounts,
+}
+
+/// Most sessions one caller may hold open at once.
+const MAX_SOCKETS_PER_CALLER: usize = 32;
+/// Most subscriptions one session may run at once.
+const MAX_SUBSCRIPTIONS: usize = 64;
+
+/// Open sessions per caller, shared by one gateway's sockets.
+#[derive(Clone, Default)]
+pub struct SocketCounts(Arc<Mutex<std::collections::HashMap<String, usize>>>);
+
+/// One counted session; uncounted when dropped (the socket ended, however).
+struct Counted {
+    counts: SocketCounts,
+    who: String,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().expect("socket counts");
+        if let Some(n) = counts.get_mut(&self.who) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.who);
+            }
+        }
+    }
+}
+
+impl SocketCounts {
+    fn admit(&self, who: String) -> Option<Counted> {
+        let mut counts = self.0.lock().expect("socket counts");
+        let n = counts.entry(who.clone()).or_insert(0);
+        if *n >= MAX_SOCKETS_PER_CALLER {
+            return None;
+        }
+        *n += 1;
+        Some(Counted {
+            counts: self.clone(),
+            who,
+        })
+    }
 }
 
 pub async fn serve(
@@ -35,21 +79,32 @@ pub async fn serve(
     session: Session,
 ) {
     let (mut sink, stream) = socket.split();
+    let active: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
+    let (refuse_tx, mut refused_subscriptions) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let counted = active.clone();
     let input = stream
         .take_while(|message| future::ready(message.is_ok()))
-        .filter_map(|message| {
+        .filter_map(move |message| {
             future::ready(match message {
-                Ok(message @ (Message::Text(_) | Message::Binary(_))) => Some(message.into_data()),
+                Ok(message @ (Message::Text(_) | Message::Binary(_))) => {
+                    let data = message.into_data();
+                    admit_subscription(&counted, &data, &refuse_tx).then_some(data)
+                }
                 _ => None,
             })
         });
     let signed_in: Arc<Mutex<Option<Caller>>> = Arc::default();
-    let (auth, caller_slot) = (session.auth.clone(), signed_in.clone());
+    let legacy = protocol == WebSocketProtocols::SubscriptionsTransportWS;
+    // The session's slot among its caller's open sessions, given back when this ends.
+    let held: Arc<Mutex<Option<Counted>>> = Arc::default();
+    let (auth, caller_slot, held_slot) = (session.auth.clone(), signed_in.clone(), held.clone());
     let on_init = move |payload: serde_json::Value| async move {
-        let data = init(&session, payload).await?;
-        *caller_slot.lock().expect("session lock") = data.get_caller();
-        Ok(data.into_data())
+        let init = init(&session, payload).await?;
+        *caller_slot.lock().expect("session lock") = Some(init.caller);
+        *held_slot.lock().expect("session lock") = Some(init.counted);
+        Ok(init.data)
     };
+    let finished = active.clone();
     let mut output = WebSocket::new(schema, input, protocol)
         .on_connection_init(on_init)
         .map(|message| match message {
@@ -57,7 +112,18 @@ pub async fn serve(
             WsMessage::Text(text) if text.contains(REFUSED) => {
                 Message::Text(text.replace(REFUSED, "").into())
             }
-            WsMessage::Text(text) => Message::Text(text.into()),
+            WsMessage::Text(text) => {
+                // A subscription the server ended no longer counts.
+                if (text.starts_with("{\"type\":\"complete\"")
+                    || text.starts_with("{\"type\":\"error\""))
+                    && let Some(id) = serde_json::from_str::<serde_json::Value>(&text)
+                        .ok()
+                        .and_then(|v| v["id"].as_str().map(str::to_string))
+                {
+                    finished.lock().expect("subscriptions").remove(&id);
+                }
+                Message::Text(text.into())
+            }
             WsMessage::Close(code, reason) => {
                 let (code, reason) = close_frame(code, reason);
                 Message::Close(Some(CloseFrame {
@@ -74,6 +140,17 @@ pub async fn serve(
     let opened = std::time::Instant::now();
     loop {
         tokio::select! {
+            Some(id) = refused_subscriptions.recv() => {
+                let error = serde_json::json!({
+                    "message": format!("at most {MAX_SUBSCRIPTIONS} subscriptions per connection"),
+                    "extensions": { "code": ErrorCode::TooManyOperations.as_str() },
+                });
+                let payload = if legacy { error } else { serde_json::json!([error]) };
+                let message = serde_json::json!({ "type": "error", "id": id, "payload": payload });
+                if sink.send(Message::Text(message.to_string().into())).await.is_err() {
+                    break;
+                }
+            }
             message = output.next() => match message {
                 Some(message) => {
                     if sink.send(message).await.is_err() {
@@ -111,6 +188,37 @@ pub async fn serve(
     }
 }
 
+/// Lets a client message through, counting the subscriptions it starts and stops; a start
+/// past [`MAX_SUBSCRIPTIONS`] is held back and its id sent to be refused.
+fn admit_subscription(
+    active: &Mutex<std::collections::HashSet<String>>,
+    data: &[u8],
+    refuse: &tokio::sync::mpsc::UnboundedSender<String>,
+) -> bool {
+    let Ok(message) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return true;
+    };
+    let (Some(kind), Some(id)) = (message["type"].as_str(), message["id"].as_str()) else {
+        return true;
+    };
+    let mut active = active.lock().expect("subscriptions");
+    match kind {
+        "subscribe" | "start" if !active.contains(id) && active.len() >= MAX_SUBSCRIPTIONS => {
+            let _ = refuse.send(id.to_string());
+            false
+        }
+        "subscribe" | "start" => {
+            active.insert(id.to_string());
+            true
+        }
+        "complete" | "stop" => {
+            active.remove(id);
+            true
+        }
+        _ => true,
+    }
+}
+
 /// Longest a socket may stay open without a successful `connection_init`.
 const INIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -121,16 +229,8 @@ const CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 struct Init {
     data: Data,
     caller: Caller,
-}
-
-impl Init {
-    fn get_caller(&self) -> Option<Caller> {
-        Some(self.caller.clone())
-    }
-
-    fn into_data(self) -> Data {
-        self.data
-    }
+    /// The caller's slot among its open sessions, held for as long as the socket lives.
+    counted: Counted,
 }
 
 /// The session's caller, or the refusal (marked so that [`close_frame`] can give it its code).
@@ -144,10 +244,27 @@ async fn init(session: &Session, payload: serde_json::Value) -> async_graphql::R
     };
     let refusal = match session.auth.authenticate(authorization.as_deref()).await {
         Ok(caller) if caller.role.is_some() => {
-            let mut data = Data::default();
-            data.insert(caller.clone());
-            data.insert(session.meta.clone());
-            return Ok(Init { data, caller });
+            let who = if caller.actor.starts_with("key:") || caller.actor.starts_with("jwt:") {
+                caller.actor.clone()
+            } else {
+                format!("ip:{}", session.meta.ip.as_deref().unwrap_or("-"))
+            };
+            match session.sockets.admit(who) {
+                Some(counted) => {
+                    let mut data = Data::default();
+                    data.insert(caller.clone());
+                    data.insert(session.meta.clone());
+                    return Ok(Init {
+                        data,
+                        caller,
+                        counted,
+                    });
+                }
+                None => (
+                    ErrorCode::TooManyConnections,
+                    format!("at most {MAX_SOCKETS_PER_CALLER} open connections per caller"),
+                ),
+            }
         }
         Ok(_) => (
             ErrorCode::Unauthenticated,
@@ -177,6 +294,8 @@ fn close_frame(code: u16, reason: String) -> (u16, String) {
     let (name, message) = rest.split_once(':').unwrap_or((rest, ""));
     let code = if name == ErrorCode::Forbidden.as_str() {
         4403
+    } else if name == ErrorCode::TooManyConnections.as_str() {
+        4429
     } else if name == ErrorCode::Unauthenticated.as_str() {
         4401
     } else {
