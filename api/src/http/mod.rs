@@ -53,6 +53,8 @@ pub(crate) struct HttpState {
     pub graphiql: bool,
     /// Open WebSocket sessions per caller.
     pub sockets: graphql::SocketCounts,
+    /// Most files of one multipart upload.
+    pub max_files: usize,
     /// Bounds of a multipart upload, enforced while it streams in.
     pub multipart: async_graphql::http::MultipartOptions,
 }
@@ -72,6 +74,7 @@ pub fn router(app: AppState, schema: AppSchema, options: &HttpOptions) -> Router
         graphiql_page,
         graphiql: options.graphiql,
         sockets: graphql::SocketCounts::default(),
+        max_files: options.max_files,
         multipart,
     };
     Router::new()

@@ -300,6 +300,18 @@ fn cases() -> Vec<Case> {
             "FILE_TOO_LARGE",
         ),
         post(
+            "200 tiny files",
+            Body::Multipart(
+                json!({ "query": "mutation($f: [Upload!]!) { uploadImages(files: $f) { id } }", "variables": { "f": (0..200).map(|_| Value::Null).collect::<Vec<_>>() } }),
+                (0..200)
+                    .map(|i| (format!("variables.f.{i}"), images::png(RED)))
+                    .collect(),
+                true,
+            ),
+            400,
+            "BATCH_TOO_LARGE",
+        ),
+        post(
             "a body over the router's limit",
             Body::Raw(
                 "multipart/form-data; boundary=x",

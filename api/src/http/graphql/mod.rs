@@ -17,6 +17,7 @@ mod media;
 #[cfg(test)]
 mod multipart_props;
 mod params;
+mod part_count;
 mod ws;
 
 pub(crate) use ws::SocketCounts;
@@ -34,7 +35,7 @@ use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
 use axum::http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER, VARY};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 
 use self::media::{ResponseMedia, Wanted, negotiate};
@@ -97,10 +98,24 @@ pub async fn post_graphql(
                      preflight: this blocks cross-site request forgery",
                 );
             }
-            let reader = body
-                .into_data_stream()
-                .map_err(std::io::Error::other)
-                .into_async_read();
+            let Some(boundary) = part_count::boundary(content_type) else {
+                return request_error(
+                    media,
+                    ParamsError("a multipart request names its boundary".into()),
+                );
+            };
+            // `operations`, `map` and the files: far more parts (twice the files allowed; the
+            // ingest refuses a few too many with the batch's own error) are cut off as they
+            // stream in.
+            let tripped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let reader = part_count::limit_parts(
+                body.into_data_stream().map_err(std::io::Error::other),
+                &boundary,
+                2 * state.max_files + 2,
+                tripped.clone(),
+            )
+            .boxed()
+            .into_async_read();
             match async_graphql::http::receive_batch_body(
                 Some(content_type),
                 reader,
@@ -120,6 +135,16 @@ pub async fn post_graphql(
                         ErrorCode::FileTooLarge,
                         "a file of the upload is far over the size limit: cut off while it \
                          streamed in, nothing stored",
+                    );
+                }
+                Err(_) if tripped.load(std::sync::atomic::Ordering::Relaxed) => {
+                    return refusal(
+                        ErrorCode::BatchTooLarge,
+                        format!(
+                            "an upload carries at most {} files, this one far more: cut off while \
+                             it streamed in, nothing stored",
+                            state.max_files
+                        ),
                     );
                 }
                 Err(error) => Err(ParamsError(format!("invalid multipart request: {error}"))),
