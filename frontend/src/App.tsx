@@ -15,6 +15,7 @@ import { StatsPage } from './pages/Stats';
 import { HistoryPage } from './pages/History';
 import { ModelsPage } from './pages/Models';
 import { KeysPage } from './pages/Keys';
+import { AuditPage } from './pages/Audit';
 
 /** The pages, each shown in the menu to the roles that may use it (`needs`). */
 const NAV: { page: Route['page']; label: string; href: string; needs?: Role }[] = [
@@ -25,6 +26,7 @@ const NAV: { page: Route['page']; label: string; href: string; needs?: Role }[] 
   { page: 'history', label: 'History', href: href.history },
   { page: 'models', label: 'Models', href: href.models },
   { page: 'keys', label: 'Keys', href: href.keys, needs: 'ADMIN' },
+  { page: 'audit', label: 'Audit', href: href.audit, needs: 'ADMIN' },
 ];
 
 function SocketBadge() {
@@ -72,7 +74,10 @@ export function App() {
       page = <ModelsPage />;
       break;
     case 'keys':
-      page = may('ADMIN') ? <KeysPage /> : <NeedsRole needs="ADMIN" what="Managing API keys" />;
+      page = may('ADMIN') ? <KeysPage focus={route.focus} /> : <NeedsRole needs="ADMIN" what="Managing API keys" />;
+      break;
+    case 'audit':
+      page = may('ADMIN') ? <AuditPage /> : <NeedsRole needs="ADMIN" what="Reading the audit log" />;
       break;
     default:
       page = (

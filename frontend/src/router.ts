@@ -8,12 +8,16 @@ export type Route =
   | { page: 'stats' }
   | { page: 'history' }
   | { page: 'models' }
-  | { page: 'keys' }
+  /** `focus`: the id of a key to pick out (`#/keys?key=<id>`, from the audit log). */
+  | { page: 'keys'; focus?: string }
+  | { page: 'audit' }
   | { page: 'notFound'; path: string };
 
 /** `#/images/<id>` -> `{ page: 'result', id }`; an empty hash is the home page. */
 export function parseHash(hash: string): Route {
-  const path = hash.replace(/^#/, '').replace(/\?.*$/, '') || '/';
+  const [rawPath, query = ''] = hash.replace(/^#/, '').split('?', 2);
+  const path = rawPath || '/';
+  const params = new URLSearchParams(query);
   const parts = path.split('/').filter(Boolean);
   if (parts.length === 0) return { page: 'home' };
   const [first, second] = parts;
@@ -29,8 +33,12 @@ export function parseHash(hash: string): Route {
         return { page: 'history' };
       case 'models':
         return { page: 'models' };
-      case 'keys':
-        return { page: 'keys' };
+      case 'keys': {
+        const focus = params.get('key');
+        return focus ? { page: 'keys', focus } : { page: 'keys' };
+      }
+      case 'audit':
+        return { page: 'audit' };
     }
   }
   if (first === 'images' && second && parts.length === 2) {
@@ -60,6 +68,9 @@ export const href = {
   history: '#/history',
   models: '#/models',
   keys: '#/keys',
+  /** The Keys page with key `id` picked out. */
+  key: (id: string) => `#/keys?key=${encodeURIComponent(id)}`,
+  audit: '#/audit',
   image: (id: string) => `#/images/${encodeURIComponent(id)}`,
 };
 

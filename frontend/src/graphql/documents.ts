@@ -137,6 +137,23 @@ export const REVOKE_API_KEY = /* GraphQL */ `
   ${API_KEY_FIELDS}
 `;
 
+const AUDIT_ENTRY_FIELDS = /* GraphQL */ `
+  fragment AuditEntryFields on AuditEntry { seq at actor role ip requestId operation outcome detail hash }
+`;
+
+/**
+ * The audit log (admin), newest first: `limit` entries before `beforeSeq` (none: the newest),
+ * of one actor, an operation containing `operation`, one outcome code.
+ */
+export const AUDIT_LOG_QUERY = /* GraphQL */ `
+  query AuditLog($limit: Int!, $beforeSeq: Int, $actor: String, $operation: String, $outcome: String) {
+    auditLog(limit: $limit, beforeSeq: $beforeSeq, actor: $actor, operation: $operation, outcome: $outcome) {
+      ...AuditEntryFields
+    }
+  }
+  ${AUDIT_ENTRY_FIELDS}
+`;
+
 // ---- mutations -----------------------------------------------------------------------------
 
 export const UPLOAD_IMAGE = /* GraphQL */ `

@@ -170,6 +170,19 @@ export type RevokeApiKeyMutationVariables = Exact<{
 
 export type RevokeApiKeyMutation = { revokeApiKey: { id: string, name: string, role: Role, prefix: string, createdAt: string, createdBy: string, revokedAt: string | null, revokedBy: string | null } };
 
+export type AuditEntryFieldsFragment = { seq: number, at: string, actor: string, role: string | null, ip: string | null, requestId: string, operation: string, outcome: string, detail: string | null, hash: string };
+
+export type AuditLogQueryVariables = Exact<{
+  limit: Scalars['Int']['input'];
+  beforeSeq?: InputMaybe<Scalars['Int']['input']>;
+  actor?: InputMaybe<Scalars['String']['input']>;
+  operation?: InputMaybe<Scalars['String']['input']>;
+  outcome?: InputMaybe<Scalars['String']['input']>;
+}>;
+
+
+export type AuditLogQuery = { auditLog: Array<{ seq: number, at: string, actor: string, role: string | null, ip: string | null, requestId: string, operation: string, outcome: string, detail: string | null, hash: string }> };
+
 export type UploadImageMutationVariables = Exact<{
   file: Scalars['Upload']['input'];
   label?: InputMaybe<Scalars['String']['input']>;

@@ -5,6 +5,7 @@
 import type {
   AliasUpdateFieldsFragment,
   ApiKeyFieldsFragment,
+  AuditEntryFieldsFragment,
   BacktestQuery,
   BundleQuery,
   ComparisonFieldsFragment,
@@ -81,3 +82,6 @@ export type Me = MeQuery['me'];
 
 /** An API key as listed (never the key itself). */
 export type ApiKey = ApiKeyFieldsFragment;
+
+/** One entry of the audit log (F25): who did what, when, from where, and how it ended. */
+export type AuditEntry = AuditEntryFieldsFragment;

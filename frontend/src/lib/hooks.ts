@@ -75,6 +75,16 @@ export function useSubscriptionEvents<T, V extends AnyVariables = AnyVariables>(
   }, [client, query, key, enabled]);
 }
 
+/** `value` once it has stayed the same for `waitMs` (typing in a filter asks the server once). */
+export function useDebounced<T>(value: T, waitMs: number): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const t = setTimeout(() => setSettled(value), waitMs);
+    return () => clearTimeout(t);
+  }, [value, waitMs]);
+  return settled;
+}
+
 /**
  * `value` when defined, otherwise the last defined value it had: keeps showing the previous
  * figures while a query with new variables loads (no flicker).

@@ -1,7 +1,8 @@
 // API keys (admins): every key (prefix, name, role, who made it when, revoked when and by whom),
 // creating one (its secret shown this once, with a copy button), revoking one (confirmed first).
+// `#/keys?key=<id>` (an actor of the audit log) picks that key out.
 
-import { useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { useClient, useQuery } from 'urql';
 import { API_KEYS_QUERY, CREATE_API_KEY, REVOKE_API_KEY } from '../graphql/documents';
 import type { ApiKey, Role } from '../graphql/types';
@@ -150,8 +151,12 @@ function NewKeyCard({ created, endedOpen, onDismiss }: { created: Created; ended
   );
 }
 
-function KeyRow({ apiKey, mine, onRevoked }: { apiKey: ApiKey; mine: boolean; onRevoked: () => void }) {
+function KeyRow({ apiKey, mine, focused, onRevoked }: { apiKey: ApiKey; mine: boolean; focused: boolean; onRevoked: () => void }) {
   const client = useClient();
+  const row = useRef<HTMLTableRowElement>(null);
+  useEffect(() => {
+    if (focused) row.current?.scrollIntoView({ block: 'center' });
+  }, [focused]);
   const [confirming, setConfirming] = useState(false);
   const [busy, setBusy] = useState(false);
   const [errors, setErrors] = useState<ApiError[]>([]);
@@ -169,13 +174,15 @@ function KeyRow({ apiKey, mine, onRevoked }: { apiKey: ApiKey; mine: boolean; on
 
   return (
     <tr
-      className={revoked ? 'key-row revoked' : 'key-row'}
+      ref={row}
+      className={`key-row${revoked ? ' revoked' : ''}${focused ? ' focused' : ''}`}
       data-testid="key-row"
       data-id={apiKey.id}
       data-prefix={apiKey.prefix}
       data-name={apiKey.name}
       data-role={apiKey.role}
       data-revoked={revoked ? 'true' : 'false'}
+      data-focused={focused ? 'true' : undefined}
     >
       <td>
         <code>{apiKey.prefix}…</code>
@@ -227,7 +234,8 @@ function KeyRow({ apiKey, mine, onRevoked }: { apiKey: ApiKey; mine: boolean; on
   );
 }
 
-export function KeysPage() {
+/** `focus`: the id of a key to pick out (highlighted, scrolled to). */
+export function KeysPage({ focus }: { focus?: string }) {
   const [{ data, error, fetching }, reexecute] = useQuery<ApiKeysQuery, ApiKeysQueryVariables>({
     query: API_KEYS_QUERY,
     requestPolicy: 'network-only',
@@ -288,7 +296,7 @@ export function KeysPage() {
                 </tr>
               )}
               {keys.map((k) => (
-                <KeyRow key={k.id} apiKey={k} mine={k.prefix === myPrefix} onRevoked={reload} />
+                <KeyRow key={k.id} apiKey={k} mine={k.prefix === myPrefix} focused={k.id === focus} onRevoked={reload} />
               ))}
             </tbody>
           </table>
