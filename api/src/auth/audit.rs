@@ -175,9 +175,43 @@ impl Extension for AuditStep {
     }
 }
 
-/// The start of a refused document, for the record: its first words up to the first brace
-/// (`mutation Promote`, `query`), never its arguments.
+/// A refused document, for the record: its kind and root fields (`mutation startReplay`), or
+/// when it does not parse its first words up to the first brace; never its arguments.
 fn operation_words(query: &str) -> String {
+    if let Ok(document) = async_graphql::parser::parse_query(query) {
+        let named: Vec<String> = document
+            .operations
+            .iter()
+            .map(|(_, op)| {
+                let kind = match op.node.ty {
+                    OperationType::Query => "query",
+                    OperationType::Mutation => "mutation",
+                    OperationType::Subscription => "subscription",
+                };
+                let fields: Vec<String> = op
+                    .node
+                    .selection_set
+                    .node
+                    .items
+                    .iter()
+                    .filter_map(|item| match &item.node {
+                        async_graphql::parser::types::Selection::Field(f) => {
+                            Some(f.node.name.node.to_string())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                format!("{kind} {}", fields.join(",")).trim().to_string()
+            })
+            .collect();
+        if !named.is_empty() {
+            return named.join("; ").chars().take(200).collect();
+        }
+    }
+    first_words(query)
+}
+
+fn first_words(query: &str) -> String {
     let head = query.split('{').next().unwrap_or("").trim();
     let head = head.split('(').next().unwrap_or("").trim();
     let words: String = head.chars().take(80).collect();
@@ -194,11 +228,12 @@ mod tests {
 
     #[test]
     fn refused_documents_are_named_without_their_arguments() {
-        assert_eq!(operation_words("{ classes }"), "query");
+        assert_eq!(operation_words("{ classes }"), "query classes");
         assert_eq!(
-            operation_words("mutation Promote($v: Int!) { x }"),
-            "mutation Promote"
+            operation_words("mutation Promote($v: Int!) { x(v: $v) { id } y }"),
+            "mutation x,y"
         );
-        assert_eq!(operation_words("  subscription { a }"), "subscription");
+        assert_eq!(operation_words("  subscription { a }"), "subscription a");
+        assert_eq!(operation_words("mutation Broken { "), "mutation Broken");
     }
 }

@@ -86,7 +86,7 @@ async fn actions_and_refusals_are_recorded_for_admins_to_read() {
     let expected = [
         ("mutation createApiKey", "OK", "admin"),
         ("mutation createApiKey", "OK", "admin"),
-        ("mutation", "FORBIDDEN", "viewer"),
+        ("mutation startReplay", "FORBIDDEN", "viewer"),
         ("authenticate", "UNAUTHENTICATED", "-"),
         ("mutation revokeApiKey", "INVALID_ID", "admin"),
     ];
