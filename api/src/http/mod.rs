@@ -9,6 +9,7 @@ mod graphql;
 mod metrics;
 mod operator;
 mod probes;
+mod serve;
 
 use std::path::PathBuf;
 
@@ -19,6 +20,7 @@ use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use operator::{WorkerProbes, worker_router};
+pub use serve::{HEADER_TIMEOUT, serve};
 
 use crate::graphql::AppSchema;
 use crate::state::AppState;

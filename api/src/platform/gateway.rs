@@ -137,13 +137,8 @@ pub async fn start(
     let addr = listener.local_addr()?;
     let stop = shutdown.clone();
     tasks.spawn(async move {
-        let outcome = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await
-        .context("HTTP server failed");
+        http::serve(listener, router, stop).await;
+        let outcome = Ok(());
         ("HTTP server".to_string(), outcome)
     });
     tracing::info!(%addr, "serving GraphQL on http://{addr}/graphql");

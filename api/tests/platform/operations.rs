@@ -138,3 +138,37 @@ async fn cors_allows_local_pages_only_by_default() {
     );
     app.stop().await;
 }
+
+/// A client that never finishes its request headers (slowloris) is cut off after the header
+/// read timeout, and the server keeps answering others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_headers_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = TestApp::start().await;
+    let mut socket = tokio::net::TcpStream::connect(app.addr()).await.unwrap();
+    socket
+        .write_all(b"GET /ready HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buffer = [0u8; 256];
+    let read = tokio::time::timeout(
+        vision_api::http::HEADER_TIMEOUT + std::time::Duration::from_secs(10),
+        socket.read(&mut buffer),
+    )
+    .await
+    .expect("the server cut the connection off");
+    // Closed (0 bytes, or a 408 before closing, or a reset).
+    if let Ok(n) = read
+        && n > 0
+    {
+        let answer = String::from_utf8_lossy(&buffer[..n]).to_string();
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    }
+    assert!(
+        started.elapsed() >= vision_api::http::HEADER_TIMEOUT - std::time::Duration::from_secs(1)
+    );
+    assert_eq!(app.get("/ready").await.status(), 200);
+    app.stop().await;
+}
