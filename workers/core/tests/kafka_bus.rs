@@ -70,19 +70,27 @@ async fn groups_each_see_everything_and_members_share_partitions() {
     }
     assert_eq!(seen_b, keys.iter().cloned().collect());
 
-    // Group a's two members split them: together all, each exactly once, both busy.
+    // Group a's two members split them: together all, both busy. Delivery is at least once: a
+    // rebalance while the second member joins (slow on a loaded machine) hands partitions over
+    // from their last committed offset, so a few may come twice (the recorder is idempotent);
+    // outside a rebalance nothing does (`assert_quiet` below).
     let mut per_member: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    let mut total = 0;
-    while total < keys.len() {
+    let mut all: BTreeSet<String> = BTreeSet::new();
+    let mut deliveries = 0;
+    while all.len() < keys.len() {
         tokio::select! {
-            Some(d) = a1.next() => { per_member.entry("a1").or_default().push(d.key.clone()); d.ack().unwrap(); }
-            Some(d) = a2.next() => { per_member.entry("a2").or_default().push(d.key.clone()); d.ack().unwrap(); }
-            _ = tokio::time::sleep(WAIT) => panic!("group a stalled at {total}"),
+            Some(d) = a1.next() => { per_member.entry("a1").or_default().push(d.key.clone()); all.insert(d.key.clone()); d.ack().unwrap(); }
+            Some(d) = a2.next() => { per_member.entry("a2").or_default().push(d.key.clone()); all.insert(d.key.clone()); d.ack().unwrap(); }
+            _ = tokio::time::sleep(WAIT) => panic!("group a stalled at {} of {}", all.len(), keys.len()),
         }
-        total += 1;
+        deliveries += 1;
     }
-    let all: BTreeSet<String> = per_member.values().flatten().cloned().collect();
-    assert_eq!(all.len(), keys.len(), "no duplicates, nothing missing");
+    assert_eq!(all, keys.iter().cloned().collect(), "nothing missing");
+    assert!(
+        deliveries <= 2 * keys.len(),
+        "{deliveries} deliveries of {} keys",
+        keys.len()
+    );
     assert_eq!(
         per_member.len(),
         2,
