@@ -181,6 +181,15 @@ impl ApiError {
         Self::new(ErrorCode::NotFound, format!("{what} not found"))
     }
 
+    /// As an error raised outside a resolver (an extension refusing a document), with its code.
+    pub fn into_server_error(self, pos: Option<async_graphql::Pos>) -> async_graphql::ServerError {
+        let mut error = async_graphql::ServerError::new(self.message, pos);
+        let mut extensions = async_graphql::ErrorExtensionValues::default();
+        extensions.set("code", self.code.as_str());
+        error.extensions = Some(extensions);
+        error
+    }
+
     /// Names the file a batch refusal is about.
     pub fn at(mut self, index: usize, filename: &str) -> Self {
         self.index = Some(index);

@@ -8,12 +8,12 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
 };
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
+    SelectionSet,
 };
-use async_graphql::{Request, ServerError, ServerResult, Variables};
+use async_graphql::{Positioned, Request, ServerResult, Variables};
 
 use super::{Caller, Role};
-use crate::errors::ApiError;
 
 /// The role a root field needs. Reading (queries, subscriptions) needs a viewer, except the
 /// admins' own reads (API keys); sending images and labels an uploader; every other mutation
@@ -75,35 +75,36 @@ impl Extension for PolicyCheck {
                 None => Caller::anonymous(None).require(needed),
             };
             if let Err(refusal) = allowed {
-                return Err(refusal_error(refusal));
+                return Err(refusal.into_server_error(None));
             }
         }
         Ok(document)
     }
 }
 
-fn refusal_error(refusal: ApiError) -> ServerError {
-    let mut error = ServerError::new(refusal.message, None);
-    let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", refusal.code.as_str());
-    error.extensions = Some(extensions);
-    error
+/// The operation a request runs: the only one, or the one named; `None` when the document
+/// does not say (execution reports that, and runs nothing).
+pub fn selected_operation<'a>(
+    document: &'a ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'a Positioned<OperationDefinition>> {
+    match (&document.operations, name) {
+        (DocumentOperations::Single(operation), _) => Some(operation),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations
+            .iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, operation)| operation),
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next()
+        }
+        (DocumentOperations::Multiple(_), None) => None,
+    }
 }
 
 /// The highest role the selected operation's root fields need; `None` when the operation cannot
 /// be told (execution reports that, and runs nothing).
 fn needed_role(document: &ExecutableDocument, name: Option<&str>) -> Option<Role> {
-    let operation = match (&document.operations, name) {
-        (DocumentOperations::Single(operation), _) => operation,
-        (DocumentOperations::Multiple(operations), Some(name)) => operations
-            .iter()
-            .find(|(n, _)| n.as_str() == name)
-            .map(|(_, operation)| operation)?,
-        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
-            operations.values().next()?
-        }
-        (DocumentOperations::Multiple(_), None) => return None,
-    };
+    let operation = selected_operation(document, name)?;
     let ty = operation.node.ty;
     let mut fields = Vec::new();
     root_fields(document, &operation.node.selection_set.node, &mut fields, 0);

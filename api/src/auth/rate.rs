@@ -9,11 +9,11 @@ use std::time::Instant;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
-use async_graphql::{ServerError, ServerResult, Variables};
+use async_graphql::{ServerResult, Variables};
 
 use super::Caller;
 use super::audit::RequestMeta;
-use crate::errors::ErrorCode;
+use crate::errors::{ApiError, ErrorCode};
 
 /// Operations per second, sustained; a bucket holds twice as many for bursts. 0: no limit.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -133,14 +133,14 @@ impl Extension for RateLimit {
             Ok(()) => Ok(document),
             Err(wait) => {
                 let retry_after = wait.ceil().max(1.0) as u64;
-                let mut error = ServerError::new(
+                let mut error = ApiError::new(
+                    ErrorCode::RateLimited,
                     format!("too many operations: try again in {retry_after} s"),
-                    None,
-                );
-                let mut extensions = async_graphql::ErrorExtensionValues::default();
-                extensions.set("code", ErrorCode::RateLimited.as_str());
-                extensions.set("retryAfter", retry_after);
-                error.extensions = Some(extensions);
+                )
+                .into_server_error(None);
+                if let Some(extensions) = error.extensions.as_mut() {
+                    extensions.set("retryAfter", retry_after);
+                }
                 Err(error)
             }
         }

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ServerError, ServerResult, Variables};
+use async_graphql::{ServerResult, Variables};
 
-use crate::errors::ErrorCode;
+use crate::errors::{ApiError, ErrorCode};
 
 /// Deepest selection accepted outside introspection; the deepest useful query (a prediction's
 /// image's predictions' top-k) is 5 levels.
@@ -37,14 +37,11 @@ impl Extension for DepthLimit {
         for (_, operation) in document.operations.iter() {
             let depth = depth(&document, &operation.node.selection_set.node, 0);
             if depth > MAX_DEPTH {
-                let mut error = ServerError::new(
+                return Err(ApiError::new(
+                    ErrorCode::QueryTooDeep,
                     format!("the query is {depth} fields deep; at most {MAX_DEPTH} are allowed"),
-                    Some(operation.pos),
-                );
-                let mut extensions = async_graphql::ErrorExtensionValues::default();
-                extensions.set("code", ErrorCode::QueryTooDeep.as_str());
-                error.extensions = Some(extensions);
-                return Err(error);
+                )
+                .into_server_error(Some(operation.pos)));
             }
         }
         Ok(document)

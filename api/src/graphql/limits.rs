@@ -8,7 +8,7 @@ use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, N
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{ServerError, ServerResult, Variables};
 
-use crate::errors::ErrorCode;
+use crate::errors::{ApiError, ErrorCode};
 
 /// Longest document, in bytes (the standard introspection query is about 1.6 KB; the
 /// dashboard's longest document under 2 KB).
@@ -29,11 +29,7 @@ impl ExtensionFactory for DocumentLimits {
 }
 
 fn refused(code: ErrorCode, message: String) -> ServerError {
-    let mut error = ServerError::new(message, None);
-    let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", code.as_str());
-    error.extensions = Some(extensions);
-    error
+    ApiError::new(code, message).into_server_error(None)
 }
 
 #[async_trait::async_trait]
