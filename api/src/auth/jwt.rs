@@ -1,6 +1,8 @@
 //! JWT bearer tokens (F29), for users with an identity provider: HS256 with a shared secret, or
 //! RS256 / ES256 with the provider's public key; the role from a claim (`role` by default), the
-//! actor from `sub`. Expiry is required; audience and issuer are checked when configured.
+//! actor from `sub`. Expiry is required; audience and issuer are checked when configured. A
+//! token that is valid but grants no role here is FORBIDDEN (403, WebSocket close 4403): the
+//! provider vouches for the subject, this platform gives it nothing.
 
 use std::path::PathBuf;
 
@@ -110,10 +112,13 @@ impl JwtVerifier {
             .and_then(|v| v.as_str())
             .and_then(Role::parse)
             .ok_or_else(|| {
-                refused(format!(
-                    "the token's `{}` claim is not viewer, uploader or admin",
-                    self.role_claim
-                ))
+                ApiError::new(
+                    ErrorCode::Forbidden,
+                    format!(
+                        "the token is valid but its `{}` claim is not viewer, uploader or admin",
+                        self.role_claim
+                    ),
+                )
             })?;
         let subject = claims.sub.unwrap_or_else(|| "unknown".into());
         Ok(Caller {
