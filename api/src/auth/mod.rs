@@ -14,6 +14,7 @@ pub mod jwt;
 pub mod keys;
 pub mod policy;
 pub mod rate;
+pub mod shared;
 
 use std::net::SocketAddr;
 

@@ -1,7 +1,8 @@
 //! Rate limits per caller and per IP (F29), counted in operations: a query or subscription is
 //! one, a mutation one per root field (aliased mutations count one by one), each item of a batch
-//! on its own. Token buckets in this process (each replica limits what it serves); a refused
-//! operation gets `RATE_LIMITED` with `retryAfter` seconds (HTTP 429 with `Retry-After`).
+//! on its own. Token buckets in Redis when `REDIS_URL` is set, so every replica draws from the
+//! same ones ([`super::shared`]); in this process otherwise, or while Redis does not answer. A
+//! refused operation gets `RATE_LIMITED` with `retryAfter` seconds (HTTP 429 with `Retry-After`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,6 +14,7 @@ use async_graphql::{ServerResult, Variables};
 
 use super::Caller;
 use super::audit::RequestMeta;
+use super::shared::SharedCounters;
 use crate::errors::{ApiError, ErrorCode};
 
 /// Operations per second, sustained; a bucket holds twice as many for bursts. 0: no limit.
@@ -34,6 +36,7 @@ struct Bucket {
 pub struct RateLimiter {
     limits: RateLimits,
     buckets: Arc<Mutex<HashMap<String, Bucket>>>,
+    shared: Option<SharedCounters>,
 }
 
 impl RateLimiter {
@@ -41,7 +44,50 @@ impl RateLimiter {
         Self {
             limits,
             buckets: Arc::default(),
+            shared: None,
         }
+    }
+
+    /// Counts in `shared` (Redis) when it answers.
+    pub fn with_shared(mut self, shared: Option<SharedCounters>) -> Self {
+        self.shared = shared;
+        self
+    }
+
+    /// The shared counters, for the WebSocket sessions to count in too.
+    pub fn shared(&self) -> Option<SharedCounters> {
+        self.shared.clone()
+    }
+
+    /// [`Self::take`] against the shared buckets when there are any and they answer.
+    pub async fn charge(
+        &self,
+        caller: Option<&str>,
+        ip: Option<&str>,
+        cost: f64,
+    ) -> Result<(), f64> {
+        if let Some(shared) = &self.shared {
+            let buckets = self.buckets_for(caller, ip);
+            if buckets.is_empty() {
+                return Ok(());
+            }
+            if let Ok(answer) = shared.take(&buckets, cost).await {
+                return answer;
+            }
+        }
+        self.take(caller, ip, cost)
+    }
+
+    /// The buckets an operation draws from, with their rates (those configured).
+    fn buckets_for(&self, caller: Option<&str>, ip: Option<&str>) -> Vec<(String, f64)> {
+        [
+            caller.map(|c| (format!("c:{c}"), self.limits.per_caller)),
+            ip.map(|i| (format!("i:{i}"), self.limits.per_ip)),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|(_, rate)| *rate > 0.0)
+        .collect()
     }
 
     /// Takes `cost` from the caller's and the IP's buckets, or says how many seconds until it
@@ -54,14 +100,7 @@ impl RateLimiter {
             // Full again: the same as absent.
             buckets.retain(|_, b| now.duration_since(b.at).as_secs_f64() * rate < 2.0 * rate);
         }
-        let keys: Vec<(String, f64)> = [
-            caller.map(|c| (format!("c:{c}"), self.limits.per_caller)),
-            ip.map(|i| (format!("i:{i}"), self.limits.per_ip)),
-        ]
-        .into_iter()
-        .flatten()
-        .filter(|(_, rate)| *rate > 0.0)
-        .collect();
+        let keys = self.buckets_for(caller, ip);
         let mut wait: f64 = 0.0;
         for (key, rate) in &keys {
             let bucket = buckets.entry(key.clone()).or_insert(Bucket {
@@ -129,7 +168,7 @@ impl Extension for RateLimit {
         // Anonymous callers share one bucket per IP only.
         let caller = caller.filter(|actor| actor.starts_with("key:"));
         let ip = ctx.data_opt::<RequestMeta>().and_then(|m| m.ip.as_deref());
-        match limiter.take(caller, ip, cost(&document)) {
+        match limiter.charge(caller, ip, cost(&document)).await {
             Ok(()) => Ok(document),
             Err(wait) => {
                 let retry_after = wait.ceil().max(1.0) as u64;

@@ -70,12 +70,13 @@ pub fn router(app: AppState, schema: AppSchema, options: &HttpOptions) -> Router
     let multipart = async_graphql::http::MultipartOptions::default()
         .max_file_size(options.max_file_bytes)
         .max_num_files(options.max_files);
+    let sockets = graphql::SocketCounts::new(app.limiter.shared());
     let state = HttpState {
         app,
         schema,
         graphiql_page,
         graphiql: options.graphiql,
-        sockets: graphql::SocketCounts::default(),
+        sockets,
         max_files: options.max_files,
         multipart,
     };

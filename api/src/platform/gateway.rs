@@ -89,13 +89,19 @@ pub async fn start(
     let jwt = crate::auth::jwt::JwtVerifier::from_settings(&config.jwt_settings())?;
     let open =
         crate::auth::open_allowed(&db, config.addr, config.allow_open, jwt.is_some()).await?;
+    // Rate limits and WebSocket sessions counted across replicas, when there is a Redis.
+    let shared_limits = match config.redis_url.as_deref() {
+        Some(url) => Some(crate::auth::shared::SharedCounters::start(url).await?),
+        None => None,
+    };
     let state = AppState {
         auth: crate::auth::Authenticator::new(db.clone(), open).with_jwt(jwt),
         audit: crate::auth::audit::Audit::new(db.clone()),
         limiter: crate::auth::rate::RateLimiter::new(crate::auth::rate::RateLimits {
             per_caller: config.rate_per_key,
             per_ip: config.rate_per_ip,
-        }),
+        })
+        .with_shared(shared_limits),
         statistics: Statistics::new(db.clone(), models.classes.clone()),
         registry,
         rollout,

@@ -23,5 +23,6 @@ mod queries;
 mod recovery;
 mod refusals;
 mod registry;
+mod shared_limits;
 mod subscriptions;
 mod uploads;

@@ -14,6 +14,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket as Socket};
 use futures::{SinkExt, StreamExt, future};
 
 use crate::auth::audit::{Audit, RequestMeta};
+use crate::auth::shared::{LEASE, SharedCounters};
 use crate::auth::{Authenticator, Caller};
 use crate::errors::ErrorCode;
 use crate::graphql::AppSchema;
@@ -35,19 +36,39 @@ const MAX_SOCKETS_PER_CALLER: usize = 32;
 /// Most subscriptions one session may run at once.
 const MAX_SUBSCRIPTIONS: usize = 64;
 
-/// Open sessions per caller, shared by one gateway's sockets.
+/// Open sessions per caller: in Redis across every replica when it is configured and answers
+/// (each session holds a lease renewed while it lives), else in this gateway.
 #[derive(Clone, Default)]
-pub struct SocketCounts(Arc<Mutex<std::collections::HashMap<String, usize>>>);
+pub struct SocketCounts {
+    local: Arc<Mutex<std::collections::HashMap<String, usize>>>,
+    shared: Option<SharedCounters>,
+}
 
 /// One counted session; uncounted when dropped (the socket ended, however).
 struct Counted {
     counts: SocketCounts,
     who: String,
+    /// The session's id in the shared set, when it was counted there.
+    shared_id: Option<String>,
+    renewed: std::time::Instant,
 }
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        let mut counts = self.counts.0.lock().expect("socket counts");
+        if let Some(id) = self.shared_id.take() {
+            if let (Some(shared), Ok(runtime)) = (
+                self.counts.shared.clone(),
+                tokio::runtime::Handle::try_current(),
+            ) {
+                let who = std::mem::take(&mut self.who);
+                // Unreachable Redis: the lease runs out by itself.
+                runtime.spawn(async move {
+                    let _ = shared.release(&who, &id).await;
+                });
+            }
+            return;
+        }
+        let mut counts = self.counts.local.lock().expect("socket counts");
         if let Some(n) = counts.get_mut(&self.who) {
             *n -= 1;
             if *n == 0 {
@@ -57,9 +78,39 @@ impl Drop for Counted {
     }
 }
 
+impl Counted {
+    /// Renews a shared lease that is a third of the way through.
+    async fn keep_alive(&mut self) {
+        if let (Some(id), Some(shared)) = (&self.shared_id, &self.counts.shared)
+            && self.renewed.elapsed() >= LEASE / 3
+            && shared.admit(&self.who, id, usize::MAX).await.is_ok()
+        {
+            self.renewed = std::time::Instant::now();
+        }
+    }
+}
+
 impl SocketCounts {
-    fn admit(&self, who: String) -> Option<Counted> {
-        let mut counts = self.0.lock().expect("socket counts");
+    pub fn new(shared: Option<SharedCounters>) -> Self {
+        Self {
+            local: Arc::default(),
+            shared,
+        }
+    }
+
+    async fn admit(&self, who: String) -> Option<Counted> {
+        if let Some(shared) = &self.shared {
+            let id = uuid::Uuid::new_v4().to_string();
+            if let Ok(admitted) = shared.admit(&who, &id, MAX_SOCKETS_PER_CALLER).await {
+                return admitted.then(|| Counted {
+                    counts: self.clone(),
+                    who,
+                    shared_id: Some(id),
+                    renewed: std::time::Instant::now(),
+                });
+            }
+        }
+        let mut counts = self.local.lock().expect("socket counts");
         let n = counts.entry(who.clone()).or_insert(0);
         if *n >= MAX_SOCKETS_PER_CALLER {
             return None;
@@ -68,6 +119,8 @@ impl SocketCounts {
         Some(Counted {
             counts: self.clone(),
             who,
+            shared_id: None,
+            renewed: std::time::Instant::now(),
         })
     }
 }
@@ -160,6 +213,11 @@ pub async fn serve(
                 None => break,
             },
             _ = check.tick() => {
+                let slot = held.lock().expect("session lock").take();
+                if let Some(mut slot) = slot {
+                    slot.keep_alive().await;
+                    *held.lock().expect("session lock") = Some(slot);
+                }
                 let caller = signed_in.lock().expect("session lock").clone();
                 let Some(caller) = caller else {
                     // graphql-transport-ws: no connection_init in time closes with 4408.
@@ -249,7 +307,7 @@ async fn init(session: &Session, payload: serde_json::Value) -> async_graphql::R
             } else {
                 format!("ip:{}", session.meta.ip.as_deref().unwrap_or("-"))
             };
-            match session.sockets.admit(who) {
+            match session.sockets.admit(who).await {
                 Some(counted) => {
                     let mut data = Data::default();
                     data.insert(caller.clone());
