@@ -17,13 +17,15 @@
 //! `--backtest ROWS` times back-testing a head version over ROWS stored images on SQLite and
 //! PostgreSQL (`bench/results/backtest.json`); `--swap` measures latency before, during and
 //! after a version is registered and promoted under a fixed load
-//! (`bench/results/swap-rate20.json`).
+//! (`bench/results/swap-rate20.json`); `--hostile SECONDS` samples the server's memory under
+//! hostile requests (`bench/results/hostile-memory.json`).
 
 mod backtest;
 mod client;
 mod compare;
 mod cpu;
 mod distributed;
+mod hostile;
 mod report;
 mod server;
 mod swap;
@@ -98,6 +100,11 @@ pub struct Args {
     /// (`--rate`, default 20/s) of `vision serve`; latency before, during and after the swap.
     #[arg(long, conflicts_with_all = ["url", "compare_python", "distributed"])]
     pub swap: bool,
+    /// Instead of uploading: send hostile requests for this many seconds from `--concurrency`
+    /// attackers (plus slow-header connections and full WebSocket sessions) and sample the
+    /// server's memory (`bench/results/hostile-memory.json`).
+    #[arg(long, conflicts_with_all = ["url", "compare_python", "distributed", "swap", "backtest"])]
+    pub hostile: Option<u64>,
 }
 
 #[tokio::main]
@@ -124,6 +131,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.swap {
         return swap::run(&args, &samples, &warm_up).await;
+    }
+    if let Some(seconds) = args.hostile {
+        return hostile::run(&args, seconds).await;
     }
     let server = match &args.url {
         Some(url) => server::Server::external(url.clone()),
