@@ -314,7 +314,7 @@ fn attacks() -> Vec<Attack> {
         .map(|_| json!({ "query": "{ classes }" }))
         .collect();
     let junk: Bytes = (0..1024 * 1024u32)
-        .map(|i| (i * 7919 % 251) as u8)
+        .map(|i| (i.wrapping_mul(7919) % 251) as u8)
         .collect();
     vec![
         json(

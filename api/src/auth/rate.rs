@@ -165,8 +165,8 @@ impl Extension for RateLimit {
             return Ok(document);
         };
         let caller = ctx.data_opt::<Caller>().map(|c| c.actor.as_str());
-        // Anonymous callers share one bucket per IP only.
-        let caller = caller.filter(|actor| actor.starts_with("key:"));
+        // API keys and token subjects have their own buckets; anonymous callers share their IP's.
+        let caller = caller.filter(|actor| actor.starts_with("key:") || actor.starts_with("jwt:"));
         let ip = ctx.data_opt::<RequestMeta>().and_then(|m| m.ip.as_deref());
         match limiter.charge(caller, ip, cost(&document)).await {
             Ok(()) => Ok(document),
