@@ -50,6 +50,13 @@ impl Caller {
         }
     }
 
+    /// Who the caller is for counting limits: an API key or a token subject; `None` for an
+    /// anonymous caller, counted by its IP instead.
+    pub fn identified(&self) -> Option<&str> {
+        (self.actor.starts_with("key:") || self.actor.starts_with("jwt:"))
+            .then_some(self.actor.as_str())
+    }
+
     /// Refuses unless the caller holds `needed` (or a role above it).
     pub fn require(&self, needed: Role) -> Result<(), ApiError> {
         match self.role {

@@ -164,9 +164,8 @@ impl Extension for RateLimit {
         else {
             return Ok(document);
         };
-        let caller = ctx.data_opt::<Caller>().map(|c| c.actor.as_str());
         // API keys and token subjects have their own buckets; anonymous callers share their IP's.
-        let caller = caller.filter(|actor| actor.starts_with("key:") || actor.starts_with("jwt:"));
+        let caller = ctx.data_opt::<Caller>().and_then(Caller::identified);
         let ip = ctx.data_opt::<RequestMeta>().and_then(|m| m.ip.as_deref());
         match limiter.charge(caller, ip, cost(&document)).await {
             Ok(()) => Ok(document),

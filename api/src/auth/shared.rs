@@ -85,7 +85,7 @@ impl SharedCounters {
         let client = redis::Client::open(url)
             .map_err(|e| anyhow::anyhow!("REDIS_URL is not a Redis URL: {e}"))?;
         let connection: Arc<OnceLock<ConnectionManager>> = Arc::default();
-        match ConnectionManager::new_with_config(client.clone(), manager_config()).await {
+        match connect(&client).await {
             Ok(manager) => {
                 tracing::info!("rate limits and WebSocket sessions counted in Redis");
                 let _ = connection.set(manager);
@@ -100,10 +100,7 @@ impl SharedCounters {
                 tokio::spawn(async move {
                     loop {
                         tokio::time::sleep(RECONNECT_EVERY).await;
-                        if let Ok(manager) =
-                            ConnectionManager::new_with_config(client.clone(), manager_config())
-                                .await
-                        {
+                        if let Ok(manager) = connect(&client).await {
                             tracing::info!("Redis answers: limits counted there from now on");
                             let _ = slot.set(manager);
                             return;
@@ -170,11 +167,12 @@ impl SharedCounters {
     }
 }
 
-fn manager_config() -> ConnectionManagerConfig {
-    ConnectionManagerConfig::new()
+async fn connect(client: &redis::Client) -> redis::RedisResult<ConnectionManager> {
+    let config = ConnectionManagerConfig::new()
         .set_connection_timeout(TIMEOUT * 4)
         .set_response_timeout(TIMEOUT)
-        .set_number_of_retries(1)
+        .set_number_of_retries(1);
+    ConnectionManager::new_with_config(client.clone(), config).await
 }
 
 fn sessions_key(who: &str) -> String {

@@ -483,6 +483,18 @@ pub(crate) fn jwt(
     jsonwebtoken::encode(&jsonwebtoken::Header::new(algorithm), &claims, key).unwrap()
 }
 
+/// How a WebSocket signing in with `token` is refused (`close <code>: <reason>`).
+async fn socket_refusal(app: &TestApp, token: &str) -> String {
+    Subscriber::try_connect(
+        &app.addr(),
+        Protocol::TransportWs,
+        json!({ "Authorization": format!("Bearer {token}") }),
+    )
+    .await
+    .err()
+    .expect("the token opens no socket")
+}
+
 pub(crate) fn in_secs(secs: i64) -> i64 {
     chrono::Utc::now().timestamp() + secs
 }
@@ -577,14 +589,7 @@ async fn jwt_bearer_tokens_sign_callers_in() {
             (StatusCode::FORBIDDEN, "FORBIDDEN"),
             "{claims}: {body}"
         );
-        let refusal = Subscriber::try_connect(
-            &app.addr(),
-            Protocol::TransportWs,
-            json!({ "Authorization": format!("Bearer {token}") }),
-        )
-        .await
-        .err()
-        .expect("a token without a role opens no socket");
+        let refusal = socket_refusal(&app, &token).await;
         assert!(refusal.starts_with("close 4403: FORBIDDEN"), "{refusal}");
     }
     let expired = jwt(
@@ -592,14 +597,7 @@ async fn jwt_bearer_tokens_sign_callers_in() {
         &key,
         Algorithm::HS256,
     );
-    let refusal = Subscriber::try_connect(
-        &app.addr(),
-        Protocol::TransportWs,
-        json!({ "Authorization": format!("Bearer {expired}") }),
-    )
-    .await
-    .err()
-    .expect("an expired token opens no socket");
+    let refusal = socket_refusal(&app, &expired).await;
     assert!(refusal.starts_with("close 4401"), "{refusal}");
 
     // The same token signs a WebSocket in.

@@ -81,6 +81,19 @@ async fn replicas_draw_from_one_rate_bucket() {
     b.stop().await;
 }
 
+/// `n` sessions on `app`, each admitted.
+async fn sessions(app: &TestApp, init: &serde_json::Value, n: usize) -> Vec<Subscriber> {
+    let mut open = Vec::new();
+    for _ in 0..n {
+        open.push(
+            Subscriber::try_connect(&app.addr(), Protocol::TransportWs, init.clone())
+                .await
+                .expect("within the limit"),
+        );
+    }
+    open
+}
+
 /// 32 sessions per caller across both replicas: 20 on one and 12 on the other fill them, the
 /// next is closed with 4429 on either; a session closed on one frees a slot on the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,22 +102,8 @@ async fn replicas_count_one_set_of_sessions() {
     let (a, b) = (replica(&redis, 0.0).await, replica(&redis, 0.0).await);
     let caller = token("viewer");
     let init = json!({ "Authorization": format!("Bearer {caller}") });
-    let mut on_a = Vec::new();
-    for _ in 0..20 {
-        on_a.push(
-            Subscriber::try_connect(&a.addr(), Protocol::TransportWs, init.clone())
-                .await
-                .expect("within the limit"),
-        );
-    }
-    let mut on_b = Vec::new();
-    for _ in 0..12 {
-        on_b.push(
-            Subscriber::try_connect(&b.addr(), Protocol::TransportWs, init.clone())
-                .await
-                .expect("within the limit"),
-        );
-    }
+    let mut on_a = sessions(&a, &init, 20).await;
+    let on_b = sessions(&b, &init, 12).await;
     for replica in [&a, &b] {
         let refusal = Subscriber::try_connect(&replica.addr(), Protocol::TransportWs, init.clone())
             .await

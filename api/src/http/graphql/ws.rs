@@ -302,10 +302,9 @@ async fn init(session: &Session, payload: serde_json::Value) -> async_graphql::R
     };
     let refusal = match session.auth.authenticate(authorization.as_deref()).await {
         Ok(caller) if caller.role.is_some() => {
-            let who = if caller.actor.starts_with("key:") || caller.actor.starts_with("jwt:") {
-                caller.actor.clone()
-            } else {
-                format!("ip:{}", session.meta.ip.as_deref().unwrap_or("-"))
+            let who = match caller.identified() {
+                Some(who) => who.to_string(),
+                None => format!("ip:{}", session.meta.ip.as_deref().unwrap_or("-")),
             };
             match session.sockets.admit(who).await {
                 Some(counted) => {
