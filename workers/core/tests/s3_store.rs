@@ -151,6 +151,53 @@ async fn connect_put_get_delete_and_errors() {
     }
 }
 
+/// Lists in pages, in key order, with a prefix; the data-quality job walks the store so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_keys_in_order_by_pages() {
+    let moto = Moto::start().await;
+    let store = S3Store::connect(settings(&moto, "vision-list"))
+        .await
+        .unwrap();
+    let mut keys: Vec<String> = (0..7)
+        .map(|i| format!("raw-images/2026/0{}/01/object-{i}.png", 1 + i % 3))
+        .collect();
+    for (i, key) in keys.iter().enumerate() {
+        store
+            .put(key, image_bytes(i as u8, 100 + i), "image/png")
+            .await
+            .unwrap();
+    }
+    store
+        .put(
+            "models/x/1.onnx",
+            image_bytes(9, 10),
+            "application/octet-stream",
+        )
+        .await
+        .unwrap();
+    keys.sort();
+    let mut listed = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .list("raw-images/", after.as_deref(), 3)
+            .await
+            .unwrap();
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        after = Some(last.key.clone());
+        listed.extend(page);
+    }
+    assert_eq!(
+        listed.iter().map(|o| o.key.clone()).collect::<Vec<_>>(),
+        keys
+    );
+    let sizes: Vec<u64> = listed.iter().map(|o| o.size).collect();
+    assert!(sizes.iter().all(|s| (100..107).contains(s)), "{sizes:?}");
+    assert_eq!(store.list("models/", None, 10).await.unwrap().len(), 1);
+    assert!(store.list("nothing/", None, 10).await.unwrap().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_parallel_puts_then_gets() {
     let moto = Moto::start().await;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{ObjectStore, StoreError, check_key};
+use super::{ObjectInfo, ObjectStore, StoreError, check_key};
 
 #[derive(Debug, Clone)]
 pub struct LocalStore {
@@ -32,6 +32,35 @@ impl LocalStore {
 
 fn unavailable(path: &Path, e: std::io::Error) -> StoreError {
     StoreError::Unavailable(format!("{}: {e}", path.display()))
+}
+
+/// Every object under `dir` (a write's temporary file, a dot file, is not one).
+fn walk(root: &Path, dir: &Path, found: &mut Vec<ObjectInfo>) -> Result<(), StoreError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(unavailable(dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| unavailable(dir, e))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(|e| unavailable(&path, e))?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if kind.is_dir() {
+            walk(root, &path, found)?;
+        } else if kind.is_file() {
+            let key = path
+                .strip_prefix(root)
+                .expect("under the root")
+                .to_string_lossy()
+                .replace(std::path::MAIN_SEPARATOR, "/");
+            let size = entry.metadata().map_err(|e| unavailable(&path, e))?.len();
+            found.push(ObjectInfo { key, size });
+        }
+    }
+    Ok(())
 }
 
 /// Writes beside the target, then renames: readers never see half an object.
@@ -77,6 +106,32 @@ impl ObjectStore for LocalStore {
         }
     }
 
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectInfo>, StoreError> {
+        let (root, prefix, after) = (
+            self.root.clone(),
+            prefix.to_string(),
+            after.map(str::to_string),
+        );
+        tokio::task::spawn_blocking(move || {
+            let mut found = Vec::new();
+            walk(&root, &root, &mut found)?;
+            // Keys are ASCII: sorting the strings sorts their bytes, as S3 lists them.
+            found.retain(|o| {
+                o.key.starts_with(&prefix) && after.as_deref().is_none_or(|a| o.key.as_str() > a)
+            });
+            found.sort_by(|a, b| a.key.cmp(&b.key));
+            found.truncate(limit);
+            Ok(found)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("object listing panicked: {e}")))?
+    }
+
     fn kind(&self) -> &'static str {
         "local"
     }
@@ -111,6 +166,40 @@ mod tests {
             Err(StoreError::InvalidKey(_))
         ));
         store.ping().await.unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn lists_in_key_order_by_pages() {
+        let dir = std::env::temp_dir().join(format!("vision-store-{}", uuid::Uuid::new_v4()));
+        let store = LocalStore::new(&dir).unwrap();
+        for key in [
+            "raw-images/2026/02/01/b.png",
+            "raw-images/2026/01/02/a.png",
+            "raw-images/2026/01/02/c.png",
+            "models/x/1.onnx",
+        ] {
+            store
+                .put(key, Bytes::from_static(b"abcd"), "")
+                .await
+                .unwrap();
+        }
+        // A write in progress (its temporary file) is not an object.
+        std::fs::write(dir.join("raw-images/2026/01/02/.x.tmp"), b"half").unwrap();
+        let first = store.list("raw-images/", None, 2).await.unwrap();
+        let keys: Vec<&str> = first.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["raw-images/2026/01/02/a.png", "raw-images/2026/01/02/c.png"]
+        );
+        assert_eq!(first[0].size, 4);
+        let rest = store
+            .list("raw-images/", Some(&first[1].key), 2)
+            .await
+            .unwrap();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].key, "raw-images/2026/02/01/b.png");
+        assert_eq!(store.list("", None, 10).await.unwrap().len(), 4);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

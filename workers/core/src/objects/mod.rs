@@ -30,10 +30,25 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn get(&self, key: &str) -> Result<Bytes, StoreError>;
     /// Removes an object; removing a missing object is not an error.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Up to `limit` objects whose keys start with `prefix` and come after `after`, in
+    /// ascending key order (byte order): pass the last key of a page to get the next.
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectInfo>, StoreError>;
     /// Short name for health reports ("local", "s3").
     fn kind(&self) -> &'static str;
     /// Whether the store can currently be reached.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// One object of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
 }
 
 /// The dated key of a raw image.

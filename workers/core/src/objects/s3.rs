@@ -12,16 +12,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::StreamExt;
 use minio::s3::builders::{PutObject, UploadPart};
 use minio::s3::creds::StaticProvider;
 use minio::s3::error::{Error as MinioError, S3ServerError};
 use minio::s3::http::BaseUrl;
 use minio::s3::minio_error_response::MinioErrorCode;
 use minio::s3::segmented_bytes::SegmentedBytes;
-use minio::s3::types::{BucketName, ObjectKey, Region, S3Api};
+use minio::s3::types::{BucketName, ObjectKey, Region, S3Api, ToStream};
 use minio::s3::{MinioClient, MinioClientBuilder};
 
-use super::{ObjectStore, StoreError, check_key};
+use super::{ObjectInfo, ObjectStore, StoreError, check_key};
 
 /// Where the objects live and who we are there.
 #[derive(Clone, PartialEq, Eq)]
@@ -286,6 +287,43 @@ impl ObjectStore for S3Store {
             Ok(_) => Ok(()),
             // S3 answers 204 for a missing key; some compatible servers answer NoSuchKey.
             Err(e) if s3_code(&e) == Some(MinioErrorCode::NoSuchKey) => Ok(()),
+            Err(e) => Err(self.unavailable(&what, &e)),
+        }
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectInfo>, StoreError> {
+        let what = format!("list {prefix}");
+        let max_keys = limit.clamp(1, 1000) as u16;
+        let request = self
+            .client
+            .list_objects(&self.bucket)
+            .map_err(|e| self.unavailable(&what, &MinioError::from(e)))?
+            .prefix(Some(prefix.to_string()))
+            .start_after(after.map(str::to_string))
+            .max_keys(Some(max_keys))
+            .recursive(true)
+            .build();
+        // ListObjectsV2: one page, in ascending key order.
+        let page = async {
+            let mut pages = request.to_stream().await;
+            pages.next().await.transpose()
+        };
+        match self.bounded(&what, page).await? {
+            Ok(Some(page)) => Ok(page
+                .contents
+                .into_iter()
+                .take(limit)
+                .map(|entry| ObjectInfo {
+                    key: entry.name,
+                    size: entry.size.unwrap_or(0),
+                })
+                .collect()),
+            Ok(None) => Ok(Vec::new()),
             Err(e) => Err(self.unavailable(&what, &e)),
         }
     }
