@@ -38,6 +38,9 @@ METRICS = {
     "vision_errors_total",
     "vision_consumer_lag",
     "vision_images_accepted_total",
+    "vision_images_rejected_total",
+    "vision_job_runs_total",
+    "vision_data_quality_findings",
 }
 # The heads of the shipped bundle (one classifier deployment per head name).
 MODELS = list(dict.fromkeys(

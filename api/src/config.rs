@@ -246,6 +246,88 @@ pub struct Config {
     )]
     pub publish_wait_ms: u64,
 
+    /// Backpressure: images this gateway accepted and the pipeline has not finished, at most
+    /// (0: no bound). Past it an upload waits for room, then is refused with OVERLOADED.
+    #[arg(long, env = "VISION_MAX_BACKLOG", default_value_t = 64, global = true)]
+    pub max_backlog: usize,
+
+    /// Milliseconds an upload waits for room in a full backlog before OVERLOADED (replays wait
+    /// as long as it takes).
+    #[arg(
+        long,
+        env = "VISION_ADMISSION_WAIT_MS",
+        default_value_t = 500,
+        global = true
+    )]
+    pub admission_wait_ms: u64,
+
+    /// Retention: images (with their objects, predictions and comparison) are deleted after
+    /// this many days.
+    #[arg(
+        long,
+        env = "VISION_RETENTION_IMAGES_DAYS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub retention_images_days: u32,
+
+    /// Retention: predictions are deleted after this many days (of images kept longer too).
+    #[arg(
+        long,
+        env = "VISION_RETENTION_PREDICTIONS_DAYS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub retention_predictions_days: u32,
+
+    /// Retention: the pipeline feed (what subscriptions resume from) is kept this many days.
+    #[arg(
+        long,
+        env = "VISION_RETENTION_FEED_DAYS",
+        default_value_t = 7,
+        global = true
+    )]
+    pub retention_feed_days: u32,
+
+    /// How often (minutes) `vision serve` runs retention by itself (0: never; distributed, a
+    /// CronJob runs `vision job retention`).
+    #[arg(
+        long,
+        env = "VISION_RETENTION_EVERY_MINUTES",
+        default_value_t = 60,
+        global = true
+    )]
+    pub retention_every_minutes: u64,
+
+    /// Data quality: an image not finished this many minutes after its upload is stuck.
+    #[arg(
+        long,
+        env = "VISION_QUALITY_STUCK_MINUTES",
+        default_value_t = 30,
+        global = true
+    )]
+    pub quality_stuck_minutes: u64,
+
+    /// Data quality: the newest images whose objects are read and hashed each run (every
+    /// object's size is checked anyway).
+    #[arg(
+        long,
+        env = "VISION_QUALITY_VERIFY",
+        default_value_t = 200,
+        global = true
+    )]
+    pub quality_verify: u64,
+
+    /// How often (minutes) `vision serve` runs the data-quality job by itself (0: never;
+    /// `vision job data-quality` runs it once).
+    #[arg(
+        long,
+        env = "VISION_QUALITY_EVERY_MINUTES",
+        default_value_t = 1440,
+        global = true
+    )]
+    pub quality_every_minutes: u64,
+
     /// How often (ms) a serving process checks the model registry for moved aliases besides
     /// the `model-events` it is told of (a replica that missed one converges within this).
     #[arg(
@@ -347,6 +429,15 @@ impl Config {
             max_body_bytes: None,
             cors_origins: Vec::new(),
             publish_wait_ms: 5000,
+            max_backlog: 64,
+            admission_wait_ms: 500,
+            retention_images_days: 30,
+            retention_predictions_days: 30,
+            retention_feed_days: 7,
+            retention_every_minutes: 60,
+            quality_stuck_minutes: 30,
+            quality_verify: 200,
+            quality_every_minutes: 1440,
             model_check_ms: 10_000,
         }
     }
@@ -401,6 +492,30 @@ impl Config {
                 .saturating_mul(self.max_batch.max(1))
                 .saturating_add(MIB)
         })
+    }
+
+    /// Retention's ages, and its pace (500 rows per statement, 20 ms between statements).
+    pub fn retention(&self) -> crate::jobs::RetentionPolicy {
+        let days = |n: u32| chrono::Duration::days(i64::from(n));
+        crate::jobs::RetentionPolicy {
+            images: days(self.retention_images_days),
+            predictions: days(self.retention_predictions_days),
+            feed: days(self.retention_feed_days),
+            batch: 500,
+            pause: std::time::Duration::from_millis(20),
+        }
+    }
+
+    /// What the data-quality job checks.
+    pub fn quality(&self) -> crate::jobs::QualityPolicy {
+        crate::jobs::QualityPolicy {
+            stuck_after: chrono::Duration::minutes(self.quality_stuck_minutes as i64),
+            verify: self.quality_verify,
+        }
+    }
+
+    pub fn admission_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.admission_wait_ms)
     }
 
     pub fn publish_wait(&self) -> std::time::Duration {

@@ -35,7 +35,7 @@ pub enum ErrorCode {
     VersionExists,
     /// A model file over the size limit.
     ModelTooLarge,
-    /// A subscriber too slow to follow its events missed some.
+    /// A subscriber too slow to follow its events missed some (`cursor` says where to resume).
     SubscriberLagged,
     /// A dependency (database, object store) does not answer; try again later.
     ServiceUnavailable,
@@ -69,6 +69,11 @@ pub enum ErrorCode {
     RateLimited,
     /// Too many WebSocket sessions open for one caller (close 4429).
     TooManyConnections,
+    /// The pipeline's backlog is full and did not drain in time; `retryAfter` says when to
+    /// try again (HTTP 503 with `Retry-After`). Nothing was stored.
+    Overloaded,
+    /// A maintenance job another process runs at the moment (HTTP 409).
+    JobBusy,
     Internal,
 }
 
@@ -77,14 +82,14 @@ impl ErrorCode {
     pub fn http_status(self) -> StatusCode {
         match self {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::ServiceUnavailable | ErrorCode::DatasetUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ErrorCode::ServiceUnavailable
+            | ErrorCode::DatasetUnavailable
+            | ErrorCode::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::FileTooLarge | ErrorCode::ImageTooLarge | ErrorCode::ModelTooLarge => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
-            ErrorCode::VersionExists => StatusCode::CONFLICT,
+            ErrorCode::VersionExists | ErrorCode::JobBusy => StatusCode::CONFLICT,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
@@ -136,6 +141,8 @@ impl ErrorCode {
             ErrorCode::Timeout => "TIMEOUT",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::TooManyConnections => "TOO_MANY_CONNECTIONS",
+            ErrorCode::Overloaded => "OVERLOADED",
+            ErrorCode::JobBusy => "JOB_BUSY",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -150,6 +157,10 @@ pub struct ApiError {
     /// Position of the offending file in a batch upload.
     pub index: Option<usize>,
     pub filename: Option<String>,
+    /// Where a subscription can resume from (`after`), when it ended early.
+    pub cursor: Option<String>,
+    /// Seconds to wait before trying again.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -159,6 +170,8 @@ impl ApiError {
             message: message.into(),
             index: None,
             filename: None,
+            cursor: None,
+            retry_after: None,
         }
     }
 
@@ -188,6 +201,18 @@ impl ApiError {
         extensions.set("code", self.code.as_str());
         error.extensions = Some(extensions);
         error
+    }
+
+    /// Tells a subscriber where to resume from.
+    pub fn resume_from(mut self, cursor: impl Into<String>) -> Self {
+        self.cursor = Some(cursor.into());
+        self
+    }
+
+    /// Tells the caller when to try again.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// Names the file a batch refusal is about.
@@ -300,6 +325,12 @@ impl ErrorExtensions for ApiError {
             }
             if let Some(filename) = &self.filename {
                 e.set("filename", filename.as_str());
+            }
+            if let Some(cursor) = &self.cursor {
+                e.set("cursor", cursor.as_str());
+            }
+            if let Some(seconds) = self.retry_after {
+                e.set("retryAfter", seconds);
             }
         })
     }

@@ -5,7 +5,9 @@
 //! - [`ingest`]: accepting uploads (check, store, record, announce), all or nothing;
 //! - [`stats`]: dashboard statistics shaped from the database's counts;
 //! - [`replay`]: server-side CIFAR-10 replays;
-//! - [`events`]: the process's one pipeline-event consumer, fanned out to subscriptions;
+//! - [`events`]: the process's one reader of the pipeline feed, fanned out to subscriptions
+//!   (which catch up from the database when they fall behind, and resume from cursors);
+//! - [`jobs`]: maintenance jobs (retention), on a schedule or `vision job ...`;
 //! - [`http`]: the axum router (`/graphql`, `/health`, `/ready`, `/metrics`);
 //! - [`platform`]: starting and stopping a process (`serve`, `api`, workers);
 //! - [`cli`]: the `vision` command line;
@@ -22,6 +24,7 @@ pub mod graphql;
 pub mod health;
 pub mod http;
 pub mod ingest;
+pub mod jobs;
 pub mod platform;
 pub mod replay;
 pub mod rollout;

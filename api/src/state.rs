@@ -15,6 +15,7 @@ use crate::catalog::ModelCatalog;
 use crate::events::EventHub;
 use crate::health::Health;
 use crate::ingest::Ingest;
+use crate::jobs::Jobs;
 use crate::replay::Replays;
 use crate::rollout::Rollout;
 use crate::stats::Statistics;
@@ -43,4 +44,6 @@ pub struct AppState {
     pub audit: Audit,
     /// Operations per caller and per IP.
     pub limiter: RateLimiter,
+    /// Maintenance jobs (retention).
+    pub jobs: Jobs,
 }

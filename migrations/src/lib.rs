@@ -31,6 +31,12 @@
 //! `m20261204_000008_api_keys` adds `api_keys` (callers' keys with their roles; only hashes).
 //!
 //! `m20261204_000009_audit_log` adds `audit_log` (callers' actions, hash-chained).
+//!
+//! `m20261204_000010_pipeline_feed` adds `pipeline_feed` (what became durable, in commit order:
+//! the cursor source of live subscriptions).
+//!
+//! `m20261204_000011_jobs` adds `job_runs` (maintenance runs and their reports) and `job_locks`
+//! (one run of a job at a time across replicas).
 
 pub use sea_orm_migration::prelude::*;
 
@@ -43,6 +49,8 @@ mod m20261203_000006_traffic_splits;
 mod m20261203_000007_alias_move_kinds;
 mod m20261204_000008_api_keys;
 mod m20261204_000009_audit_log;
+mod m20261204_000010_pipeline_feed;
+mod m20261204_000011_jobs;
 
 /// The migrator of the vision platform.
 pub struct Migrator;
@@ -60,6 +68,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000007_alias_move_kinds::Migration),
             Box::new(m20261204_000008_api_keys::Migration),
             Box::new(m20261204_000009_audit_log::Migration),
+            Box::new(m20261204_000010_pipeline_feed::Migration),
+            Box::new(m20261204_000011_jobs::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 
 mod audit;
 mod dataset;
+mod job;
 mod keys;
 mod models;
 mod serve;
@@ -54,6 +55,13 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         command: audit::AuditCommand,
+    },
+    /// Runs a maintenance job once against the configured database and object store (for a
+    /// Kubernetes CronJob); prints its report. One run at a time across replicas: if another
+    /// process runs it now, says so and exits 0.
+    Job {
+        #[command(subcommand)]
+        command: job::JobCommand,
     },
     /// API keys and their roles, in the configured database.
     Keys {
@@ -140,6 +148,7 @@ impl Cli {
             }
             Command::Dataset { command } => dataset::run(&self.config, command).await,
             Command::Keys { command } => keys::run(&self.config, command).await,
+            Command::Job { command } => job::run(&self.config, command).await,
             Command::Audit { command } => audit::run(&self.config, command).await,
             Command::Upload { server, args } => upload::run(&Client::new(&server.url), args).await,
             Command::Watch { server, args } => watch::run(&Client::new(&server.url), args).await,

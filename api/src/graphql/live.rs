@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_graphql::{Context, ID, Result, Subscription};
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
-use vision_core::messages::PipelineEvent;
+use vision_db::FeedKind;
 
 use super::ids;
 use super::types::{ModelStats, Replay};
@@ -95,7 +95,8 @@ impl LiveSubscription {
                         }
                     }
                     event = events.recv() => match event {
-                        Ok(PipelineEvent::PredictionRecorded { .. }) | Err(RecvError::Lagged(_)) => changed = true,
+                        Ok(row) if row.kind == FeedKind::PredictionRecorded => changed = true,
+                        Err(RecvError::Lagged(_)) => changed = true,
                         Ok(_) => {}
                         Err(RecvError::Closed) => return,
                     },

@@ -5,6 +5,7 @@ mod depth;
 mod error_codes;
 mod experiments;
 mod ids;
+mod jobs;
 mod limits;
 mod live;
 mod loaders;

@@ -4,11 +4,12 @@ use async_graphql::{Context, MergedObject, Object, Result, Upload};
 
 use super::access::AccessMutation;
 use super::experiments::ExperimentsMutation;
+use super::jobs::JobsMutation;
 use super::registry::RegistryMutation;
 use super::replay::ReplayMutation;
 use super::types::Image;
 use crate::errors::{ApiError, ApiResult, ErrorCode};
-use crate::ingest::Incoming;
+use crate::ingest::{Incoming, Patience};
 use crate::state::AppState;
 
 // Every mutation: uploads here, replays, the registry, experiments and API keys in their own
@@ -21,6 +22,7 @@ pub struct MutationRoot(
     RegistryMutation,
     ExperimentsMutation,
     AccessMutation,
+    JobsMutation,
 );
 
 #[derive(Default)]
@@ -52,7 +54,11 @@ impl UploadMutation {
         let ingest = &ctx.data_unchecked::<AppState>().ingest;
         let file = incoming(ctx, &file, label)?;
         let record = ingest
-            .upload_one(file, source.as_deref().unwrap_or(DEFAULT_SOURCE))
+            .upload_one(
+                file,
+                source.as_deref().unwrap_or(DEFAULT_SOURCE),
+                Patience::Bounded,
+            )
             .await?;
         Ok(Image(record))
     }

@@ -6,6 +6,7 @@ use vision_db::PredictionFilter;
 
 use super::access::AccessQuery;
 use super::experiments::ExperimentsQuery;
+use super::jobs::JobsQuery;
 use super::pagination::{self, MAX_PAGE};
 use super::registry::RegistryQuery;
 use super::replay::ReplayQuery;
@@ -29,6 +30,7 @@ pub struct QueryRoot(
     RegistryQuery,
     ExperimentsQuery,
     AccessQuery,
+    JobsQuery,
 );
 
 #[derive(Default)]

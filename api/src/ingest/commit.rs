@@ -100,7 +100,7 @@ impl Committer<'_> {
         source: &str,
         written: &mut Vec<Written>,
     ) -> ApiResult<ImageRecord> {
-        let id = Uuid::new_v4();
+        let id = file.id;
         let object_key = raw_image_key(id, file.kind.extension(), Utc::now());
         let (mut file, bytes) = tokio::task::spawn_blocking(move || {
             let bytes = file.read();

@@ -5,6 +5,7 @@
 //! client fixes or drops that file and sends the batch again, without wondering which images of
 //! the first attempt were kept.
 
+mod admission;
 mod commit;
 mod fields;
 mod marks;
@@ -21,6 +22,7 @@ use vision_db::Db;
 use vision_db::entities::images::Model as ImageRecord;
 use vision_inference::ImageLimits;
 
+pub use admission::{Admission, Patience};
 pub use marks::PublishedMarks;
 pub use outbox::Relay;
 pub use prepare::Incoming;
@@ -52,6 +54,8 @@ pub struct Ingest {
     limits: UploadLimits,
     /// The class names a label must be one of (the model bundle's).
     classes: Arc<[String]>,
+    /// The bound on images accepted and not finished (backpressure).
+    admission: Admission,
 }
 
 impl Ingest {
@@ -62,6 +66,7 @@ impl Ingest {
         marks: PublishedMarks,
         limits: UploadLimits,
         classes: Arc<[String]>,
+        admission: Admission,
     ) -> Self {
         Self {
             db,
@@ -70,17 +75,28 @@ impl Ingest {
             marks,
             limits,
             classes,
+            admission,
         }
+    }
+
+    /// The bound on images accepted and not finished.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
     }
 
     pub fn limits(&self) -> &UploadLimits {
         &self.limits
     }
 
-    /// Accepts one image.
-    pub async fn upload_one(&self, incoming: Incoming, source: &str) -> ApiResult<ImageRecord> {
+    /// Accepts one image; `patience`: how long it may wait for room in the backlog.
+    pub async fn upload_one(
+        &self,
+        incoming: Incoming,
+        source: &str,
+        patience: Patience,
+    ) -> ApiResult<ImageRecord> {
         let mut records = self
-            .accept(vec![incoming], source, false)
+            .accept(vec![incoming], source, false, patience)
             .await
             .map_err(rejected)?;
         accepted(&records);
@@ -95,7 +111,7 @@ impl Ingest {
     ) -> ApiResult<Vec<ImageRecord>> {
         self.check_batch_size(incoming.len())?;
         let records = self
-            .accept(incoming, source, true)
+            .accept(incoming, source, true, Patience::Bounded)
             .await
             .map_err(rejected)?;
         accepted(&records);
@@ -119,6 +135,7 @@ impl Ingest {
         incoming: Vec<Incoming>,
         source: &str,
         batch: bool,
+        patience: Patience,
     ) -> ApiResult<Vec<ImageRecord>> {
         let source = fields::source(source)?;
         let limits = self.limits.image;
@@ -135,6 +152,11 @@ impl Ingest {
                 .buffered(self.limits.check_parallelism.max(1))
                 .try_collect()
                 .await?;
+        // Room in the backlog only for files that passed every check: a bad file is refused
+        // for what it is, whatever the load.
+        let ticket = self.admission.admit(prepared.len(), patience).await?;
+        let ids: Vec<_> = prepared.iter().map(|file| file.id).collect();
+        self.admission.hold(ticket, &ids);
         let committer = Committer {
             db: &self.db,
             store: &self.store,
@@ -142,7 +164,11 @@ impl Ingest {
             marks: &self.marks,
             publish_wait: self.limits.publish_wait,
         };
-        committer.commit(prepared, &source).await
+        let committed = committer.commit(prepared, &source).await;
+        if committed.is_err() {
+            self.admission.release(&ids);
+        }
+        committed
     }
 }
 

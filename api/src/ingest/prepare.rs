@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 use vision_inference::image_input::{self, ImageKind, ImageLimits, ImageRejection};
 
 use super::fields;
@@ -19,6 +20,8 @@ pub struct Incoming {
 
 /// A file that passed every check, ready to be stored.
 pub struct Prepared {
+    /// The image's id, chosen before anything is stored (the backlog holds it from then on).
+    pub id: Uuid,
     /// Rewound; read again when stored so a batch never holds every file in memory.
     pub content: File,
     pub size: usize,
@@ -74,6 +77,7 @@ fn check(mut content: File, label: Option<String>, limits: ImageLimits) -> ApiRe
     let checked = image_input::check_image(&bytes, &limits)?;
     let content_hash = hex::encode(Sha256::digest(&bytes));
     Ok(Prepared {
+        id: Uuid::new_v4(),
         content,
         size: bytes.len(),
         kind: checked.kind,

@@ -22,6 +22,10 @@ use crate::rollout::Rollout;
 use crate::state::AppState;
 use crate::stats::Statistics;
 
+/// How often the pipeline feed is read when no bus message woke its reader (one was lost, or
+/// the bus is down): the latency of live events in that case.
+const FEED_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub async fn start(
     config: &Config,
     db: Db,
@@ -37,9 +41,9 @@ pub async fn start(
         )
     })?;
     let models = Arc::new(models);
-    let (events, feed) = EventHub::start(bus.clone(), shutdown.clone())
+    let (events, feed) = EventHub::start(db.clone(), bus.clone(), FEED_POLL, shutdown.clone())
         .await
-        .context("cannot subscribe to pipeline events")?;
+        .context("cannot follow the pipeline feed")?;
     tasks.spawn(async move {
         let outcome = feed
             .await
@@ -69,6 +73,13 @@ pub async fn start(
         check_parallelism: config.cores(),
         publish_wait: config.publish_wait(),
     };
+    let admission = ingest::Admission::new(config.max_backlog, config.admission_wait());
+    let (draining, feed_for_admission, stop) =
+        (admission.clone(), events.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        draining.run(feed_for_admission, stop).await;
+        ("backlog admission".to_string(), Ok(()))
+    });
     let ingest = Ingest::new(
         db.clone(),
         store.clone(),
@@ -76,6 +87,7 @@ pub async fn start(
         published,
         limits,
         models.classes.clone(),
+        admission,
     );
     let replays = Replays::new(
         ReplayContext {
@@ -94,6 +106,7 @@ pub async fn start(
         Some(url) => Some(crate::auth::shared::SharedCounters::start(url).await?),
         None => None,
     };
+    let (db_for_jobs, store_for_jobs) = (db.clone(), store.clone());
     let state = AppState {
         auth: crate::auth::Authenticator::new(db.clone(), open).with_jwt(jwt),
         audit: crate::auth::audit::Audit::new(db.clone()),
@@ -112,6 +125,13 @@ pub async fn start(
         ingest,
         replays,
         events,
+        jobs: crate::jobs::Jobs::new(
+            db_for_jobs,
+            store_for_jobs,
+            config.replica_name(),
+            config.retention(),
+            config.quality(),
+        ),
     };
     let relay = ingest::Relay::for_publish_wait(config.publish_wait());
     let (db, stop) = (state.db.clone(), shutdown.clone());

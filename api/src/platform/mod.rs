@@ -63,6 +63,21 @@ impl Platform {
         for spec in STAGES {
             stages.launch(spec, &[], &mut platform.tasks).await?;
         }
+        // Maintenance on a schedule (distributed, CronJobs run `vision job ...` instead).
+        for (job, minutes) in [
+            (crate::jobs::Job::Retention, config.retention_every_minutes),
+            (crate::jobs::Job::DataQuality, config.quality_every_minutes),
+        ] {
+            if minutes == 0 {
+                continue;
+            }
+            let (jobs, stop) = (state.jobs.clone(), platform.shutdown.clone());
+            let every = std::time::Duration::from_secs(minutes * 60);
+            platform.tasks.spawn(async move {
+                jobs.schedule(job, every, stop).await;
+                (format!("{} schedule", job.name()), Ok(()))
+            });
+        }
         let readiness = state.health.readiness();
         readiness.mark_models_loaded();
         readiness.mark_recovered();

@@ -15,7 +15,7 @@ use vision_inference::dataset::Sample;
 
 use super::dataset::{CifarDatasets, Split};
 use crate::errors::{ApiError, ApiResult, ErrorCode};
-use crate::ingest::{Incoming, Ingest};
+use crate::ingest::{Incoming, Ingest, Patience};
 
 /// How often the task looks at its images' statuses and publishes its progress.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
@@ -397,7 +397,9 @@ async fn upload(ingest: &Ingest, sample: &Sample, label: &str) -> ApiResult<Uuid
         content,
         label: Some(label.to_string()),
     };
-    let record = ingest.upload_one(incoming, SOURCE).await?;
+    let record = ingest
+        .upload_one(incoming, SOURCE, Patience::Unbounded)
+        .await?;
     Ok(record.id)
 }
 

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use vision_api::{Config, Platform};
+use vision_db::{NewComparison, NewPrediction, TopK};
 use vision_testkit::bundle as testkit;
 
 /// Limits small enough that tests can exceed them cheaply.
@@ -317,4 +318,36 @@ pub fn error_code(response: &Value) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("no error code in {response:#}"))
         .to_string()
+}
+
+/// A prediction of the head `fast` for `image_id`, as the recorder writes one (for tests that
+/// write rows straight through the repository).
+pub fn fast_prediction(image_id: uuid::Uuid) -> NewPrediction {
+    NewPrediction {
+        image_id,
+        model: "fast".to_owned(),
+        model_version: "fast-test-v1".to_owned(),
+        predicted_class: "cat".to_owned(),
+        class_index: 3,
+        confidence: 0.9,
+        top_k: vec![TopK {
+            class: "cat".to_owned(),
+            probability: 0.9,
+        }],
+        inference_ms: 1.0,
+        correct: None,
+        shadow: false,
+    }
+}
+
+/// A comparison naming `fast` the fastest and the most confident, consensus `cat`.
+pub fn fast_comparison() -> NewComparison {
+    NewComparison {
+        fastest_model: "fast".to_owned(),
+        fastest_model_version: "fast-test-v1".to_owned(),
+        most_confident_model: "fast".to_owned(),
+        most_confident_model_version: "fast-test-v1".to_owned(),
+        consensus_class: Some("cat".to_owned()),
+        agreement: 1.0,
+    }
 }

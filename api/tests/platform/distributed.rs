@@ -276,6 +276,10 @@ async fn separate_processes_on_kafka_and_s3_survive_a_broker_outage_and_sigkill(
             // An upload waits 250 ms for the broker, then leaves its message to the outbox:
             // about 20 uploads are accepted while the broker is frozen.
             ("VISION_PUBLISH_WAIT_MS", "250".to_string()),
+            // Nothing finishes while the broker is frozen: room for every upload of the run
+            // in the gateway's backlog, so that the outbox, not backpressure, is what this
+            // tests (the backlog bound has its own tests).
+            ("VISION_MAX_BACKLOG", IMAGES.to_string()),
             ("RUST_LOG", "warn".to_string()),
         ],
     };
@@ -353,6 +357,9 @@ fn mock_cluster(
             dir.join("models").display().to_string(),
         ),
         ("VISION_DATA_DIR", dir.join("data").display().to_string()),
+        // Room for every upload of a run (outages and kills stall the pipeline; backpressure
+        // has its own tests).
+        ("VISION_MAX_BACKLOG", "10000".to_string()),
         ("RUST_LOG", "warn".to_string()),
     ];
     env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));

@@ -62,11 +62,33 @@ export type ImageStatus =
   /** Stored, waiting for the extractor. */
   | 'PENDING';
 
+/** A maintenance job. */
+export type JobKind =
+  /**
+   * Checks rows against objects, images stuck, predictions and comparisons missing, and
+   * the audit chain; reports what it finds.
+   */
+  | 'DATA_QUALITY'
+  /**
+   * Deletes images (with their objects), predictions and pipeline-feed rows older than the
+   * configured ages.
+   */
+  | 'RETENTION';
+
 export type ModelKind =
   /** A head that turns descriptors into class probabilities. */
   | 'CLASSIFIER'
   /** The backbone that turns an image into descriptors. */
   | 'EXTRACTOR';
+
+/** What became durable. */
+export type PipelineEventKind =
+  /** Every expected head answered the image; its comparison is recorded. */
+  | 'IMAGE_COMPLETED'
+  /** The image cannot be processed (`image.failureReason` says why). */
+  | 'IMAGE_FAILED'
+  /** A prediction was recorded (`prediction` is set). */
+  | 'PREDICTION_RECORDED';
 
 export type ReplayInput = {
   /** 1 ..= 10000 (TEST) or 50000 (TRAIN). */

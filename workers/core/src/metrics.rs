@@ -41,6 +41,15 @@ pub struct Metrics {
     /// Accepted images whose message is not on the bus yet (the gateway's outbox), as last seen
     /// by this gateway's relay.
     pub outbox_pending: prometheus::Gauge,
+    /// Images this gateway accepted and the pipeline has not finished (the backpressure bound
+    /// applies to it).
+    pub pipeline_backlog: prometheus::Gauge,
+    /// Maintenance job runs, by job and status (`succeeded`, `failed`).
+    pub job_runs: CounterVec,
+    /// What retention deleted, by kind (`images`, `objects`, `predictions`, `feed_rows`).
+    pub retention_deleted: CounterVec,
+    /// What the last data-quality run found, by kind.
+    pub data_quality_findings: GaugeVec,
 }
 
 fn histogram(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
@@ -131,6 +140,29 @@ impl Metrics {
                 "Accepted images whose message is not on the bus yet",
             )
             .expect("valid gauge"),
+            pipeline_backlog: prometheus::Gauge::new(
+                "vision_pipeline_backlog",
+                "Images accepted by this gateway and not finished by the pipeline",
+            )
+            .expect("valid gauge"),
+            job_runs: counter(
+                "vision_job_runs_total",
+                "Maintenance job runs by job and status",
+                &["job", "status"],
+            ),
+            retention_deleted: counter(
+                "vision_retention_deleted_total",
+                "What retention deleted, by kind",
+                &["kind"],
+            ),
+            data_quality_findings: GaugeVec::new(
+                Opts::new(
+                    "vision_data_quality_findings",
+                    "What the last data-quality run found, by kind",
+                ),
+                &["kind"],
+            )
+            .expect("valid gauge"),
             registry,
         };
         for collector in [
@@ -147,6 +179,10 @@ impl Metrics {
             Box::new(m.consumer_lag.clone()),
             Box::new(m.descriptor_cache.clone()),
             Box::new(m.outbox_pending.clone()),
+            Box::new(m.pipeline_backlog.clone()),
+            Box::new(m.job_runs.clone()),
+            Box::new(m.retention_deleted.clone()),
+            Box::new(m.data_quality_findings.clone()),
         ] {
             m.registry.register(collector).expect("unique metric names");
         }

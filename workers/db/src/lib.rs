@@ -69,6 +69,21 @@
 //!
 //! Events (F25): [`Db::record_event`].
 //!
+//! The pipeline feed ([`pipeline_feed`]): every prediction recorded, image completed and image
+//! failed appends a row in the transaction of that change, numbered in commit order (on
+//! PostgreSQL the appending transactions take an advisory lock, so numbers and commits agree);
+//! live subscriptions read it from a cursor with [`Db::feed_after`], [`Db::feed_head`],
+//! [`Db::feed_oldest`]; retention deletes the oldest rows with [`Db::purge_feed_before`].
+//!
+//! Maintenance jobs ([`job_runs`], [`job_locks`]): [`Db::try_lock_job`] / [`Db::unlock_job`]
+//! (a lease, so one run of a job at a time across replicas), [`Db::start_job_run`] (marks runs
+//! left running by a dead process failed), [`Db::finish_job_run`], [`Db::job_runs`]; what
+//! retention deletes in batches: [`Db::images_before`] with [`Db::delete_images`],
+//! [`Db::purge_predictions_batch`], [`Db::purge_feed_before`]; what the data-quality job reads:
+//! [`Db::stored_images`], [`Db::newest_stored_images`], [`Db::keys_with_rows`],
+//! [`Db::stuck_images`], [`Db::completed_without_predictions`],
+//! [`Db::completed_without_comparison`].
+//!
 //! Test helpers (feature `testing`, for test crates only): `insert_prediction` and
 //! `complete_image` (one at a time), `purge_predictions_before` (for a retention job, F23, that
 //! does not exist yet), `recent_events`, `find_extracted_by_hash`.
@@ -111,8 +126,10 @@ pub use connect::Db;
 pub use cursor::{Cursor, now};
 pub use entities::api_keys::Role;
 pub use entities::images::ImageStatus;
+pub use entities::pipeline_feed::FeedKind;
 pub use entities::{
-    Descriptors, TopK, TopKList, api_keys, audit_log, comparisons, events, images, predictions,
+    Descriptors, TopK, TopKList, api_keys, audit_log, comparisons, events, images, job_locks,
+    job_runs, pipeline_feed, predictions,
 };
 pub use error::{DbError, Result};
 pub use repository::api_keys::NewApiKey;
@@ -121,6 +138,7 @@ pub use repository::comparisons::NewComparison;
 pub use repository::experiments::{ImageWindow, PairedRow, StoredAnswer};
 pub use repository::images::{ImageFilter, NewImage};
 pub use repository::predictions::{NewPrediction, PredictionFilter, RecordedPredictions};
+pub use repository::quality::{StoredImage, Violations};
 pub use repository::registry::{
     AB, ARCHIVED, AliasChange, NewModelVersion, PRODUCTION, SHADOW, STAGING, artifact_key,
 };

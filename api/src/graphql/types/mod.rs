@@ -4,6 +4,7 @@
 mod comparison;
 mod connection;
 mod experiments;
+mod feed;
 mod image;
 mod model;
 mod prediction;
@@ -15,6 +16,7 @@ mod stats;
 pub use comparison::Comparison;
 pub use connection::{ImageConnection, ImageEdge, PageInfo, PredictionConnection, PredictionEdge};
 pub use experiments::{AbComparison, Backtest, PairedComparison, ShadowComparison};
+pub use feed::{PipelineEvent, PipelineEventKind, cursor_text};
 pub use image::{Image, ImageFilter, ImageStatus};
 pub use model::{ModelInfo, ModelKind};
 pub use prediction::{ClassScore, Prediction};

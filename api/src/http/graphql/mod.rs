@@ -319,6 +319,9 @@ fn respond(media: ResponseMedia, batch: BatchResponse) -> Response {
                 // Not signed in, a role that may not, too many operations: 401 / 403 / 429.
                 (_, true, Some(code)) => code.http_status(),
                 (ResponseMedia::GraphqlResponse, true, None) => StatusCode::BAD_REQUEST,
+                // An upload refused because the pipeline is full: 503, so that HTTP clients and
+                // proxies back off (with `Retry-After`) as they would for any overloaded server.
+                _ if overloaded(response) => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::OK,
             };
             (status, response_json(response))
@@ -330,10 +333,17 @@ fn respond(media: ResponseMedia, batch: BatchResponse) -> Response {
     };
     // No resolver sets HTTP headers (`Context::insert_http_header`); none are copied.
     let retry_after = match &batch {
-        BatchResponse::Single(response) if status == StatusCode::TOO_MANY_REQUESTS => response
-            .errors
-            .first()
-            .and_then(|e| e.extensions.as_ref()?.get("retryAfter").cloned()),
+        BatchResponse::Single(response)
+            if matches!(
+                status,
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+            ) =>
+        {
+            response
+                .errors
+                .first()
+                .and_then(|e| e.extensions.as_ref()?.get("retryAfter").cloned())
+        }
         _ => None,
     };
     let mut response = (status, body.to_string()).into_response();
@@ -426,6 +436,17 @@ fn refusal_code(response: &async_graphql::Response) -> Option<ErrorCode> {
         }
         _ => None,
     }
+}
+
+/// Whether the operation produced nothing because the pipeline's backlog is full.
+fn overloaded(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && response.errors.first().is_some_and(|error| {
+            error.extensions.as_ref().and_then(|e| e.get("code"))
+                == Some(&async_graphql::Value::String(
+                    ErrorCode::Overloaded.as_str().to_owned(),
+                ))
+        })
 }
 
 /// One response as JSON; a request error has no `data` entry at all.

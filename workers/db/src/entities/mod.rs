@@ -5,10 +5,13 @@ pub mod audit_log;
 pub mod comparisons;
 pub mod events;
 pub mod images;
+pub mod job_locks;
+pub mod job_runs;
 pub mod model_alias_history;
 pub mod model_aliases;
 pub mod model_traffic_splits;
 pub mod model_versions;
+pub mod pipeline_feed;
 pub mod predictions;
 
 use serde::{Deserialize, Serialize};

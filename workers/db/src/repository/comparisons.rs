@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::IN_CHUNK;
+use super::feed::{self, FeedEntry};
+use crate::entities::pipeline_feed::FeedKind;
 use crate::error::{check_finite, map_fk};
 use crate::{Db, ImageStatus, Result, comparisons, images, now};
 
@@ -83,6 +85,11 @@ impl Db {
                 .await?;
             completed.push(id);
         }
+        let entries = completed
+            .iter()
+            .map(|id| FeedEntry::image(FeedKind::ImageCompleted, *id))
+            .collect();
+        feed::append(&txn, entries).await?;
         txn.commit().await?;
         Ok(completed)
     }

@@ -4,12 +4,15 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::IN_CHUNK;
+use super::feed::{self, FeedEntry};
 use crate::cursor::before_cursor;
+use crate::entities::pipeline_feed::FeedKind;
 use crate::error::check_finite;
 use crate::{Cursor, DateTimeUtc, Db, DbError, Descriptors, ImageStatus, Result, images, now};
 
@@ -209,13 +212,28 @@ impl Db {
     /// Marks an image `failed` with a reason. A `completed` image is left untouched and `false`
     /// is returned. [`DbError::NotFound`] if there is no such image.
     pub async fn mark_failed(&self, id: Uuid, reason: &str) -> Result<bool> {
+        let txn = self.conn.begin().await?;
+        // Told in the feed the first time only (a failed image stays failed).
         let res = images::Entity::update_many()
             .col_expr(images::Column::Status, Expr::value(ImageStatus::Failed))
             .col_expr(images::Column::FailureReason, Expr::value(reason))
             .filter(images::Column::Id.eq(id))
-            .filter(images::Column::Status.ne(ImageStatus::Completed))
-            .exec(&self.conn)
+            .filter(images::Column::Status.is_not_in([ImageStatus::Completed, ImageStatus::Failed]))
+            .exec(&txn)
             .await?;
+        if res.rows_affected > 0 {
+            feed::append(&txn, vec![FeedEntry::image(FeedKind::ImageFailed, id)]).await?;
+            txn.commit().await?;
+            return Ok(true);
+        }
+        // Failed again (a redelivered dead letter): the latest reason stands, nothing to tell.
+        let res = images::Entity::update_many()
+            .col_expr(images::Column::FailureReason, Expr::value(reason))
+            .filter(images::Column::Id.eq(id))
+            .filter(images::Column::Status.eq(ImageStatus::Failed))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
         if res.rows_affected > 0 {
             return Ok(true);
         }

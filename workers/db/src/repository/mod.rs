@@ -6,9 +6,12 @@ pub(crate) mod audit;
 pub(crate) mod comparisons;
 pub(crate) mod events;
 pub(crate) mod experiments;
+pub(crate) mod feed;
 pub(crate) mod images;
+pub(crate) mod jobs;
 pub(crate) mod outbox;
 pub(crate) mod predictions;
+pub(crate) mod quality;
 pub(crate) mod registry;
 pub(crate) mod statistics;
 

@@ -6,13 +6,15 @@ use std::collections::HashSet;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    SqlErr,
+    SqlErr, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::IN_CHUNK;
+use super::feed::{self, FeedEntry};
 use crate::cursor::before_cursor;
+use crate::entities::pipeline_feed::FeedKind;
 use crate::error::check_finite;
 use crate::{Cursor, DateTimeUtc, Db, DbError, Result, TopK, TopKList, now, predictions};
 
@@ -94,6 +96,8 @@ impl Db {
             })
             .collect();
         if !rows.is_empty() {
+            // The rows and their feed entries commit together.
+            let txn = self.conn.begin().await?;
             let inserted = predictions::Entity::insert_many(rows)
                 .on_conflict(
                     OnConflict::columns([
@@ -105,9 +109,10 @@ impl Db {
                     .to_owned(),
                 )
                 .do_nothing()
-                .exec_without_returning(&self.conn)
+                .exec_without_returning(&txn)
                 .await;
             if let Err(e) = inserted {
+                txn.rollback().await?;
                 if matches!(e.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_))) {
                     let found: HashSet<Uuid> = self
                         .get_images(&image_ids)
@@ -124,6 +129,30 @@ impl Db {
                 }
                 return Err(DbError::Database(e));
             }
+            // Those of ours that went in (one already stored was skipped) are told in the feed.
+            let ours: Vec<Uuid> = ours.iter().copied().collect();
+            let mut went_in = Vec::new();
+            for chunk in ours.chunks(IN_CHUNK) {
+                went_in.extend(
+                    predictions::Entity::find()
+                        .filter(predictions::Column::Id.is_in(chunk.iter().copied()))
+                        .all(&txn)
+                        .await?,
+                );
+            }
+            went_in.sort_by(|a, b| (a.image_id, &a.model).cmp(&(b.image_id, &b.model)));
+            let entries = went_in
+                .into_iter()
+                .map(|p| FeedEntry {
+                    kind: FeedKind::PredictionRecorded,
+                    image_id: p.image_id,
+                    model: Some(p.model),
+                    model_version: Some(p.model_version),
+                    prediction_id: Some(p.id),
+                })
+                .collect();
+            feed::append(&txn, entries).await?;
+            txn.commit().await?;
         }
         let stored = self.predictions_for_images(&image_ids).await?;
         let inserted = stored.iter().map(|r| ours.contains(&r.id)).collect();
