@@ -122,8 +122,12 @@ impl Platform {
     /// Runs until shutdown is requested or a part stops by itself (an error, which is returned).
     pub async fn run(mut self) -> anyhow::Result<()> {
         let outcome = tokio::select! {
+            biased;
             _ = self.shutdown.cancelled() => Ok(()),
             Some(ended) = self.tasks.join_next() => match ended {
+                // A signal cancels the token and the tasks end with it: one may be seen ending
+                // first, which is the shutdown asked for, not a failure.
+                _ if self.shutdown.is_cancelled() => Ok(()),
                 Ok((name, Ok(()))) => Err(anyhow::anyhow!("{name} stopped unexpectedly")),
                 Ok((name, Err(e))) => Err(e.context(format!("{name} failed"))),
                 Err(e) => Err(anyhow::anyhow!("a task panicked: {e}")),
