@@ -41,6 +41,7 @@ METRICS = {
     "vision_images_rejected_total",
     "vision_job_runs_total",
     "vision_data_quality_findings",
+    "vision_pipeline_backlog",
 }
 # The heads of the shipped bundle (one classifier deployment per head name).
 MODELS = list(dict.fromkeys(
