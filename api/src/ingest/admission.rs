@@ -63,9 +63,25 @@ impl Backlog {
     }
 }
 
-/// Room for some images, taken before they are stored (see [`Admission::hold`]).
+/// Room for some images, taken before they are checked and stored: [`Admission::hold`] turns
+/// it into images that count; dropped unused (a file refused, an upload abandoned), it gives
+/// the room back.
 #[must_use = "a ticket holds room until its images are held"]
-pub struct Ticket(usize);
+pub struct Ticket {
+    images: usize,
+    backlog: Option<(Arc<Mutex<Backlog>>, Arc<Notify>)>,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if let Some((backlog, room)) = self.backlog.take()
+            && self.images > 0
+        {
+            backlog.lock().expect("admission lock").reserved -= self.images;
+            room.notify_one();
+        }
+    }
+}
 
 impl Admission {
     /// `bound` images in flight (0: no bound); an upload waits at most `wait` for room.
@@ -82,7 +98,10 @@ impl Admission {
     /// let in whole, so the backlog may pass the bound by one batch, never by more).
     pub async fn admit(&self, images: usize, patience: Patience) -> ApiResult<Ticket> {
         if self.bound == 0 {
-            return Ok(Ticket(0));
+            return Ok(Ticket {
+                images: 0,
+                backlog: None,
+            });
         }
         let deadline = tokio::time::Instant::now() + self.wait;
         loop {
@@ -94,7 +113,10 @@ impl Admission {
                 let mut backlog = self.backlog.lock().expect("admission lock");
                 if backlog.len() < self.bound {
                     backlog.reserved += images;
-                    return Ok(Ticket(images));
+                    return Ok(Ticket {
+                        images,
+                        backlog: Some((self.backlog.clone(), self.room.clone())),
+                    });
                 }
             }
             match patience {
@@ -115,9 +137,10 @@ impl Admission {
     /// The images of `ticket` will be stored under `ids`: each counts until it finishes (or
     /// [`Admission::release`]). Called before they are announced, so a fast pipeline cannot
     /// finish one before it is held.
-    pub fn hold(&self, ticket: Ticket, ids: &[Uuid]) {
+    pub fn hold(&self, mut ticket: Ticket, ids: &[Uuid]) {
         let mut backlog = self.backlog.lock().expect("admission lock");
-        backlog.reserved -= ticket.0;
+        backlog.reserved -= ticket.images;
+        ticket.images = 0;
         if self.bound > 0 {
             let now = Instant::now();
             backlog.held.extend(ids.iter().map(|id| (*id, now)));
@@ -129,10 +152,11 @@ impl Admission {
     pub fn release(&self, ids: &[Uuid]) {
         let mut backlog = self.backlog.lock().expect("admission lock");
         for id in ids {
-            backlog.held.remove(id);
+            if backlog.held.remove(id).is_some() {
+                self.room.notify_one();
+            }
         }
         gauge(backlog.len());
-        self.room.notify_waiters();
     }
 
     /// Images accepted and not finished.
@@ -144,7 +168,7 @@ impl Admission {
         let mut backlog = self.backlog.lock().expect("admission lock");
         if backlog.held.remove(&id).is_some() {
             gauge(backlog.len());
-            self.room.notify_waiters();
+            self.room.notify_one();
         }
     }
 
@@ -155,8 +179,8 @@ impl Admission {
         backlog.held.retain(|_, since| since.elapsed() < after);
         gauge(backlog.len());
         let expired = before - backlog.held.len();
-        if expired > 0 {
-            self.room.notify_waiters();
+        for _ in 0..expired {
+            self.room.notify_one();
         }
         expired
     }

@@ -138,6 +138,10 @@ impl Ingest {
         patience: Patience,
     ) -> ApiResult<Vec<ImageRecord>> {
         let source = fields::source(source)?;
+        // Room in the backlog before the files are decoded: past the bound, a refusal costs
+        // the server next to nothing, which is the point of refusing (checking first spent
+        // the CPU the pipeline lacked on uploads then refused). Dropped if a file is refused.
+        let ticket = self.admission.admit(incoming.len(), patience).await?;
         let limits = self.limits.image;
         let classes = &self.classes;
         // Checks decode whole images: run a few at once, at most one per core.
@@ -152,9 +156,6 @@ impl Ingest {
                 .buffered(self.limits.check_parallelism.max(1))
                 .try_collect()
                 .await?;
-        // Room in the backlog only for files that passed every check: a bad file is refused
-        // for what it is, whatever the load.
-        let ticket = self.admission.admit(prepared.len(), patience).await?;
         let ids: Vec<_> = prepared.iter().map(|file| file.id).collect();
         self.admission.hold(ticket, &ids);
         let committer = Committer {
