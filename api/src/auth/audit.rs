@@ -37,19 +37,11 @@ impl RequestMeta {
 #[derive(Clone)]
 pub struct Audit {
     db: Db,
-    /// One append at a time per process. Appends take the next number optimistically and try
-    /// again when another writer took it; hundreds at once (uploads refused under overload are
-    /// audited too) then spent their time colliding and retrying, holding SQLite's write lock
-    /// from the pipeline. In turn, they never collide within a process.
-    appending: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Audit {
     pub fn new(db: Db) -> Self {
-        Self {
-            db,
-            appending: Arc::default(),
-        }
+        Self { db }
     }
 
     pub async fn record(
@@ -69,7 +61,6 @@ impl Audit {
             outcome: outcome.to_string(),
             detail,
         };
-        let _turn = self.appending.lock().await;
         if let Err(error) = self.db.append_audit(entry).await {
             tracing::error!(%error, operation, outcome, "could not write the audit log");
         }

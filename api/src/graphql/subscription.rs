@@ -16,8 +16,8 @@ use std::collections::HashSet;
 use async_graphql::{Context, ID, MergedSubscription, Result, Subscription};
 use futures::{Stream, StreamExt};
 use uuid::Uuid;
-use vision_db::FeedKind;
 use vision_db::entities::images;
+use vision_db::{DbError, FeedKind};
 
 use super::ids;
 use super::live::LiveSubscription;
@@ -70,12 +70,20 @@ fn follow_error(error: FollowError) -> async_graphql::Error {
     .into()
 }
 
-/// The feed's rows for a subscription, from `after` or from now.
-fn feed(
-    state: &AppState,
-    after: Option<i64>,
-) -> impl Stream<Item = Result<FeedRow, FollowError>> + use<> {
-    state.events.follow(after).boxed()
+/// The feed's rows for a subscription, from `after` or from now; a stop is the error that ends
+/// the stream.
+fn feed(state: &AppState, after: Option<i64>) -> impl Stream<Item = Result<FeedRow>> + use<> {
+    state
+        .events
+        .follow(after)
+        .map(|row| row.map_err(follow_error))
+        .boxed()
+}
+
+/// A payload read that failed for the row `seq`: following again from before it misses
+/// nothing.
+fn read_error(seq: i64) -> impl FnOnce(DbError) -> async_graphql::Error {
+    move |e| ApiError::from(e).resume_from(cursor_text(seq - 1)).into()
 }
 
 async fn existing_image(state: &AppState, id: Uuid) -> Result<images::Model> {
@@ -104,37 +112,26 @@ async fn image_reaching(
         Some(id) => Some(existing_image(&state, id).await?),
         None => None,
     };
-    Ok(async_stream::stream! {
+    Ok(async_stream::try_stream! {
         if let Some(image) = replay
             && after.is_none()
             && ImageStatus::from_db(image.status) == status
         {
-            yield Ok(Image(image));
+            yield Image(image);
             // An image reaches a final status once: nothing more will come.
             return;
         }
         while let Some(row) = rows.next().await {
-            let row = match row {
-                Ok(row) => row,
-                Err(e) => {
-                    yield Err(follow_error(e));
-                    return;
-                }
-            };
+            let row = row?;
             if row.kind != kind || image_id.is_some_and(|id| id != row.image_id) {
                 continue;
             }
-            match state.db.get_image(row.image_id).await {
-                Ok(Some(image)) => yield Ok(Image(image)),
-                // Deleted since.
-                Ok(None) => continue,
-                Err(e) => {
-                    yield Err(ApiError::from(e).resume_from(cursor_text(row.seq - 1)).into());
+            // None: deleted since.
+            if let Some(image) = state.db.get_image(row.image_id).await.map_err(read_error(row.seq))? {
+                yield Image(image);
+                if image_id.is_some() {
                     return;
                 }
-            }
-            if image_id.is_some() {
-                return;
             }
         }
     })
@@ -162,15 +159,9 @@ impl PipelineSubscription {
         let image_id = ids::parse_opt(image_id.as_ref())?;
         let after = parse_after(after.as_deref())?;
         let mut rows = feed(&state, after);
-        Ok(async_stream::stream! {
+        Ok(async_stream::try_stream! {
             while let Some(row) = rows.next().await {
-                let row = match row {
-                    Ok(row) => row,
-                    Err(e) => {
-                        yield Err(follow_error(e));
-                        return;
-                    }
-                };
+                let row = row?;
                 let kind = PipelineEventKind::from(row.kind);
                 let wanted = image_id.is_none_or(|id| id == row.image_id)
                     && kinds.as_ref().is_none_or(|k| k.contains(&kind))
@@ -178,7 +169,7 @@ impl PipelineSubscription {
                         .as_deref()
                         .is_none_or(|m| row.model.as_deref() == Some(m));
                 if wanted {
-                    yield Ok(PipelineEvent(row));
+                    yield PipelineEvent(row);
                 }
             }
         })
@@ -214,21 +205,15 @@ impl PipelineSubscription {
             (None, _) => Vec::new(),
         };
         let wanted = move |m: &str| model.as_deref().is_none_or(|want| want == m);
-        Ok(async_stream::stream! {
+        Ok(async_stream::try_stream! {
             let mut sent = HashSet::new();
             for row in replay {
                 if wanted(&row.model) && sent.insert(row.id) {
-                    yield Ok(Prediction(row));
+                    yield Prediction(row);
                 }
             }
             while let Some(row) = rows.next().await {
-                let row = match row {
-                    Ok(row) => row,
-                    Err(e) => {
-                        yield Err(follow_error(e));
-                        return;
-                    }
-                };
+                let row = row?;
                 let (FeedKind::PredictionRecorded, Some(id), Some(model)) =
                     (row.kind, row.prediction_id, row.model.as_deref())
                 else {
@@ -240,16 +225,13 @@ impl PipelineSubscription {
                 if !sent.insert(id) {
                     continue;
                 }
-                match state.db.predictions_for_images(&[row.image_id]).await {
-                    Ok(stored) => {
-                        if let Some(prediction) = stored.into_iter().find(|p| p.id == id) {
-                            yield Ok(Prediction(prediction));
-                        }
-                    }
-                    Err(e) => {
-                        yield Err(ApiError::from(e).resume_from(cursor_text(row.seq - 1)).into());
-                        return;
-                    }
+                let stored = state
+                    .db
+                    .predictions_for_images(&[row.image_id])
+                    .await
+                    .map_err(read_error(row.seq))?;
+                if let Some(prediction) = stored.into_iter().find(|p| p.id == id) {
+                    yield Prediction(prediction);
                 }
             }
         })

@@ -122,11 +122,8 @@ impl Admission {
             match patience {
                 Patience::Unbounded => freed.await,
                 Patience::Bounded => {
+                    // Counted in `images_rejected` by the ingest, as every refusal.
                     if tokio::time::timeout_at(deadline, freed).await.is_err() {
-                        vision_core::metrics::metrics()
-                            .images_rejected
-                            .with_label_values(&[ErrorCode::Overloaded.as_str()])
-                            .inc();
                         return Err(overloaded(self.bound, self.wait));
                     }
                 }

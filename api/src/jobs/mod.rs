@@ -127,22 +127,18 @@ impl Jobs {
             Ok(report) => (Some(report), None),
             Err(e) => (None, Some(e)),
         };
-        let status = if error.is_some() {
-            "failed"
-        } else {
-            "succeeded"
-        };
+        let run = self.db.finish_job_run(run, report, error).await?;
         vision_core::metrics::metrics()
             .job_runs
-            .with_label_values(&[job.name(), status])
+            .with_label_values(&[job.name(), &run.status])
             .inc();
-        match &error {
+        match &run.error {
             Some(error) => tracing::warn!(job = job.name(), run = %run.id, error, "job failed"),
-            None => tracing::info!(job = job.name(), run = %run.id, report = ?report, "job done"),
+            None => {
+                tracing::info!(job = job.name(), run = %run.id, report = ?run.report, "job done")
+            }
         }
-        self.db.finish_job_run(run.id, report, error).await?;
-        let finished = self.db.job_runs(Some(job.name()), 5).await?;
-        Ok(finished.into_iter().find(|r| r.id == run.id).unwrap_or(run))
+        Ok(run)
     }
 
     /// Runs `job` every `every` until `shutdown` (the embedded process's schedule); the first

@@ -16,7 +16,7 @@
 //! page by page. Uploads go on meanwhile: a row newer than the listing is not judged, and an
 //! object without a row is looked up again at the end before it is reported.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -118,6 +118,8 @@ pub async fn check(
     let mut objects = list_all(store.as_ref()).await?;
     report.objects_listed = objects.len() as u64;
 
+    // Objects found corrupt by size, so that the hash check does not count them again.
+    let mut size_corrupt = HashSet::new();
     let mut after = None;
     loop {
         let rows = db.stored_images(after, PAGE as u64).await?;
@@ -126,7 +128,10 @@ pub async fn check(
         for row in rows {
             report.images_checked += 1;
             match objects.remove(&row.object_key) {
-                Some(size) if size != row.size_bytes as u64 => report.objects_corrupt.add(row.id),
+                Some(size) if size != row.size_bytes as u64 => {
+                    size_corrupt.insert(row.id);
+                    report.objects_corrupt.add(row.id);
+                }
                 Some(_) => {}
                 // Uploaded after the listing: its object may be newer too.
                 None if row.created_at >= listed_at => {}
@@ -153,12 +158,7 @@ pub async fn check(
                 let hash = hex::encode(Sha256::digest(&bytes));
                 let corrupt =
                     hash != row.content_hash || bytes.len() as u64 != row.size_bytes as u64;
-                if corrupt
-                    && !report
-                        .objects_corrupt
-                        .examples
-                        .contains(&row.id.to_string())
-                {
+                if corrupt && !size_corrupt.contains(&row.id) {
                     report.objects_corrupt.add(row.id);
                 }
             }

@@ -106,7 +106,13 @@ pub async fn start(
         Some(url) => Some(crate::auth::shared::SharedCounters::start(url).await?),
         None => None,
     };
-    let (db_for_jobs, store_for_jobs) = (db.clone(), store.clone());
+    let jobs = crate::jobs::Jobs::new(
+        db.clone(),
+        store.clone(),
+        config.replica_name(),
+        config.retention(),
+        config.quality(),
+    );
     let state = AppState {
         auth: crate::auth::Authenticator::new(db.clone(), open).with_jwt(jwt),
         audit: crate::auth::audit::Audit::new(db.clone()),
@@ -125,13 +131,7 @@ pub async fn start(
         ingest,
         replays,
         events,
-        jobs: crate::jobs::Jobs::new(
-            db_for_jobs,
-            store_for_jobs,
-            config.replica_name(),
-            config.retention(),
-            config.quality(),
-        ),
+        jobs,
     };
     let relay = ingest::Relay::for_publish_wait(config.publish_wait());
     let (db, stop) = (state.db.clone(), shutdown.clone());

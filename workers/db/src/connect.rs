@@ -21,6 +21,8 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone, Debug)]
 pub struct Db {
     pub(crate) conn: DatabaseConnection,
+    /// One audit append at a time in this process (see [`Db::append_audit`]).
+    pub(crate) audit_appends: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Removes the password from a URL, for error messages.
@@ -88,14 +90,10 @@ impl Db {
             // read the schema half-way through the migration keeps that stale schema for
             // statement preparation, and then rejects e.g. `ON CONFLICT (image_id, model,
             // model_version)` because it has not seen the unique index yet.
-            let single = Db {
-                conn: connect(1).await?,
-            };
+            let single = Db::from_connection(connect(1).await?);
             single.migrate().await?;
             single.close().await?;
-            let db = Db {
-                conn: connect(SQLITE_POOL_SIZE).await?,
-            };
+            let db = Db::from_connection(connect(SQLITE_POOL_SIZE).await?);
             tracing::info!(url = %redact(url), backend = "sqlite", "database ready");
             return Ok(db);
         }
@@ -104,9 +102,7 @@ impl Db {
         } else {
             POSTGRES_POOL_SIZE
         };
-        let db = Db {
-            conn: connect(max).await?,
-        };
+        let db = Db::from_connection(connect(max).await?);
         db.migrate().await?;
         tracing::info!(url = %redact(url), backend = db.backend_name(), "database ready");
         Ok(db)
@@ -114,7 +110,10 @@ impl Db {
 
     /// Wraps an existing connection without running the migrations.
     pub fn from_connection(conn: DatabaseConnection) -> Db {
-        Db { conn }
+        Db {
+            conn,
+            audit_appends: Default::default(),
+        }
     }
 
     /// Applies the pending migrations ([`Db::connect`] already does; with SQLite prefer that,

@@ -85,8 +85,8 @@
 //! [`Db::completed_without_comparison`].
 //!
 //! Test helpers (feature `testing`, for test crates only): `insert_prediction` and
-//! `complete_image` (one at a time), `purge_predictions_before` (for a retention job, F23, that
-//! does not exist yet), `recent_events`, `find_extracted_by_hash`.
+//! `complete_image` (one at a time), `purge_predictions_before` (all at once, in the retention
+//! job's batches), `recent_events`, `find_extracted_by_hash`.
 //!
 //! Entities: [`images`], [`predictions`], [`comparisons`], [`events`] (module [`entities`]);
 //! JSON columns are typed: `images.descriptors` is [`Descriptors`] (`Vec<f32>`),

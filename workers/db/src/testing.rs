@@ -4,7 +4,7 @@
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
-use crate::{DateTimeUtc, Db, NewComparison, NewPrediction, Result, events, images, predictions};
+use crate::{DateTimeUtc, Db, NewComparison, NewPrediction, Result, events, images};
 
 impl Db {
     /// Records one prediction ([`Db::record_predictions`] of one): `true` if inserted, `false`
@@ -25,14 +25,18 @@ impl Db {
             .is_empty())
     }
 
-    /// Deletes the predictions created before `cutoff`; returns how many. Meant for a future
-    /// retention job (F23), which does not exist yet.
+    /// Deletes every prediction created before `cutoff`, in the retention job's batches
+    /// ([`Db::purge_predictions_batch`]); returns how many.
     pub async fn purge_predictions_before(&self, cutoff: DateTimeUtc) -> Result<u64> {
-        let res = predictions::Entity::delete_many()
-            .filter(predictions::Column::CreatedAt.lt(cutoff))
-            .exec(&self.conn)
-            .await?;
-        Ok(res.rows_affected)
+        const BATCH: u64 = 500;
+        let mut deleted = 0;
+        loop {
+            let batch = self.purge_predictions_batch(cutoff, BATCH).await?;
+            deleted += batch;
+            if batch < BATCH {
+                return Ok(deleted);
+            }
+        }
     }
 
     /// The `limit` most recent events, newest first.

@@ -86,8 +86,11 @@ fn as_entry(row: &audit_log::Model) -> NewAuditEntry {
 impl Db {
     /// Appends an entry after the last one. Writers that race for a sequence number (other
     /// requests, other replicas) lose on the primary key and try again after the new last one,
-    /// so the chain never forks.
+    /// so the chain never forks. Within a process appends go one at a time: hundreds at once
+    /// (uploads refused under overload are audited too) otherwise spend their time colliding
+    /// and retrying, holding SQLite's write lock from the pipeline.
     pub async fn append_audit(&self, entry: NewAuditEntry) -> Result<audit_log::Model> {
+        let _turn = self.audit_appends.lock().await;
         let mut last_error = None;
         for attempt in 0..APPEND_TRIES {
             let last = audit_log::Entity::find()

@@ -86,23 +86,38 @@ impl Db {
         Ok(run)
     }
 
-    /// Records how a run ended: its report (JSON), or its error.
+    /// Records how `run` ended, with its report (JSON) or its error; returns it as stored.
     pub async fn finish_job_run(
         &self,
-        id: Uuid,
+        run: job_runs::Model,
         report: Option<String>,
         error: Option<String>,
-    ) -> Result<()> {
-        let status = if error.is_some() { FAILED } else { SUCCEEDED };
+    ) -> Result<job_runs::Model> {
+        let finished = job_runs::Model {
+            status: if error.is_some() { FAILED } else { SUCCEEDED }.to_owned(),
+            finished_at: Some(now()),
+            report,
+            error,
+            ..run
+        };
         job_runs::Entity::update_many()
-            .col_expr(job_runs::Column::Status, Expr::value(status))
-            .col_expr(job_runs::Column::FinishedAt, Expr::value(now()))
-            .col_expr(job_runs::Column::Report, Expr::value(report))
-            .col_expr(job_runs::Column::Error, Expr::value(error))
-            .filter(job_runs::Column::Id.eq(id))
+            .col_expr(
+                job_runs::Column::Status,
+                Expr::value(finished.status.clone()),
+            )
+            .col_expr(
+                job_runs::Column::FinishedAt,
+                Expr::value(finished.finished_at),
+            )
+            .col_expr(
+                job_runs::Column::Report,
+                Expr::value(finished.report.clone()),
+            )
+            .col_expr(job_runs::Column::Error, Expr::value(finished.error.clone()))
+            .filter(job_runs::Column::Id.eq(finished.id))
             .exec(&self.conn)
             .await?;
-        Ok(())
+        Ok(finished)
     }
 
     /// The latest runs, newest first; of one job when given.

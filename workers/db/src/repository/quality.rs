@@ -1,7 +1,7 @@
 //! What the data-quality job reads: image rows page by page (without their descriptors), and
 //! the rows that break the pipeline's invariants.
 
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::{Expr, Query, SelectStatement};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
@@ -93,19 +93,15 @@ impl Db {
 
     /// Images still `pending` or `extracted` that were uploaded before `before`.
     pub async fn stuck_images(&self, before: DateTimeUtc, examples: u64) -> Result<Violations> {
-        let filter = || {
-            images::Entity::find()
-                .filter(
-                    images::Column::Status.is_in([ImageStatus::Pending, ImageStatus::Extracted]),
-                )
-                .filter(images::Column::CreatedAt.lt(before))
-        };
-        violations(filter().count(&self.conn).await?, self, filter(), examples).await
+        let stuck = images::Entity::find()
+            .filter(images::Column::Status.is_in([ImageStatus::Pending, ImageStatus::Extracted]))
+            .filter(images::Column::CreatedAt.lt(before));
+        violations(self, stuck, examples).await
     }
 
     /// Completed images without any answer (a non-shadow prediction).
     pub async fn completed_without_predictions(&self, examples: u64) -> Result<Violations> {
-        let answered = Query::select()
+        let answers = Query::select()
             .expr(Expr::val(1))
             .from(predictions::Entity)
             .and_where(
@@ -114,17 +110,12 @@ impl Db {
             )
             .and_where(Expr::col((predictions::Entity, predictions::Column::Shadow)).eq(false))
             .to_owned();
-        let filter = || {
-            images::Entity::find()
-                .filter(images::Column::Status.eq(ImageStatus::Completed))
-                .filter(Expr::exists(answered.clone()).not())
-        };
-        violations(filter().count(&self.conn).await?, self, filter(), examples).await
+        violations(self, completed_without(answers), examples).await
     }
 
     /// Completed images without their comparison.
     pub async fn completed_without_comparison(&self, examples: u64) -> Result<Violations> {
-        let compared = Query::select()
+        let comparison = Query::select()
             .expr(Expr::val(1))
             .from(comparisons::Entity)
             .and_where(
@@ -132,21 +123,24 @@ impl Db {
                     .equals((images::Entity, images::Column::Id)),
             )
             .to_owned();
-        let filter = || {
-            images::Entity::find()
-                .filter(images::Column::Status.eq(ImageStatus::Completed))
-                .filter(Expr::exists(compared.clone()).not())
-        };
-        violations(filter().count(&self.conn).await?, self, filter(), examples).await
+        violations(self, completed_without(comparison), examples).await
     }
 }
 
+/// Completed images for which `rows` (a subquery on the image's id) finds nothing.
+fn completed_without(rows: SelectStatement) -> sea_orm::Select<images::Entity> {
+    images::Entity::find()
+        .filter(images::Column::Status.eq(ImageStatus::Completed))
+        .filter(Expr::exists(rows).not())
+}
+
+/// How many images `query` finds, and the oldest few.
 async fn violations(
-    count: u64,
     db: &Db,
     query: sea_orm::Select<images::Entity>,
     examples: u64,
 ) -> Result<Violations> {
+    let count = query.clone().count(&db.conn).await?;
     let examples: Vec<Uuid> = query
         .select_only()
         .column(images::Column::Id)
