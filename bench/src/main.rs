@@ -28,6 +28,7 @@ mod distributed;
 mod hostile;
 mod report;
 mod server;
+mod stats;
 mod swap;
 
 use std::path::PathBuf;
@@ -105,6 +106,14 @@ pub struct Args {
     /// server's memory (`bench/results/hostile-memory.json`).
     #[arg(long, conflicts_with_all = ["url", "compare_python", "distributed", "swap", "backtest"])]
     pub hostile: Option<u64>,
+    /// Instead of uploading: record predictions through the repository up to each of these
+    /// sizes (comma-separated, ascending) and time every statistics query at each, on SQLite
+    /// and on the PostgreSQL of `--postgres` (`bench/results/stats.json`).
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["url", "compare_python", "distributed", "swap", "backtest", "hostile"])]
+    pub stats: Option<Vec<u64>>,
+    /// Runs of each statistics query per size (`--stats`).
+    #[arg(long, default_value_t = 200)]
+    pub stats_repeats: usize,
 }
 
 #[tokio::main]
@@ -115,6 +124,9 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
+    if let Some(sizes) = &args.stats {
+        return stats::run(&args, sizes).await;
+    }
     let archive = args
         .dataset
         .clone()

@@ -56,8 +56,8 @@ impl StatisticsQuery {
             .collect())
     }
 
-    /// Accuracy and latency per model over time, in buckets of `bucketSeconds` (1 ..= 86400)
-    /// aligned on the Unix epoch, over `[since, until)` (`until` defaults to now). At most 500
+    /// Accuracy and latency per model over time, in buckets of `bucketSeconds` (a multiple of
+    /// 5 up to 300, of 60 up to 3600 or of 3600 up to 86400) aligned on the Unix epoch, over `[since, until)` (`until` defaults to now). At most 500
     /// buckets per model: an older `since` is moved forward.
     async fn time_series(
         &self,

@@ -10,7 +10,8 @@
 //! - images stuck: still `pending` or `extracted` long after their upload;
 //! - predictions missing: completed images without an answer; comparisons missing: completed
 //!   images without their comparison;
-//! - the audit log's hash chain.
+//! - the audit log's hash chain;
+//! - statistics drift: the statistics rollups disagreeing with a count over the rows.
 //!
 //! The store is listed once into memory (about 100 bytes per object), then the rows are read
 //! page by page. Uploads go on meanwhile: a row newer than the listing is not judged, and an
@@ -73,6 +74,9 @@ pub struct QualityReport {
     pub images_stuck: Finding,
     pub predictions_missing: Finding,
     pub comparisons_missing: Finding,
+    /// Groups (model version, or model version, label and predicted class) whose statistics
+    /// rollups differ from a count over the predictions.
+    pub statistics_drift: Finding,
     /// The first audit entry that does not follow from the one before, if any.
     pub audit_chain_broken: Option<String>,
     pub duration_ms: u64,
@@ -80,7 +84,7 @@ pub struct QualityReport {
 
 impl QualityReport {
     /// Findings by kind, as the metrics count them.
-    pub fn counts(&self) -> [(&'static str, u64); 7] {
+    pub fn counts(&self) -> [(&'static str, u64); 8] {
         [
             ("objects_missing", self.objects_missing.count),
             ("objects_corrupt", self.objects_corrupt.count),
@@ -88,6 +92,7 @@ impl QualityReport {
             ("images_stuck", self.images_stuck.count),
             ("predictions_missing", self.predictions_missing.count),
             ("comparisons_missing", self.comparisons_missing.count),
+            ("statistics_drift", self.statistics_drift.count),
             (
                 "audit_chain_broken",
                 u64::from(self.audit_chain_broken.is_some()),
@@ -187,6 +192,11 @@ pub async fn check(
         finding.count = violations.count;
         finding.examples = violations.examples.iter().map(Uuid::to_string).collect();
     }
+    let drift = db.rollup_drift(EXAMPLES).await?;
+    report.statistics_drift = Finding {
+        count: drift.count,
+        examples: drift.examples,
+    };
     let audit = db.verify_audit_log().await?;
     report.audit_chain_broken = audit.broken.map(|(seq, why)| format!("entry {seq}: {why}"));
     report.duration_ms = started.elapsed().as_millis() as u64;

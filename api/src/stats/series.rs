@@ -1,12 +1,14 @@
-//! Predictions grouped into fixed time buckets per model: accuracy and latency over time.
-
-use std::collections::BTreeMap;
+//! Time series: accuracy and latency per model in fixed time buckets, from the rollups.
 
 use chrono::{DateTime, Utc};
-use vision_db::{PredictionSample, nearest_rank};
+use vision_db::{MODEL_LEVELS, SeriesPoint};
 
 /// Buckets per model a time series covers at most: the window is cut to this many buckets.
 pub const MAX_BUCKETS: i64 = 500;
+
+/// Rollup rows per bucket a time series may read at most: a bucket size is refused when the
+/// largest rollup level dividing it is finer than this many per bucket.
+pub const MAX_ROWS_PER_BUCKET: i64 = 60;
 
 /// One model in one bucket.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,80 +25,79 @@ pub struct Bucket {
     pub latency_p95_ms: f64,
 }
 
-/// Groups samples by model and by `bucket_seconds`-long bucket (aligned on the Unix epoch);
-/// sorted by model, then time. Empty buckets are left out.
-pub fn bucketize(samples: &[PredictionSample], bucket_seconds: i64) -> Vec<Bucket> {
-    assert!(bucket_seconds > 0, "bucket size must be positive");
-    let mut groups: BTreeMap<(&str, i64), Vec<&PredictionSample>> = BTreeMap::new();
-    for s in samples {
-        let start = s.created_at.timestamp().div_euclid(bucket_seconds) * bucket_seconds;
-        groups.entry((&s.model, start)).or_default().push(s);
+impl From<SeriesPoint> for Bucket {
+    fn from(p: SeriesPoint) -> Self {
+        let f = &p.figures;
+        Self {
+            start: p.start,
+            count: f.count,
+            labeled: f.labeled,
+            correct: f.correct,
+            accuracy: f.accuracy(),
+            mean_latency_ms: f.mean_inference_ms(),
+            latency_p50_ms: f.latency_percentile(50),
+            latency_p95_ms: f.latency_percentile(95),
+            model: p.model,
+        }
     }
-    groups
-        .into_iter()
-        .map(|((model, start), members)| {
-            let mut latencies: Vec<f64> = members.iter().map(|s| s.inference_ms).collect();
-            latencies.sort_by(f64::total_cmp);
-            let count = latencies.len() as u64;
-            let percentile = |p: u64| latencies[(nearest_rank(p, count) - 1) as usize];
-            let labeled = members.iter().filter(|s| s.correct.is_some()).count() as u64;
-            let correct = members.iter().filter(|s| s.correct == Some(true)).count() as u64;
-            Bucket {
-                model: model.to_string(),
-                start: DateTime::from_timestamp(start, 0).unwrap_or_default(),
-                count,
-                labeled,
-                correct,
-                accuracy: (labeled > 0).then(|| correct as f64 / labeled as f64),
-                mean_latency_ms: latencies.iter().sum::<f64>() / count as f64,
-                latency_p50_ms: percentile(50),
-                latency_p95_ms: percentile(95),
-            }
-        })
-        .collect()
+}
+
+/// Why a bucket size is refused, if it is: it must be made of whole rollup buckets, at most
+/// [`MAX_ROWS_PER_BUCKET`] of them (5 s steps up to 5 min, minutes up to an hour, hours up
+/// to a day).
+pub fn bucket_size_problem(bucket_seconds: i64, max: i64) -> Option<String> {
+    let finest = MODEL_LEVELS[0];
+    let fits = (finest..=max).contains(&bucket_seconds)
+        && MODEL_LEVELS
+            .iter()
+            .rev()
+            .find(|l| bucket_seconds % **l == 0)
+            .is_some_and(|l| bucket_seconds / l <= MAX_ROWS_PER_BUCKET);
+    (!fits).then(|| {
+        format!(
+            "bucketSeconds must be a multiple of 5 up to 300, of 60 up to 3600 or of 3600 up to \
+             {max}, not {bucket_seconds}"
+        )
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vision_db::Figures;
 
-    fn sample(model: &str, second: i64, ms: f64, correct: Option<bool>) -> PredictionSample {
-        PredictionSample {
-            model: model.into(),
-            created_at: DateTime::from_timestamp(1_700_000_000 + second, 0).unwrap(),
-            inference_ms: ms,
-            correct,
+    #[test]
+    fn a_point_becomes_a_bucket() {
+        let mut f = Figures {
+            count: 3,
+            labeled: 2,
+            correct: 1,
+            sum_inference_ms: 6.0,
+            ..Figures::default()
+        };
+        for ms in [1.0, 2.0, 3.0] {
+            f.latency.add(ms);
         }
+        let start = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let b = Bucket::from(SeriesPoint {
+            model: "fast".into(),
+            start,
+            figures: f,
+        });
+        assert_eq!((b.count, b.labeled, b.correct), (3, 2, 1));
+        assert_eq!(b.accuracy, Some(0.5));
+        assert_eq!(b.mean_latency_ms, 2.0);
+        assert!((b.latency_p50_ms - 2.0).abs() <= 0.02);
+        assert!((b.latency_p95_ms - 3.0).abs() <= 0.03);
     }
 
     #[test]
-    fn groups_by_model_and_bucket() {
-        // 1_700_000_000 is a multiple of 10 and of 60.
-        let samples = [
-            sample("fast", 1, 1.0, Some(true)),
-            sample("fast", 2, 3.0, Some(false)),
-            sample("fast", 9, 2.0, None),
-            sample("fast", 10, 5.0, Some(true)),
-            sample("accurate", 3, 7.0, Some(true)),
-        ];
-        let buckets = bucketize(&samples, 10);
-        assert_eq!(buckets.len(), 3);
-        assert_eq!(buckets[0].model, "accurate");
-        let first = &buckets[1];
-        assert_eq!(first.model, "fast");
-        assert_eq!(first.start.timestamp(), 1_700_000_000);
-        assert_eq!((first.count, first.labeled, first.correct), (3, 2, 1));
-        assert_eq!(first.accuracy, Some(0.5));
-        assert_eq!(first.mean_latency_ms, 2.0);
-        assert_eq!(first.latency_p50_ms, 2.0);
-        assert_eq!(first.latency_p95_ms, 3.0);
-        assert_eq!(buckets[2].start.timestamp(), 1_700_000_010);
-        assert_eq!(buckets[2].accuracy, Some(1.0));
-    }
-
-    #[test]
-    fn unlabelled_bucket_has_no_accuracy() {
-        let buckets = bucketize(&[sample("fast", 0, 1.0, None)], 60);
-        assert_eq!(buckets[0].accuracy, None);
+    fn bucket_sizes_are_whole_rollup_buckets() {
+        for ok in [5, 10, 60, 295, 300, 600, 3_540, 3_600, 7_200, 86_400] {
+            assert_eq!(bucket_size_problem(ok, 86_400), None, "{ok}");
+        }
+        for bad in [0, 1, 4, 7, 305, 3_605, 86_395, 90_000] {
+            assert!(bucket_size_problem(bad, 86_400).is_some(), "{bad}");
+        }
     }
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use vision_db::{Activity, Db, ModelStats};
 
-use super::{Bucket, ClassMetric, Confusion, MAX_BUCKETS, bucketize, class_metrics, confusion};
+use super::{
+    Bucket, ClassMetric, Confusion, MAX_BUCKETS, bucket_size_problem, class_metrics, confusion,
+};
 use crate::errors::{ApiError, ApiResult, ErrorCode};
 
 /// Longest time bucket, in seconds (a day).
@@ -62,8 +64,8 @@ impl Statistics {
         Ok(self.db.predicted_class_counts(model, since).await?)
     }
 
-    /// Accuracy and latency per model in buckets of `bucket_seconds` (1 ..= a day) aligned on
-    /// the Unix epoch, over `[since, until)` (`until` defaults to now), at most
+    /// Accuracy and latency per model in buckets of `bucket_seconds` (see
+    /// [`bucket_size_problem`]: 5 s .. a day) aligned on the Unix epoch, over `[since, until)` (`until` defaults to now), at most
     /// [`MAX_BUCKETS`] per model: an older `since` is moved forward.
     pub async fn time_series(
         &self,
@@ -71,20 +73,17 @@ impl Statistics {
         since: Option<DateTime<Utc>>,
         until: Option<DateTime<Utc>>,
     ) -> ApiResult<Vec<Bucket>> {
-        if !(1..=MAX_BUCKET_SECONDS).contains(&bucket_seconds) {
-            return Err(ApiError::new(
-                ErrorCode::InvalidArgument,
-                format!("bucketSeconds must be in 1..={MAX_BUCKET_SECONDS}, not {bucket_seconds}"),
-            ));
-        }
         let bucket = i64::from(bucket_seconds);
+        if let Some(problem) = bucket_size_problem(bucket, i64::from(MAX_BUCKET_SECONDS)) {
+            return Err(ApiError::new(ErrorCode::InvalidArgument, problem));
+        }
         let until = until.unwrap_or_else(Utc::now);
         // Align the earliest bucket so that at most MAX_BUCKETS of them fit before `until`.
         let earliest = (until.timestamp().div_euclid(bucket) - (MAX_BUCKETS - 1)) * bucket;
         let earliest = DateTime::from_timestamp(earliest, 0).unwrap_or_default();
         let since = since.map_or(earliest, |s| s.max(earliest));
-        let samples = self.db.prediction_samples(since, until).await?;
-        Ok(bucketize(&samples, bucket))
+        let points = self.db.series(bucket, since, until).await?;
+        Ok(points.into_iter().map(Bucket::from).collect())
     }
 
     /// Images completed and predictions made over the last `window_seconds` (1 ..= an hour).

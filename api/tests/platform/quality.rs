@@ -1,6 +1,7 @@
 //! The data-quality job (F23) finds exactly the faults a test plants: a truncated object, an
 //! object changed in place, a deleted object, an object without a row, an image stuck, a
-//! completed image without predictions, one without its comparison. Its report is stored
+//! completed image without predictions, one without its comparison, statistics rollups that
+//! no longer match the rows. Its report is stored
 //! (`jobRuns`) and counted in metrics.
 
 use std::path::PathBuf;
@@ -64,7 +65,7 @@ async fn data_quality_finds_exactly_the_planted_faults() {
         stuck,
         unanswered,
         uncompared,
-        _fine,
+        relabelled,
     ] = ids[..]
     else {
         unreachable!()
@@ -92,6 +93,20 @@ async fn data_quality_finds_exactly_the_planted_faults() {
         .unwrap();
     // Completed with its comparison but no prediction.
     db.complete_images(vec![(unanswered, fast_comparison())])
+        .await
+        .unwrap();
+    // A prediction changed behind the repository's back: the statistics rollups still count
+    // it as a cat (two groups drift: cat one too many, dog one too few).
+    db.record_predictions(vec![fast_prediction(relabelled)])
+        .await
+        .unwrap();
+    vision_db::predictions::Entity::update_many()
+        .col_expr(
+            vision_db::predictions::Column::PredictedClass,
+            Expr::value("dog"),
+        )
+        .filter(vision_db::predictions::Column::ImageId.eq(relabelled))
+        .exec(db.conn())
         .await
         .unwrap();
     // Answered and marked completed, but its comparison never written.
@@ -133,6 +148,16 @@ async fn data_quality_finds_exactly_the_planted_faults() {
     assert_eq!(
         finding(&report, "comparisonsMissing"),
         (1, ids_of(&[uncompared]))
+    );
+    let (n, drift) = finding(&report, "statisticsDrift");
+    assert_eq!(n, 2, "{report:#}");
+    assert!(
+        drift[0].starts_with("fast / fast-test-v1 /  / cat: rollups [2], rows [1]"),
+        "{drift:?}"
+    );
+    assert!(
+        drift[1].starts_with("fast / fast-test-v1 /  / dog: rollups [], rows [1]"),
+        "{drift:?}"
     );
     assert_eq!(report["auditChainBroken"], Value::Null);
 

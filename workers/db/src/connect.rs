@@ -21,8 +21,8 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone, Debug)]
 pub struct Db {
     pub(crate) conn: DatabaseConnection,
-    /// One audit append at a time in this process (see [`Db::append_audit`]).
-    pub(crate) audit_appends: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Audit entries waiting to be written in a group (see [`Db::append_audit`]).
+    pub(crate) audit_appends: std::sync::Arc<crate::repository::audit::AuditAppends>,
 }
 
 /// Removes the password from a URL, for error messages.
@@ -135,7 +135,8 @@ impl Db {
                 _ => Migrator::up(&self.conn, None).await,
             }
         };
-        run.await.map_err(DbError::Migration)
+        run.await.map_err(DbError::Migration)?;
+        self.ensure_stats_rollups().await
     }
 
     /// The underlying connection, for queries this crate does not offer.

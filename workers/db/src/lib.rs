@@ -63,9 +63,12 @@
 //!   comparison names the fastest and the most confident model with their versions),
 //!   [`Db::comparisons_for_images`].
 //!
-//! Statistics: [`Db::model_stats`]`(since) -> Vec<`[`ModelStats`]`>`; the dashboard's figures
-//! [`Db::confusion_counts`], [`Db::predicted_class_counts`], [`Db::prediction_samples`] (a
-//! bounded window), [`Db::activity_since`].
+//! Statistics, from rollups kept in the transactions that record and delete predictions, so
+//! that their cost does not grow with the predictions stored: [`Db::model_stats`]`(since) ->
+//! Vec<`[`ModelStats`]`>`, [`Db::model_figures`], [`Db::series`] (time buckets),
+//! [`Db::class_counts`], and the dashboard's [`Db::confusion_counts`],
+//! [`Db::predicted_class_counts`], [`Db::activity_since`]; [`Db::rebuild_stats_rollups`]
+//! recomputes them from the rows.
 //!
 //! Events (F25): [`Db::record_event`].
 //!
@@ -119,6 +122,7 @@ pub mod entities;
 mod error;
 mod messages;
 mod repository;
+mod rollups;
 #[cfg(feature = "testing")]
 mod testing;
 
@@ -142,9 +146,9 @@ pub use repository::quality::{StoredImage, Violations};
 pub use repository::registry::{
     AB, ARCHIVED, AliasChange, NewModelVersion, PRODUCTION, SHADOW, STAGING, artifact_key,
 };
-pub use repository::statistics::{
-    Activity, LabelledCount, ModelStats, PredictionSample, nearest_rank,
-};
+pub use repository::statistics::{Activity, LabelledCount, ModelStats, nearest_rank};
+pub use rollups::sketch::{LatencySketch, RELATIVE_ERROR};
+pub use rollups::{CLASS_LEVELS, Figures, MODEL_LEVELS, RollupDrift, SeriesPoint};
 pub use sea_orm;
 pub use sea_orm::prelude::DateTimeUtc;
 pub use vision_migrations::Migrator;

@@ -7,6 +7,7 @@ use vision_db::{AuditFilter, Db, NewAuditEntry};
 
 backend_tests!(
     concurrent_appends_make_one_unbroken_chain,
+    appends_are_committed_in_groups_and_callers_that_leave_abandon_no_one,
     a_changed_or_removed_entry_breaks_the_chain,
 );
 
@@ -85,4 +86,50 @@ async fn a_changed_or_removed_entry_breaks_the_chain(db: Db) {
         "{verification:?}"
     );
     assert!(verification.broken.unwrap().1.contains("missing"));
+}
+
+async fn appends_are_committed_in_groups_and_callers_that_leave_abandon_no_one(db: Db) {
+    let writers: Vec<_> = (0..300)
+        .map(|i| {
+            let db = db.clone();
+            tokio::spawn(async move { (i, db.append_audit(entry(i)).await.unwrap()) })
+        })
+        .collect();
+    // Callers going away mid-append (a client disconnecting): one in six.
+    for (i, w) in writers.iter().enumerate() {
+        if i % 6 == 5 {
+            w.abort();
+        }
+    }
+    let mut answered = 0;
+    for writer in writers {
+        if let Ok((i, row)) = writer.await {
+            // Each caller gets its own entry back.
+            assert_eq!(row.request_id, format!("r{i}"));
+            answered += 1;
+        }
+    }
+    assert!(answered >= 250, "{answered}");
+    let verification = db.verify_audit_log().await.unwrap();
+    assert_eq!(verification.broken, None);
+    let all = db
+        .audit_log(&AuditFilter {
+            limit: 1_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Every answered caller's entry is there (and maybe some of those who left).
+    assert!(all.len() >= answered && all.len() <= 300, "{}", all.len());
+    let seqs: Vec<i64> = all.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=all.len() as i64).rev().collect::<Vec<_>>());
+    // A group shares its commit's time: fewer times than entries means groups were written.
+    let mut times: Vec<_> = all.iter().map(|e| e.at).collect();
+    times.dedup();
+    assert!(
+        times.len() < all.len() / 2,
+        "{} times for {} entries",
+        times.len(),
+        all.len()
+    );
 }

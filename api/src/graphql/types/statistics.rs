@@ -75,6 +75,7 @@ pub struct TimeBucket {
     /// correct / labeled; null without labeled predictions.
     pub accuracy: Option<f64>,
     pub mean_latency_ms: f64,
+    /// Nearest-rank percentiles within 1% of the exact value, as in `ModelStats`.
     pub latency_p50_ms: f64,
     pub latency_p95_ms: f64,
 }

@@ -9,6 +9,8 @@ pub struct ModelStats {
     pub model_versions: Vec<String>,
     /// Predictions made.
     pub count: i64,
+    /// Nearest-rank latency percentiles, read from mergeable sketches: within 1% of the exact
+    /// value.
     pub latency_p50_ms: f64,
     pub latency_p95_ms: f64,
     pub latency_p99_ms: f64,

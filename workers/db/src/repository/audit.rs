@@ -2,8 +2,8 @@
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 
@@ -47,6 +47,22 @@ pub struct AuditVerification {
 /// Times an append is tried again when another writer took the same sequence number.
 const APPEND_TRIES: usize = 50;
 
+/// Entries per INSERT of a group (11 columns each, under SQLite's bound-parameter limit).
+const GROUP_CHUNK: usize = 500;
+
+/// The queue of entries waiting for their group, and the writer's turn (see
+/// [`Db::append_audit`]).
+#[derive(Debug, Default)]
+pub(crate) struct AuditAppends {
+    queue: std::sync::Mutex<
+        Vec<(
+            NewAuditEntry,
+            tokio::sync::oneshot::Sender<Result<audit_log::Model>>,
+        )>,
+    >,
+    turn: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
 /// The hash of an entry: its fields, in order, with the previous hash. The time is hashed at
 /// microsecond precision, which both databases keep.
 pub fn entry_hash(seq: i64, at: DateTimeUtc, entry: &NewAuditEntry, prev_hash: &str) -> String {
@@ -84,45 +100,132 @@ fn as_entry(row: &audit_log::Model) -> NewAuditEntry {
 }
 
 impl Db {
-    /// Appends an entry after the last one. Writers that race for a sequence number (other
-    /// requests, other replicas) lose on the primary key and try again after the new last one,
-    /// so the chain never forks. Within a process appends go one at a time: hundreds at once
-    /// (uploads refused under overload are audited too) otherwise spend their time colliding
-    /// and retrying, holding SQLite's write lock from the pipeline.
+    /// Appends an entry after the last one, and returns it as stored.
+    ///
+    /// Appends are committed in groups (group commit): an entry joins the queue of this
+    /// process; whoever gets the writer's turn writes every queued entry in one transaction,
+    /// chained in queue order, and hands each caller its row. Under load (uploads refused
+    /// while overloaded are audited too) hundreds of appends then cost a few transactions,
+    /// not hundreds of them contending for SQLite's write lock with the pipeline.
+    ///
+    /// Writers of other processes that take the same sequence number lose on the primary key
+    /// and try again after the new last entry, so the chain never forks. A group is written by
+    /// a task of its own: a caller that goes away (a client disconnecting) does not abandon
+    /// the others' entries.
     pub async fn append_audit(&self, entry: NewAuditEntry) -> Result<audit_log::Model> {
-        let _turn = self.audit_appends.lock().await;
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        self.audit_appends
+            .queue
+            .lock()
+            .expect("audit queue poisoned")
+            .push((entry, tx));
+        let abandoned = || {
+            DbError::Database(sea_orm::DbErr::Custom(
+                "the audit append was abandoned".into(),
+            ))
+        };
+        loop {
+            // Either a group written meanwhile held ours, or it is our turn to write one.
+            let turn = tokio::select! {
+                result = &mut rx => return result.unwrap_or_else(|_| Err(abandoned())),
+                turn = self.audit_appends.turn.clone().lock_owned() => turn,
+            };
+            match rx.try_recv() {
+                Ok(result) => return result,
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => return Err(abandoned()),
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+            }
+            let group = std::mem::take(
+                &mut *self
+                    .audit_appends
+                    .queue
+                    .lock()
+                    .expect("audit queue poisoned"),
+            );
+            let db = self.clone();
+            let writer = tokio::spawn(async move {
+                let _turn = turn;
+                let entries: Vec<NewAuditEntry> = group.iter().map(|(e, _)| e.clone()).collect();
+                match db.append_audit_group(&entries).await {
+                    Ok(rows) => {
+                        for ((_, tx), row) in group.into_iter().zip(rows) {
+                            let _ = tx.send(Ok(row));
+                        }
+                    }
+                    Err(e) => {
+                        let why = e.to_string();
+                        for (_, tx) in group {
+                            let _ = tx
+                                .send(Err(DbError::Database(sea_orm::DbErr::Custom(why.clone()))));
+                        }
+                    }
+                }
+            });
+            // Ours was queued before the group was taken, so it is in it (or in an earlier
+            // one, answered above).
+            let _ = writer.await;
+        }
+    }
+
+    /// Writes `entries` after the last one, chained in order, in one transaction; tried again
+    /// when another process took one of the sequence numbers.
+    async fn append_audit_group(&self, entries: &[NewAuditEntry]) -> Result<Vec<audit_log::Model>> {
         let mut last_error = None;
         for attempt in 0..APPEND_TRIES {
+            let txn = self.conn.begin().await?;
             let last = audit_log::Entity::find()
                 .order_by_desc(audit_log::Column::Seq)
                 .limit(1)
-                .one(&self.conn)
+                .one(&txn)
                 .await?;
-            let (seq, prev_hash) = match &last {
-                Some(row) => (row.seq + 1, row.hash.clone()),
-                None => (1, GENESIS.to_string()),
+            let (mut seq, mut prev_hash) = match &last {
+                Some(row) => (row.seq, row.hash.clone()),
+                None => (0, GENESIS.to_string()),
             };
             let at = micros(now());
-            let row = audit_log::Model {
-                seq,
-                at,
-                actor: entry.actor.clone(),
-                role: entry.role.clone(),
-                ip: entry.ip.clone(),
-                request_id: entry.request_id.clone(),
-                operation: entry.operation.clone(),
-                outcome: entry.outcome.clone(),
-                detail: entry.detail.clone(),
-                hash: entry_hash(seq, at, &entry, &prev_hash),
-                prev_hash,
-            };
-            match row.into_active_model().insert(&self.conn).await {
-                Ok(row) => return Ok(row),
-                Err(error) => {
-                    last_error = Some(error);
-                    tokio::time::sleep(std::time::Duration::from_millis(1 + attempt as u64)).await;
+            let mut rows = Vec::with_capacity(entries.len());
+            for entry in entries {
+                seq += 1;
+                let hash = entry_hash(seq, at, entry, &prev_hash);
+                rows.push(audit_log::Model {
+                    seq,
+                    at,
+                    actor: entry.actor.clone(),
+                    role: entry.role.clone(),
+                    ip: entry.ip.clone(),
+                    request_id: entry.request_id.clone(),
+                    operation: entry.operation.clone(),
+                    outcome: entry.outcome.clone(),
+                    detail: entry.detail.clone(),
+                    hash: hash.clone(),
+                    prev_hash: std::mem::replace(&mut prev_hash, hash),
+                });
+            }
+            let mut written = Ok(());
+            for chunk in rows.chunks(GROUP_CHUNK) {
+                let models = chunk
+                    .iter()
+                    .cloned()
+                    .map(IntoActiveModel::into_active_model);
+                if let Err(e) = audit_log::Entity::insert_many(models)
+                    .exec_without_returning(&txn)
+                    .await
+                {
+                    written = Err(e);
+                    break;
                 }
             }
+            match written {
+                Ok(()) => match txn.commit().await {
+                    Ok(()) => return Ok(rows),
+                    Err(e) => last_error = Some(e),
+                },
+                Err(e) => {
+                    txn.rollback().await?;
+                    last_error = Some(e);
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1 + attempt as u64)).await;
         }
         Err(DbError::from(last_error.expect("at least one attempt")))
     }

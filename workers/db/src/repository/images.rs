@@ -14,7 +14,10 @@ use super::feed::{self, FeedEntry};
 use crate::cursor::before_cursor;
 use crate::entities::pipeline_feed::FeedKind;
 use crate::error::check_finite;
-use crate::{Cursor, DateTimeUtc, Db, DbError, Descriptors, ImageStatus, Result, images, now};
+use crate::rollups;
+use crate::{
+    Cursor, DateTimeUtc, Db, DbError, Descriptors, ImageStatus, Result, images, now, predictions,
+};
 
 /// A new image, as accepted by the API (status `pending`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,7 +91,15 @@ impl Db {
 
     /// Deletes an image with its predictions and comparison; `false` if there was none.
     pub async fn delete_image(&self, id: Uuid) -> Result<bool> {
-        let res = images::Entity::delete_by_id(id).exec(&self.conn).await?;
+        let txn = self.conn.begin().await?;
+        rollups::remove_matching(
+            &txn,
+            Condition::all()
+                .add(Expr::col((predictions::Entity, predictions::Column::ImageId)).eq(id)),
+        )
+        .await?;
+        let res = images::Entity::delete_by_id(id).exec(&txn).await?;
+        txn.commit().await?;
         Ok(res.rows_affected > 0)
     }
 

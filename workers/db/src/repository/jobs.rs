@@ -3,11 +3,15 @@
 
 use chrono::Duration;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
 use uuid::Uuid;
 
 use super::IN_CHUNK;
 use crate::entities::{job_locks, job_runs};
+use crate::rollups;
 use crate::{DateTimeUtc, Db, Result, images, now, predictions};
 
 /// A run's status.
@@ -158,11 +162,21 @@ impl Db {
     pub async fn delete_images(&self, ids: &[Uuid]) -> Result<u64> {
         let mut deleted = 0;
         for chunk in ids.chunks(IN_CHUNK) {
+            let txn = self.conn.begin().await?;
+            rollups::remove_matching(
+                &txn,
+                Condition::all().add(
+                    Expr::col((predictions::Entity, predictions::Column::ImageId))
+                        .is_in(chunk.iter().copied()),
+                ),
+            )
+            .await?;
             deleted += images::Entity::delete_many()
                 .filter(images::Column::Id.is_in(chunk.iter().copied()))
-                .exec(&self.conn)
+                .exec(&txn)
                 .await?
                 .rows_affected;
+            txn.commit().await?;
         }
         Ok(deleted)
     }
@@ -182,11 +196,21 @@ impl Db {
             .await?;
         let mut deleted = 0;
         for chunk in ids.chunks(IN_CHUNK) {
+            let txn = self.conn.begin().await?;
+            rollups::remove_matching(
+                &txn,
+                Condition::all().add(
+                    Expr::col((predictions::Entity, predictions::Column::Id))
+                        .is_in(chunk.iter().copied()),
+                ),
+            )
+            .await?;
             deleted += predictions::Entity::delete_many()
                 .filter(predictions::Column::Id.is_in(chunk.iter().copied()))
-                .exec(&self.conn)
+                .exec(&txn)
                 .await?
                 .rows_affected;
+            txn.commit().await?;
         }
         Ok(deleted)
     }

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     SqlErr, TransactionTrait,
@@ -16,6 +16,7 @@ use super::feed::{self, FeedEntry};
 use crate::cursor::before_cursor;
 use crate::entities::pipeline_feed::FeedKind;
 use crate::error::check_finite;
+use crate::rollups;
 use crate::{Cursor, DateTimeUtc, Db, DbError, Result, TopK, TopKList, now, predictions};
 
 /// A classifier's answer for one image.
@@ -63,6 +64,16 @@ impl Db {
     /// inserted. Nothing is written if any value is refused or any image is missing
     /// ([`DbError::NotFound`] names one of them).
     pub async fn record_predictions(&self, new: Vec<NewPrediction>) -> Result<RecordedPredictions> {
+        self.record_predictions_at(new, now()).await
+    }
+
+    /// [`Db::record_predictions`] with the time they were made given (an import of past
+    /// predictions; a benchmark seeding months of them).
+    pub async fn record_predictions_at(
+        &self,
+        new: Vec<NewPrediction>,
+        created_at: DateTimeUtc,
+    ) -> Result<RecordedPredictions> {
         for p in &new {
             check_finite("confidence", p.confidence)?;
             check_finite("inference_ms", p.inference_ms)?;
@@ -73,7 +84,6 @@ impl Db {
         let mut image_ids: Vec<Uuid> = new.iter().map(|p| p.image_id).collect();
         image_ids.sort();
         image_ids.dedup();
-        let created_at = now();
         // Our rows carry ids made here: afterwards, a stored row with one of them is one we
         // inserted (no RETURNING, which sea-orm offers on SQLite only behind a feature).
         let ours: HashSet<Uuid> = new.iter().map(|_| Uuid::new_v4()).collect();
@@ -141,6 +151,17 @@ impl Db {
                 );
             }
             went_in.sort_by(|a, b| (a.image_id, &a.model).cmp(&(b.image_id, &b.model)));
+            // The statistics rollups count them in the same transaction.
+            for chunk in went_in.chunks(IN_CHUNK) {
+                let ids = chunk.iter().map(|p| p.id);
+                let facts = rollups::load_facts(
+                    &txn,
+                    Condition::all()
+                        .add(Expr::col((predictions::Entity, predictions::Column::Id)).is_in(ids)),
+                )
+                .await?;
+                rollups::apply(&txn, &facts, rollups::Sign::Add).await?;
+            }
             let entries = went_in
                 .into_iter()
                 .map(|p| FeedEntry {

@@ -69,6 +69,8 @@ pub async fn set_image_time(db: &Db, id: Uuid, at: chrono::DateTime<Utc>) {
         .unwrap();
 }
 
+/// Sets `created_at` of an image's predictions, behind the repository's back: the statistics
+/// rollups are rebuilt after.
 pub async fn set_prediction_time(db: &Db, image_id: Uuid, at: chrono::DateTime<Utc>) {
     predictions::Entity::update_many()
         .col_expr(predictions::Column::CreatedAt, Expr::value(at))
@@ -76,6 +78,7 @@ pub async fn set_prediction_time(db: &Db, image_id: Uuid, at: chrono::DateTime<U
         .exec(db.conn())
         .await
         .unwrap();
+    db.rebuild_stats_rollups().await.unwrap();
 }
 
 /// Reads every page of `list_images` with `page` rows per page, passing the cursor through its

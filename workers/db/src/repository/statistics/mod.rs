@@ -4,5 +4,5 @@
 mod dashboard;
 mod models;
 
-pub use dashboard::{Activity, LabelledCount, PredictionSample};
+pub use dashboard::{Activity, LabelledCount};
 pub use models::{ModelStats, nearest_rank};

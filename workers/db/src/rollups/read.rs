@@ -1,0 +1,350 @@
+//! Reading figures out of the rollups: a time range becomes the fewest bucket rows that make
+//! it up ([`cover`]), plus raw predictions finer than the finest bucket; the rows are merged
+//! here. Nothing reads a number of rows that grows with the number of predictions.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Alias, Condition, Expr, Query};
+use sea_orm::{
+    AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    IsolationLevel, TransactionTrait,
+};
+
+use super::cover::{Cover, cover};
+use super::sketch::LatencySketch;
+use super::write::{Fact, Sign, apply, load_facts, lock};
+use super::{CLASS_LEVELS, MODEL_COLUMNS, MODEL_LEVELS, read_model_row};
+use crate::repository::non_negative;
+use crate::{DateTimeUtc, Db, DbError, Result, now, predictions};
+
+/// What the rollups tell of a set of predictions.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Figures {
+    /// Model versions among them.
+    pub versions: BTreeSet<String>,
+    pub count: u64,
+    /// On labelled images.
+    pub labeled: u64,
+    pub correct: u64,
+    pub sum_inference_ms: f64,
+    pub sum_confidence: f64,
+    pub latency: LatencySketch,
+}
+
+impl Figures {
+    fn add_fact(&mut self, f: &Fact) {
+        self.versions.insert(f.model_version.clone());
+        self.count += 1;
+        self.labeled += u64::from(f.correct.is_some());
+        self.correct += u64::from(f.correct == Some(true));
+        self.sum_inference_ms += f.inference_ms;
+        self.sum_confidence += f.confidence;
+        self.latency.add(f.inference_ms);
+    }
+
+    pub fn mean_inference_ms(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.sum_inference_ms / self.count as f64
+        }
+    }
+
+    pub fn mean_confidence(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.sum_confidence / self.count as f64
+        }
+    }
+
+    /// `correct / labeled`, `None` when nothing is labelled.
+    pub fn accuracy(&self) -> Option<f64> {
+        (self.labeled > 0).then(|| self.correct as f64 / self.labeled as f64)
+    }
+
+    /// The nearest-rank `p`-th percentile of latency (`p` in 1..=100), within
+    /// [`RELATIVE_ERROR`](super::sketch::RELATIVE_ERROR).
+    pub fn latency_percentile(&self, p: u64) -> f64 {
+        self.latency
+            .value_at_rank(crate::nearest_rank(p, self.count))
+    }
+}
+
+/// One model in one time-series bucket.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesPoint {
+    pub model: String,
+    pub start: DateTimeUtc,
+    pub figures: Figures,
+}
+
+fn t(name: &str) -> Alias {
+    Alias::new(name)
+}
+
+/// `SUM(col)` as a bigint on both backends (PostgreSQL sums bigints into a numeric).
+pub(crate) fn sum_bigint(col: &str) -> sea_orm::sea_query::SimpleExpr {
+    Expr::cust(format!(r#"CAST(SUM("{col}") AS BIGINT)"#))
+}
+
+/// A transaction whose reads all see one snapshot (PostgreSQL: repeatable read, read only;
+/// a SQLite transaction reads one snapshot anyway).
+pub(crate) async fn read_txn(conn: &DatabaseConnection) -> Result<DatabaseTransaction> {
+    Ok(match conn.get_database_backend() {
+        DbBackend::Postgres => {
+            conn.begin_with_config(
+                Some(IsolationLevel::RepeatableRead),
+                Some(AccessMode::ReadOnly),
+            )
+            .await?
+        }
+        _ => conn.begin().await?,
+    })
+}
+
+fn ranges_cond(c: &Cover) -> Condition {
+    c.ranges.iter().fold(Condition::any(), |cond, r| {
+        cond.add(
+            Condition::all()
+                .add(Expr::col(t("level")).eq(r.level as i32))
+                .add(Expr::col(t("bucket")).gte(r.from))
+                .add(Expr::col(t("bucket")).lt(r.to)),
+        )
+    })
+}
+
+fn raw_cond(c: &Cover) -> Condition {
+    use predictions::Column as P;
+    c.raw.iter().fold(Condition::any(), |cond, (a, b)| {
+        cond.add(
+            Condition::all()
+                .add(Expr::col((predictions::Entity, P::CreatedAt)).gte(*a))
+                .add(Expr::col((predictions::Entity, P::CreatedAt)).lt(*b)),
+        )
+    })
+}
+
+async fn raw_facts<C: ConnectionTrait>(
+    conn: &C,
+    c: &Cover,
+    model: Option<&str>,
+) -> Result<Vec<Fact>> {
+    if c.raw.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut cond = Condition::all().add(raw_cond(c));
+    if let Some(model) = model {
+        cond = cond.add(Expr::col((predictions::Entity, predictions::Column::Model)).eq(model));
+    }
+    load_facts(conn, cond).await
+}
+
+/// `stats_by_model` rows of `c` as (model, version, bucket, figures).
+async fn model_rows<C: ConnectionTrait>(
+    conn: &C,
+    c: &Cover,
+) -> Result<Vec<(String, String, i64, Figures)>> {
+    if c.ranges.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = Query::select();
+    q.from(t("stats_by_model"))
+        .columns(MODEL_COLUMNS.map(t))
+        .cond_where(ranges_cond(c));
+    let backend = conn.get_database_backend();
+    let mut out = Vec::new();
+    for row in conn.query_all(backend.build(&q)).await? {
+        let ((_, bucket, model, version), r) = read_model_row(&row)?;
+        out.push((
+            model,
+            version.clone(),
+            bucket,
+            Figures {
+                versions: BTreeSet::from([version]),
+                count: non_negative(r.count),
+                labeled: non_negative(r.labeled),
+                correct: non_negative(r.correct),
+                sum_inference_ms: r.sum_ms,
+                sum_confidence: r.sum_confidence,
+                latency: r.sketch,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+impl Figures {
+    fn merge(&mut self, other: &Figures) {
+        self.versions.extend(other.versions.iter().cloned());
+        self.count += other.count;
+        self.labeled += other.labeled;
+        self.correct += other.correct;
+        self.sum_inference_ms += other.sum_inference_ms;
+        self.sum_confidence += other.sum_confidence;
+        self.latency.merge(&other.latency);
+    }
+}
+
+impl Db {
+    /// Figures per model of the (non-shadow) predictions made in `[since, until)` (open ends
+    /// when `None`), sorted by model; models without predictions there are absent.
+    pub async fn model_figures(
+        &self,
+        since: Option<DateTimeUtc>,
+        until: Option<DateTimeUtc>,
+    ) -> Result<Vec<(String, Figures)>> {
+        let c = cover(since, until, &MODEL_LEVELS);
+        // One snapshot: rollups and raw rows agree with each other.
+        let txn = read_txn(&self.conn).await?;
+        let rows = model_rows(&txn, &c).await?;
+        let raw = raw_facts(&txn, &c, None).await?;
+        txn.commit().await?;
+        let mut by_model: BTreeMap<String, Figures> = BTreeMap::new();
+        for (model, _, _, f) in rows {
+            by_model.entry(model).or_default().merge(&f);
+        }
+        for f in &raw {
+            by_model.entry(f.model.clone()).or_default().add_fact(f);
+        }
+        Ok(by_model.into_iter().filter(|(_, f)| f.count > 0).collect())
+    }
+
+    /// Figures per model and per `bucket_seconds`-long bucket (aligned on the Unix epoch) of
+    /// the predictions made in `[since, until)`, sorted by model then time; empty buckets are
+    /// left out. `bucket_seconds` must be a multiple of [`MODEL_LEVELS`]' finest (5 s): the
+    /// rows read are those of the largest level that divides it.
+    pub async fn series(
+        &self,
+        bucket_seconds: i64,
+        since: DateTimeUtc,
+        until: DateTimeUtc,
+    ) -> Result<Vec<SeriesPoint>> {
+        let levels: Vec<i64> = MODEL_LEVELS
+            .into_iter()
+            .filter(|l| bucket_seconds % l == 0)
+            .collect();
+        if levels.is_empty() {
+            return Err(DbError::InvalidInput(format!(
+                "a time series bucket must be a multiple of {} s",
+                MODEL_LEVELS[0]
+            )));
+        }
+        let c = cover(Some(since), Some(until), &levels);
+        let txn = read_txn(&self.conn).await?;
+        let rows = model_rows(&txn, &c).await?;
+        let raw = raw_facts(&txn, &c, None).await?;
+        txn.commit().await?;
+        let start = |s: i64| s.div_euclid(bucket_seconds) * bucket_seconds;
+        let mut points: BTreeMap<(String, i64), Figures> = BTreeMap::new();
+        for (model, _, bucket, f) in rows {
+            points.entry((model, start(bucket))).or_default().merge(&f);
+        }
+        for f in &raw {
+            points
+                .entry((f.model.clone(), start(f.created_at.timestamp())))
+                .or_default()
+                .add_fact(f);
+        }
+        Ok(points
+            .into_iter()
+            .filter(|(_, f)| f.count > 0)
+            .map(|((model, s), figures)| SeriesPoint {
+                model,
+                start: DateTime::<Utc>::from_timestamp(s, 0).unwrap_or_default(),
+                figures,
+            })
+            .collect())
+    }
+
+    /// (label, predicted class, count) of the predictions of `model` (every model when
+    /// `None`) made in `[since, until)`; the label is `None` for unlabelled images. Sorted.
+    pub async fn class_counts(
+        &self,
+        model: Option<&str>,
+        since: Option<DateTimeUtc>,
+        until: Option<DateTimeUtc>,
+    ) -> Result<Vec<(Option<String>, String, u64)>> {
+        let c = cover(since, until, &CLASS_LEVELS);
+        let txn = read_txn(&self.conn).await?;
+        let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+        if !c.ranges.is_empty() {
+            let mut q = Query::select();
+            q.from(t("stats_by_class"))
+                .columns(["label", "predicted_class"].map(t))
+                .expr_as(sum_bigint("count"), t("n"))
+                .cond_where(ranges_cond(&c))
+                .group_by_col(t("label"))
+                .group_by_col(t("predicted_class"));
+            if let Some(model) = model {
+                q.and_where(Expr::col(t("model")).eq(model));
+            }
+            let backend = txn.get_database_backend();
+            for row in txn.query_all(backend.build(&q)).await? {
+                let n: i64 = row.try_get("", "n")?;
+                *counts
+                    .entry((
+                        row.try_get("", "label")?,
+                        row.try_get("", "predicted_class")?,
+                    ))
+                    .or_default() += non_negative(n);
+            }
+        }
+        for f in raw_facts(&txn, &c, model).await? {
+            *counts
+                .entry((f.label.unwrap_or_default(), f.predicted_class))
+                .or_default() += 1;
+        }
+        txn.commit().await?;
+        Ok(counts
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|((label, predicted), n)| ((!label.is_empty()).then_some(label), predicted, n))
+            .collect())
+    }
+
+    /// Recomputes every rollup from the predictions stored (after rows were changed behind
+    /// the repository's back, or to check them); returns how many predictions it counted.
+    pub async fn rebuild_stats_rollups(&self) -> Result<u64> {
+        let txn = self.conn.begin().await?;
+        lock(&txn).await?;
+        // Write first: on SQLite the transaction then holds the write lock throughout.
+        for table in ["stats_by_model", "stats_by_class"] {
+            let mut delete = Query::delete();
+            delete.from_table(t(table));
+            txn.execute(txn.get_database_backend().build(&delete))
+                .await?;
+        }
+        let facts = load_facts(&txn, Condition::all()).await?;
+        for chunk in facts.chunks(20_000) {
+            apply(&txn, chunk, Sign::Add).await?;
+        }
+        let mut mark = Query::update();
+        mark.table(t("stats_rollup_state"))
+            .value(t("rebuilt_at"), now())
+            .and_where(Expr::col(t("id")).eq(1));
+        txn.execute(txn.get_database_backend().build(&mark)).await?;
+        txn.commit().await?;
+        Ok(facts.len() as u64)
+    }
+
+    /// Builds the rollups from the predictions already stored, once: the first start after
+    /// the migration that added them.
+    pub(crate) async fn ensure_stats_rollups(&self) -> Result<()> {
+        let mut q = Query::select();
+        q.from(t("stats_rollup_state"))
+            .column(t("id"))
+            .and_where(Expr::col(t("id")).eq(1))
+            .and_where(Expr::col(t("rebuilt_at")).is_null());
+        let backend = self.conn.get_database_backend();
+        if self.conn.query_one(backend.build(&q)).await?.is_some() {
+            let n = self.rebuild_stats_rollups().await?;
+            tracing::info!(
+                predictions = n,
+                "statistics rollups built from the stored predictions"
+            );
+        }
+        Ok(())
+    }
+}
