@@ -111,6 +111,9 @@ pub struct Args {
     /// and on the PostgreSQL of `--postgres` (`bench/results/stats.json`).
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["url", "compare_python", "distributed", "swap", "backtest", "hostile"])]
     pub stats: Option<Vec<u64>>,
+    /// Databases of `--stats`, in order.
+    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
+    pub stats_backends: Vec<String>,
     /// Runs of each statistics query per size (`--stats`).
     #[arg(long, default_value_t = 200)]
     pub stats_repeats: usize,

@@ -3,7 +3,9 @@
 //!
 //! For each database: a fresh one, migrated; predictions recorded through the repository
 //! (`Db::record_predictions_at`, so the rollups are maintained as in production), three heads
-//! per image, spread over the last 30 days, until each size is reached; at each size, every
+//! per image, 500 images at a time: the newest (up to 1,000 batches) one batch per 5 s up to
+//! now, so every finest rollup bucket of the last 83 minutes is full, the others spread over
+//! the 30 days before, until each size is reached; at each size, every
 //! query the dashboard and `statsUpdated` make is timed `--stats-repeats` times (p50, p99).
 //! For scale, a plain `GROUP BY` over the raw rows (what statistics cost before rollups) is
 //! timed once beside them.
@@ -24,8 +26,11 @@ use crate::Args;
 
 const HEADS: [(&str, f64); 3] = [("fast", 0.8), ("balanced", 1.6), ("accurate", 3.2)];
 const CLASSES: [&str; 10] = CIFAR10_CLASSES;
-/// Images per recorded batch (three predictions each).
-const BATCH: usize = 1_000;
+/// Images per recorded batch (three predictions each; 12 bound values per prediction stay
+/// under SQLite's limit of 32,766).
+const BATCH: usize = 500;
+/// Batches seeded one per 5 s at the end of each size (1,000: the last 83 minutes).
+const DENSE_BATCHES: u64 = 1_000;
 /// How far back the seeded predictions go.
 const SPREAD_DAYS: i64 = 30;
 
@@ -33,7 +38,12 @@ pub async fn run(args: &Args, sizes: &[u64]) -> anyhow::Result<()> {
     anyhow::ensure!(!sizes.is_empty(), "--stats needs at least one size");
     let dir = tempfile::tempdir()?;
     let mut results = Vec::new();
-    for backend in ["sqlite", "postgres"] {
+    for backend in &args.stats_backends {
+        let backend = backend.as_str();
+        anyhow::ensure!(
+            matches!(backend, "sqlite" | "postgres"),
+            "--stats-backends: sqlite or postgres, not {backend}"
+        );
         let url = match backend {
             "sqlite" => format!(
                 "sqlite://{}?mode=rwc",
@@ -48,9 +58,24 @@ pub async fn run(args: &Args, sizes: &[u64]) -> anyhow::Result<()> {
         let mut rng = 7u64;
         for &size in sizes {
             let started = Instant::now();
-            while seeded < size {
+            let batches = (size.saturating_sub(seeded)).div_ceil(3 * BATCH as u64);
+            // The newest batches one per 5 s (every finest bucket of the last 83 minutes
+            // full, the time series' worst case); the others spread over 30 days.
+            let dense = (batches / 2).min(DENSE_BATCHES);
+            let now = Utc::now();
+            for k in 0..batches {
+                let at = if k + dense >= batches {
+                    now - Duration::seconds(5 * (batches - k) as i64)
+                } else {
+                    let sparse = Duration::days(SPREAD_DAYS) - Duration::seconds(5 * dense as i64);
+                    now - Duration::days(SPREAD_DAYS)
+                        + Duration::milliseconds(
+                            (sparse.num_milliseconds() as f64 * k as f64 / (batches - dense) as f64)
+                                as i64,
+                        )
+                };
                 let images = ((size - seeded).div_ceil(3) as usize).min(BATCH);
-                seed_batch(&db, &mut rng, images, seeded, size).await?;
+                seed_batch(&db, &mut rng, images, at).await?;
                 seeded += 3 * images as u64;
             }
             let seed_s = started.elapsed().as_secs_f64();
@@ -74,8 +99,14 @@ pub async fn run(args: &Args, sizes: &[u64]) -> anyhow::Result<()> {
                 })).collect::<Vec<Value>>(),
                 "raw_group_by_ms": raw_ms,
             }));
+            // Written after every size: a long run stopped early keeps what it measured.
+            write(args, &results)?;
         }
     }
+    Ok(())
+}
+
+fn write(args: &Args, results: &[Value]) -> anyhow::Result<()> {
     let out = args
         .out
         .clone()
@@ -98,18 +129,13 @@ fn next(rng: &mut u64, n: u64) -> u64 {
     (*rng >> 33) % n
 }
 
-/// `images` images (three quarters labelled) and their heads' predictions, recorded at a time
-/// that moves from 30 days ago to now as `seeded` goes to `size`.
+/// `images` images (three quarters labelled) and their heads' predictions, recorded at `at`.
 async fn seed_batch(
     db: &Db,
     rng: &mut u64,
     images: usize,
-    seeded: u64,
-    size: u64,
+    at: chrono::DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let span = Duration::days(SPREAD_DAYS).num_milliseconds();
-    let at = Utc::now() - Duration::days(SPREAD_DAYS)
-        + Duration::milliseconds((span as f64 * seeded as f64 / size as f64) as i64);
     let mut rows = Vec::with_capacity(images);
     let mut predictions = Vec::with_capacity(images * 3);
     for _ in 0..images {
