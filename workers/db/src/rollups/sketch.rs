@@ -9,8 +9,6 @@
 //! is taken out of another) by adding (subtracting) counts, exactly, so rollups of any
 //! time range merge into the sketch of all its values.
 
-use std::collections::BTreeMap;
-
 /// Largest relative error of a percentile read from a sketch, against the value at the
 /// same rank among the raw values.
 pub const RELATIVE_ERROR: f64 = 0.01;
@@ -25,14 +23,23 @@ fn gamma() -> f64 {
     (1.0 + RELATIVE_ERROR) / (1.0 - RELATIVE_ERROR)
 }
 
-/// Counts of values per logarithmic bucket.
+/// Counts of values per logarithmic bucket, kept dense between the lowest and the highest
+/// bucket used (latencies span a few hundred buckets at most): merging is adding arrays.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LatencySketch {
     /// Values at or below [`MIN_VALUE`] (and non-finite ones, which the database refuses
     /// anyway).
     zeros: u64,
-    bins: BTreeMap<i32, u64>,
+    /// Key of `counts[0]`.
+    offset: i32,
+    /// Counts of the buckets `offset..offset + len`; empty, or with a count at both ends (so
+    /// that equal sketches are equal values).
+    counts: Vec<u64>,
 }
+
+/// Widest span of bucket keys a sketch may have: every finite value above [`MIN_VALUE`] falls
+/// within about 36,600 buckets; a wider encoded sketch is corrupt.
+const MAX_SPAN: i64 = 40_000;
 
 /// An encoded sketch that does not decode.
 #[derive(Debug, thiserror::Error)]
@@ -49,10 +56,54 @@ impl LatencySketch {
         2.0 * g.powi(key) / (g + 1.0)
     }
 
+    /// Makes room for the keys `lo..=hi`.
+    fn cover(&mut self, lo: i32, hi: i32) {
+        if self.counts.is_empty() {
+            self.offset = lo;
+            self.counts = vec![0; (hi - lo + 1) as usize];
+            return;
+        }
+        if lo < self.offset {
+            let grow = (self.offset - lo) as usize;
+            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
+            self.offset = lo;
+        }
+        let end = self.offset + self.counts.len() as i32;
+        if hi >= end {
+            self.counts
+                .resize(self.counts.len() + (hi - end + 1) as usize, 0);
+        }
+    }
+
+    /// Drops empty buckets at both ends.
+    fn trim(&mut self) {
+        let Some(first) = self.counts.iter().position(|n| *n > 0) else {
+            self.counts.clear();
+            self.offset = 0;
+            return;
+        };
+        let last = self.counts.iter().rposition(|n| *n > 0).unwrap_or(first);
+        self.counts.truncate(last + 1);
+        self.counts.drain(..first);
+        self.offset += first as i32;
+    }
+
+    /// The (key, count) of every bucket used, ascending.
+    fn buckets(&self) -> impl Iterator<Item = (i32, u64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| (self.offset + i as i32, *n))
+    }
+
     /// Counts one value.
     pub fn add(&mut self, x: f64) {
         match Self::key(x) {
-            Some(k) => *self.bins.entry(k).or_default() += 1,
+            Some(k) => {
+                self.cover(k, k);
+                self.counts[(k - self.offset) as usize] += 1;
+            }
             None => self.zeros += 1,
         }
     }
@@ -60,8 +111,13 @@ impl LatencySketch {
     /// Adds every count of `other`.
     pub fn merge(&mut self, other: &LatencySketch) {
         self.zeros += other.zeros;
-        for (k, n) in &other.bins {
-            *self.bins.entry(*k).or_default() += n;
+        if other.counts.is_empty() {
+            return;
+        }
+        self.cover(other.offset, other.offset + other.counts.len() as i32 - 1);
+        let start = (other.offset - self.offset) as usize;
+        for (mine, theirs) in self.counts[start..].iter_mut().zip(&other.counts) {
+            *mine += theirs;
         }
     }
 
@@ -70,19 +126,18 @@ impl LatencySketch {
     /// stays usable.
     pub fn subtract(&mut self, other: &LatencySketch) {
         self.zeros = self.zeros.saturating_sub(other.zeros);
-        for (k, n) in &other.bins {
-            if let Some(have) = self.bins.get_mut(k) {
-                *have = have.saturating_sub(*n);
-                if *have == 0 {
-                    self.bins.remove(k);
-                }
+        for (k, n) in other.buckets() {
+            let i = i64::from(k) - i64::from(self.offset);
+            if let Some(have) = usize::try_from(i).ok().and_then(|i| self.counts.get_mut(i)) {
+                *have = have.saturating_sub(n);
             }
         }
+        self.trim();
     }
 
     /// Number of values counted.
     pub fn count(&self) -> u64 {
-        self.zeros + self.bins.values().sum::<u64>()
+        self.zeros + self.counts.iter().sum::<u64>()
     }
 
     /// Estimate of the value at 1-based `rank` among the counted values in ascending order
@@ -94,9 +149,9 @@ impl LatencySketch {
             return 0.0;
         }
         let mut last = 0.0;
-        for (k, n) in &self.bins {
+        for (k, n) in self.buckets() {
             seen += n;
-            last = Self::estimate(*k);
+            last = Self::estimate(k);
             if rank <= seen {
                 return last;
             }
@@ -104,19 +159,20 @@ impl LatencySketch {
         last
     }
 
-    /// A compact encoding: version, zeros, then each bucket as the zigzag delta of its key
-    /// and its count, all LEB128.
+    /// A compact encoding: version, zeros, then each bucket used as the zigzag delta of its
+    /// key and its count, all LEB128.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(4 + self.bins.len() * 3);
+        let used = self.buckets().count();
+        let mut out = Vec::with_capacity(4 + used * 3);
         out.push(ENCODING);
         put_varint(&mut out, self.zeros);
-        put_varint(&mut out, self.bins.len() as u64);
+        put_varint(&mut out, used as u64);
         let mut prev = 0i64;
-        for (k, n) in &self.bins {
-            let delta = i64::from(*k) - prev;
+        for (k, n) in self.buckets() {
+            let delta = i64::from(k) - prev;
             put_varint(&mut out, ((delta << 1) ^ (delta >> 63)) as u64);
-            put_varint(&mut out, *n);
-            prev = i64::from(*k);
+            put_varint(&mut out, n);
+            prev = i64::from(k);
         }
         out
     }
@@ -128,25 +184,39 @@ impl LatencySketch {
         }
         let zeros = take_varint(&mut rest)?;
         let len = take_varint(&mut rest)?;
-        let mut bins = BTreeMap::new();
+        let mut buckets = Vec::with_capacity(len.min(MAX_SPAN as u64) as usize);
         let mut prev = 0i64;
-        for _ in 0..len {
+        for i in 0..len {
             let z = take_varint(&mut rest)?;
             let delta = ((z >> 1) as i64) ^ -((z & 1) as i64);
+            if i > 0 && delta <= 0 {
+                return Err(CorruptSketch("keys not ascending"));
+            }
             let key = prev
                 .checked_add(delta)
                 .and_then(|k| i32::try_from(k).ok())
                 .ok_or(CorruptSketch("key out of range"))?;
-            let n = take_varint(&mut rest)?;
-            if n > 0 {
-                bins.insert(key, n);
-            }
+            buckets.push((key, take_varint(&mut rest)?));
             prev = i64::from(key);
         }
         if !rest.is_empty() {
             return Err(CorruptSketch("trailing bytes"));
         }
-        Ok(Self { zeros, bins })
+        let mut sketch = Self {
+            zeros,
+            ..Self::default()
+        };
+        if let (Some(first), Some(last)) = (buckets.first(), buckets.last()) {
+            if i64::from(last.0) - i64::from(first.0) >= MAX_SPAN {
+                return Err(CorruptSketch("keys too far apart"));
+            }
+            sketch.cover(first.0, last.0);
+            for (k, n) in buckets {
+                sketch.counts[(k - sketch.offset) as usize] = n;
+            }
+            sketch.trim();
+        }
+        Ok(sketch)
     }
 }
 
@@ -251,6 +321,16 @@ mod tests {
         );
         assert!(LatencySketch::decode(&[]).is_err());
         assert!(LatencySketch::decode(&[2, 0, 0]).is_err());
+        // Two buckets two billion keys apart would allocate gigabytes: refused.
+        let mut far = vec![ENCODING, 0, 2];
+        put_varint(
+            &mut far,
+            (i64::from(-1_000_000_000i32) << 1 ^ (-1i64 >> 63)) as u64,
+        );
+        put_varint(&mut far, 1);
+        put_varint(&mut far, 4_000_000_000);
+        put_varint(&mut far, 1);
+        assert!(LatencySketch::decode(&far).is_err());
         assert!(LatencySketch::decode(&bytes[..bytes.len() - 1]).is_err());
         let mut longer = bytes.clone();
         longer.push(0);
