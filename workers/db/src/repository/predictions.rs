@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     SqlErr, TransactionTrait,
@@ -17,7 +17,7 @@ use crate::cursor::before_cursor;
 use crate::entities::pipeline_feed::FeedKind;
 use crate::error::check_finite;
 use crate::rollups;
-use crate::{Cursor, DateTimeUtc, Db, DbError, Result, TopK, TopKList, now, predictions};
+use crate::{Cursor, DateTimeUtc, Db, DbError, Result, TopK, TopKList, images, now, predictions};
 
 /// A classifier's answer for one image.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -151,17 +151,26 @@ impl Db {
                 );
             }
             went_in.sort_by(|a, b| (a.image_id, &a.model).cmp(&(b.image_id, &b.model)));
-            // The statistics rollups count them in the same transaction.
-            for chunk in went_in.chunks(IN_CHUNK) {
-                let ids = chunk.iter().map(|p| p.id);
-                let facts = rollups::load_facts(
-                    &txn,
-                    Condition::all()
-                        .add(Expr::col((predictions::Entity, predictions::Column::Id)).is_in(ids)),
-                )
-                .await?;
-                rollups::apply(&txn, &facts, rollups::Sign::Add).await?;
+            // The statistics rollups count them in the same transaction, with their images'
+            // labels (the rows just read say the rest).
+            let mut labels = std::collections::HashMap::new();
+            for chunk in image_ids.chunks(IN_CHUNK) {
+                labels.extend(
+                    images::Entity::find()
+                        .select_only()
+                        .columns([images::Column::Id, images::Column::Label])
+                        .filter(images::Column::Id.is_in(chunk.iter().copied()))
+                        .into_tuple::<(Uuid, Option<String>)>()
+                        .all(&txn)
+                        .await?,
+                );
             }
+            let facts: Vec<rollups::Fact> = went_in
+                .iter()
+                .filter(|p| !p.shadow)
+                .map(|p| rollups::Fact::of(p, labels.get(&p.image_id).cloned().flatten()))
+                .collect();
+            rollups::apply(&txn, &facts, rollups::Sign::Add).await?;
             let entries = went_in
                 .into_iter()
                 .map(|p| FeedEntry {

@@ -19,7 +19,7 @@ mod write;
 
 pub use check::RollupDrift;
 pub use read::{Figures, SeriesPoint};
-pub(crate) use write::{Sign, apply, load_facts, remove_matching};
+pub(crate) use write::{Fact, Sign, apply, remove_matching};
 
 /// Bucket sizes, in seconds, of `stats_by_model` (latency, accuracy, time series): the
 /// dashboard's time series buckets (5 s .. 1 h) are multiples of one of them.
@@ -56,6 +56,37 @@ pub(crate) struct Totals {
     pub sum_ms: f64,
     pub sum_confidence: f64,
     pub sketch: sketch::LatencySketch,
+}
+
+impl Totals {
+    /// Counts one prediction.
+    pub(crate) fn add_fact(&mut self, f: &write::Fact) {
+        self.count += 1;
+        self.labeled += i64::from(f.correct.is_some());
+        self.correct += i64::from(f.correct == Some(true));
+        self.sum_ms += f.inference_ms;
+        self.sum_confidence += f.confidence;
+        self.sketch.add(f.inference_ms);
+    }
+
+    pub(crate) fn merge(&mut self, other: &Totals) {
+        self.count += other.count;
+        self.labeled += other.labeled;
+        self.correct += other.correct;
+        self.sum_ms += other.sum_ms;
+        self.sum_confidence += other.sum_confidence;
+        self.sketch.merge(&other.sketch);
+    }
+
+    /// Takes `other` out; counts stop at zero.
+    pub(crate) fn subtract(&mut self, other: &Totals) {
+        self.count = (self.count - other.count).max(0);
+        self.labeled = (self.labeled - other.labeled).max(0);
+        self.correct = (self.correct - other.correct).max(0);
+        self.sum_ms -= other.sum_ms;
+        self.sum_confidence -= other.sum_confidence;
+        self.sketch.subtract(&other.sketch);
+    }
 }
 
 /// One `stats_by_model` row: (level, bucket, model, model version) and its figures.

@@ -13,8 +13,11 @@ use sea_orm::{
 
 use super::cover::{Cover, cover};
 use super::sketch::LatencySketch;
-use super::write::{Fact, Sign, apply, load_facts, lock};
-use super::{CLASS_LEVELS, MODEL_COLUMNS, MODEL_LEVELS, read_model_row};
+use super::write::{Fact, Sign, apply, facts_page, load_facts, lock};
+use super::{CLASS_LEVELS, MODEL_COLUMNS, MODEL_LEVELS, ModelKey, Totals, read_model_row};
+
+/// Predictions per page of a rebuild.
+const REBUILD_PAGE: u64 = 20_000;
 use crate::repository::non_negative;
 use crate::{DateTimeUtc, Db, DbError, Result, now, predictions};
 
@@ -33,14 +36,22 @@ pub struct Figures {
 }
 
 impl Figures {
+    /// Adds the totals of one model version.
+    fn add(&mut self, version: &str, t: &Totals) {
+        self.versions.insert(version.to_owned());
+        self.count += non_negative(t.count);
+        self.labeled += non_negative(t.labeled);
+        self.correct += non_negative(t.correct);
+        self.sum_inference_ms += t.sum_ms;
+        self.sum_confidence += t.sum_confidence;
+        self.latency.merge(&t.sketch);
+    }
+
+    /// Adds one prediction read raw.
     fn add_fact(&mut self, f: &Fact) {
-        self.versions.insert(f.model_version.clone());
-        self.count += 1;
-        self.labeled += u64::from(f.correct.is_some());
-        self.correct += u64::from(f.correct == Some(true));
-        self.sum_inference_ms += f.inference_ms;
-        self.sum_confidence += f.confidence;
-        self.latency.add(f.inference_ms);
+        let mut t = Totals::default();
+        t.add_fact(f);
+        self.add(&f.model_version, &t);
     }
 
     pub fn mean_inference_ms(&self) -> f64 {
@@ -141,11 +152,8 @@ async fn raw_facts<C: ConnectionTrait>(
     load_facts(conn, cond).await
 }
 
-/// `stats_by_model` rows of `c` as (model, version, bucket, figures).
-async fn model_rows<C: ConnectionTrait>(
-    conn: &C,
-    c: &Cover,
-) -> Result<Vec<(String, String, i64, Figures)>> {
+/// The `stats_by_model` rows of `c`.
+async fn model_rows<C: ConnectionTrait>(conn: &C, c: &Cover) -> Result<Vec<(ModelKey, Totals)>> {
     if c.ranges.is_empty() {
         return Ok(Vec::new());
     }
@@ -154,37 +162,8 @@ async fn model_rows<C: ConnectionTrait>(
         .columns(MODEL_COLUMNS.map(t))
         .cond_where(ranges_cond(c));
     let backend = conn.get_database_backend();
-    let mut out = Vec::new();
-    for row in conn.query_all(backend.build(&q)).await? {
-        let ((_, bucket, model, version), r) = read_model_row(&row)?;
-        out.push((
-            model,
-            version.clone(),
-            bucket,
-            Figures {
-                versions: BTreeSet::from([version]),
-                count: non_negative(r.count),
-                labeled: non_negative(r.labeled),
-                correct: non_negative(r.correct),
-                sum_inference_ms: r.sum_ms,
-                sum_confidence: r.sum_confidence,
-                latency: r.sketch,
-            },
-        ));
-    }
-    Ok(out)
-}
-
-impl Figures {
-    fn merge(&mut self, other: &Figures) {
-        self.versions.extend(other.versions.iter().cloned());
-        self.count += other.count;
-        self.labeled += other.labeled;
-        self.correct += other.correct;
-        self.sum_inference_ms += other.sum_inference_ms;
-        self.sum_confidence += other.sum_confidence;
-        self.latency.merge(&other.latency);
-    }
+    let rows = conn.query_all(backend.build(&q)).await?;
+    rows.iter().map(read_model_row).collect()
 }
 
 impl Db {
@@ -202,8 +181,8 @@ impl Db {
         let raw = raw_facts(&txn, &c, None).await?;
         txn.commit().await?;
         let mut by_model: BTreeMap<String, Figures> = BTreeMap::new();
-        for (model, _, _, f) in rows {
-            by_model.entry(model).or_default().merge(&f);
+        for ((_, _, model, version), totals) in rows {
+            by_model.entry(model).or_default().add(&version, &totals);
         }
         for f in &raw {
             by_model.entry(f.model.clone()).or_default().add_fact(f);
@@ -238,8 +217,11 @@ impl Db {
         txn.commit().await?;
         let start = |s: i64| s.div_euclid(bucket_seconds) * bucket_seconds;
         let mut points: BTreeMap<(String, i64), Figures> = BTreeMap::new();
-        for (model, _, bucket, f) in rows {
-            points.entry((model, start(bucket))).or_default().merge(&f);
+        for ((_, bucket, model, version), totals) in rows {
+            points
+                .entry((model, start(bucket)))
+                .or_default()
+                .add(&version, &totals);
         }
         for f in &raw {
             points
@@ -316,9 +298,15 @@ impl Db {
             txn.execute(txn.get_database_backend().build(&delete))
                 .await?;
         }
-        let facts = load_facts(&txn, Condition::all()).await?;
-        for chunk in facts.chunks(20_000) {
-            apply(&txn, chunk, Sign::Add).await?;
+        // Page by page: a large table is not read into memory at once.
+        let (mut counted, mut after) = (0u64, None);
+        loop {
+            let page = facts_page(&txn, after, REBUILD_PAGE).await?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(*last);
+            counted += page.len() as u64;
+            let facts: Vec<Fact> = page.into_iter().map(|(_, f)| f).collect();
+            apply(&txn, &facts, Sign::Add).await?;
         }
         let mut mark = Query::update();
         mark.table(t("stats_rollup_state"))
@@ -326,7 +314,7 @@ impl Db {
             .and_where(Expr::col(t("id")).eq(1));
         txn.execute(txn.get_database_backend().build(&mark)).await?;
         txn.commit().await?;
-        Ok(facts.len() as u64)
+        Ok(counted)
     }
 
     /// Builds the rollups from the predictions already stored, once: the first start after

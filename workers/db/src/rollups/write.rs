@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use sea_orm::sea_query::{Alias, Condition, Expr, OnConflict, Query};
+use sea_orm::sea_query::{Alias, Condition, Expr, OnConflict, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DbBackend, Value};
+use uuid::Uuid;
 
 use super::{
     CLASS_LEVELS, MODEL_COLUMNS, MODEL_LEVELS, ModelKey, ROLLUP_LOCK_KEY, Totals, read_model_row,
@@ -31,8 +32,25 @@ pub(crate) enum Sign {
     Remove,
 }
 
-/// The facts of the stored, non-shadow predictions matching `cond` (on `predictions`).
-pub(crate) async fn load_facts<C: ConnectionTrait>(conn: &C, cond: Condition) -> Result<Vec<Fact>> {
+impl Fact {
+    /// The fact of a stored prediction of an image labelled `label`.
+    pub(crate) fn of(p: &predictions::Model, label: Option<String>) -> Self {
+        Self {
+            model: p.model.clone(),
+            model_version: p.model_version.clone(),
+            label,
+            predicted_class: p.predicted_class.clone(),
+            correct: p.correct,
+            inference_ms: p.inference_ms,
+            confidence: p.confidence,
+            created_at: p.created_at,
+        }
+    }
+}
+
+/// The stored, non-shadow predictions matching `cond`, with their image's label, as facts
+/// (and the prediction's id).
+fn facts_query(cond: Condition) -> SelectStatement {
     use images::Column as I;
     use predictions::Column as P;
     let (p, i) = (predictions::Entity, images::Entity);
@@ -40,6 +58,7 @@ pub(crate) async fn load_facts<C: ConnectionTrait>(conn: &C, cond: Condition) ->
     q.from(p)
         .inner_join(i, Expr::col((i, I::Id)).equals((p, P::ImageId)))
         .columns([
+            (p, P::Id),
             (p, P::Model),
             (p, P::ModelVersion),
             (p, P::PredictedClass),
@@ -51,22 +70,50 @@ pub(crate) async fn load_facts<C: ConnectionTrait>(conn: &C, cond: Condition) ->
         .column((i, I::Label))
         .and_where(Expr::col((p, P::Shadow)).eq(false))
         .cond_where(cond);
-    let backend = conn.get_database_backend();
-    let rows = conn.query_all(backend.build(&q)).await?;
+    q
+}
+
+async fn run_facts<C: ConnectionTrait>(conn: &C, q: &SelectStatement) -> Result<Vec<(Uuid, Fact)>> {
+    let rows = conn.query_all(conn.get_database_backend().build(q)).await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        out.push(Fact {
-            model: row.try_get("", "model")?,
-            model_version: row.try_get("", "model_version")?,
-            label: row.try_get("", "label")?,
-            predicted_class: row.try_get("", "predicted_class")?,
-            correct: row.try_get("", "correct")?,
-            inference_ms: row.try_get("", "inference_ms")?,
-            confidence: row.try_get("", "confidence")?,
-            created_at: row.try_get("", "created_at")?,
-        });
+        out.push((
+            row.try_get("", "id")?,
+            Fact {
+                model: row.try_get("", "model")?,
+                model_version: row.try_get("", "model_version")?,
+                label: row.try_get("", "label")?,
+                predicted_class: row.try_get("", "predicted_class")?,
+                correct: row.try_get("", "correct")?,
+                inference_ms: row.try_get("", "inference_ms")?,
+                confidence: row.try_get("", "confidence")?,
+                created_at: row.try_get("", "created_at")?,
+            },
+        ));
     }
     Ok(out)
+}
+
+/// The facts of the stored, non-shadow predictions matching `cond` (on `predictions`).
+pub(crate) async fn load_facts<C: ConnectionTrait>(conn: &C, cond: Condition) -> Result<Vec<Fact>> {
+    let facts = run_facts(conn, &facts_query(cond)).await?;
+    Ok(facts.into_iter().map(|(_, f)| f).collect())
+}
+
+/// At most `limit` facts of stored, non-shadow predictions, by id, after `after`: a
+/// rebuild reads them page by page.
+pub(crate) async fn facts_page<C: ConnectionTrait>(
+    conn: &C,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<(Uuid, Fact)>> {
+    let id = (predictions::Entity, predictions::Column::Id);
+    let mut q = facts_query(match after {
+        Some(after) => Condition::all().add(Expr::col(id).gt(after)),
+        None => Condition::all(),
+    });
+    q.order_by(id, Order::Asc).limit(limit);
+    run_facts(conn, &q).await
 }
 
 /// Takes the rollups' lock until `txn` ends (PostgreSQL; SQLite has one writer). Taking it
@@ -125,12 +172,7 @@ pub(crate) async fn apply<C: ConnectionTrait>(txn: &C, facts: &[Fact], sign: Sig
                     f.model_version.clone(),
                 ))
                 .or_default();
-            d.count += 1;
-            d.labeled += i64::from(f.correct.is_some());
-            d.correct += i64::from(f.correct == Some(true));
-            d.sum_ms += f.inference_ms;
-            d.sum_confidence += f.confidence;
-            d.sketch.add(f.inference_ms);
+            d.add_fact(f);
         }
         for level in CLASS_LEVELS {
             *classes
@@ -187,22 +229,8 @@ async fn apply_models<C: ConnectionTrait>(
         for (key, d) in chunk {
             let mut row = stored.remove(key).unwrap_or_default();
             match sign {
-                Sign::Add => {
-                    row.count += d.count;
-                    row.labeled += d.labeled;
-                    row.correct += d.correct;
-                    row.sum_ms += d.sum_ms;
-                    row.sum_confidence += d.sum_confidence;
-                    row.sketch.merge(&d.sketch);
-                }
-                Sign::Remove => {
-                    row.count = (row.count - d.count).max(0);
-                    row.labeled = (row.labeled - d.labeled).max(0);
-                    row.correct = (row.correct - d.correct).max(0);
-                    row.sum_ms -= d.sum_ms;
-                    row.sum_confidence -= d.sum_confidence;
-                    row.sketch.subtract(&d.sketch);
-                }
+                Sign::Add => row.merge(d),
+                Sign::Remove => row.subtract(d),
             }
             if row.count == 0 {
                 emptied.push(key);
