@@ -102,8 +102,8 @@ pub struct ExperimentsMutation;
 #[Object]
 impl ExperimentsMutation {
     /// Starts (or changes) an A/B test of head `model`: version `version` answers `share` of
-    /// the images (0 < share <= 1; chosen by the image, so a redelivered image goes to the same
-    /// arm), production the rest; each scores every image, the other arm's prediction stored
+    /// the images (0 < share <= 1; chosen by the image's content hash, so a redelivered image
+    /// and the same bytes uploaded again go to the same arm), production the rest; each scores every image, the other arm's prediction stored
     /// as a shadow's. Every replica of the head swaps to it.
     async fn start_ab_test(
         &self,

@@ -342,6 +342,7 @@ async fn publish_features(bus: &dyn vision_core::MessageBus) -> uuid::Uuid {
         extract_ms: 1.0,
         label: Some("cat".into()),
         submitted_at: chrono::Utc::now(),
+        content_key: None,
     };
     vision_core::topics::IMAGE_FEATURES
         .publish(bus, &image_id.to_string(), &features)

@@ -89,13 +89,17 @@ fn predict(
     })
 }
 
-/// Where image `id` falls in `[0, 1)`: the same for every delivery of the image, so an A/B
-/// arm is sticky (ids are random, so arms get their share).
-fn bucket(id: uuid::Uuid) -> f64 {
-    let bytes = id.as_bytes();
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&bytes[..8]);
-    (u64::from_be_bytes(first) >> 11) as f64 / (1u64 << 53) as f64
+/// Where an image falls in `[0, 1)`: by its content key, so the same bytes uploaded twice fall
+/// in the same place, or by its id in a message without one. The same for every delivery, so
+/// an A/B arm is sticky; both are uniformly spread (a hash, a random id), so arms get their
+/// share.
+fn bucket(features: &FeaturesExtracted) -> f64 {
+    let key = features.content_key.unwrap_or_else(|| {
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&features.image_id.as_bytes()[..8]);
+        u64::from_be_bytes(first)
+    });
+    (key >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[async_trait]
@@ -109,7 +113,7 @@ impl Stage for ClassifierStage {
         // An A/B candidate answers its share of the images; the other arm's version scores
         // them too, as a shadow, so both are compared on every image.
         let (answering, mut shadows) = match &served.candidate {
-            Some((candidate, share)) if bucket(features.image_id) < *share => {
+            Some((candidate, share)) if bucket(&features) < *share => {
                 (candidate, vec![&served.production])
             }
             Some((candidate, _)) => (&served.production, vec![candidate]),
@@ -149,17 +153,55 @@ impl Stage for ClassifierStage {
 
 #[cfg(test)]
 mod tests {
+    use uuid::Uuid;
+    use vision_core::messages::{FeaturesExtracted, SCHEMA_VERSION, content_key};
+
     use super::bucket;
 
-    #[test]
-    fn buckets_are_sticky_and_spread() {
-        let ids: Vec<uuid::Uuid> = (0..10_000).map(|_| uuid::Uuid::new_v4()).collect();
-        for id in &ids[..10] {
-            assert_eq!(bucket(*id), bucket(*id));
+    /// A message for a new upload (a new id) of the image whose hex SHA-256 is `hash`.
+    fn features(hash: Option<&str>) -> FeaturesExtracted {
+        FeaturesExtracted {
+            v: SCHEMA_VERSION,
+            image_id: Uuid::new_v4(),
+            descriptors: Vec::new(),
+            extractor_version: "e".into(),
+            extract_ms: 0.0,
+            label: None,
+            submitted_at: Default::default(),
+            content_key: hash.and_then(content_key),
         }
-        let below = ids.iter().filter(|id| bucket(**id) < 0.2).count();
-        // 2,000 expected; 5 standard deviations is 200.
+    }
+
+    /// Of 10,000 images, the share below 0.2 is 2,000 within 5 standard deviations (200).
+    fn spread(images: &[FeaturesExtracted]) {
+        let below = images.iter().filter(|f| bucket(f) < 0.2).count();
         assert!((1800..=2200).contains(&below), "{below}");
-        assert!(ids.iter().all(|id| (0.0..1.0).contains(&bucket(*id))));
+        assert!(images.iter().all(|f| (0.0..1.0).contains(&bucket(f))));
+    }
+
+    #[test]
+    fn buckets_follow_the_bytes_and_spread() {
+        // Random 256-bit values stand for hashes (a SHA-256 is as uniform).
+        let hashes: Vec<String> = (0..10_000)
+            .map(|_| format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple()))
+            .collect();
+        let keyed: Vec<FeaturesExtracted> = hashes.iter().map(|h| features(Some(h))).collect();
+        assert!(keyed.iter().all(|f| f.content_key.is_some()));
+        spread(&keyed);
+        // The same bytes again (another upload: another id) fall in the same place.
+        for (hash, f) in hashes.iter().zip(&keyed).take(50) {
+            let again = features(Some(hash));
+            assert_ne!(again.image_id, f.image_id);
+            assert_eq!(bucket(&again), bucket(f));
+        }
+    }
+
+    #[test]
+    fn without_a_content_key_buckets_follow_the_id() {
+        let plain: Vec<FeaturesExtracted> = (0..10_000).map(|_| features(None)).collect();
+        spread(&plain);
+        for f in &plain[..10] {
+            assert_eq!(bucket(f), bucket(&f.clone()));
+        }
     }
 }

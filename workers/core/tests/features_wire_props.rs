@@ -21,6 +21,7 @@ prop_compose! {
         extract_ms in 0.0f64..1e4,
         label in prop::option::of("[a-z ]{0,30}"),
         micros in 0i64..4_000_000_000_000_000,
+        content_key in prop::option::of(any::<u64>()),
     ) -> FeaturesExtracted {
         FeaturesExtracted {
             v: SCHEMA_VERSION,
@@ -31,6 +32,7 @@ prop_compose! {
             extract_ms: f64::from(extract_ms as f32),
             label,
             submitted_at: Utc.timestamp_micros(micros).unwrap(),
+            content_key,
         }
     }
 }

@@ -20,7 +20,7 @@ pub use batcher::{BatchSettings, Batcher};
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 use vision_core::cache::{DescriptorCache, MemoryCache, descriptor_key};
-use vision_core::messages::{FeaturesExtracted, ImageSubmitted, SCHEMA_VERSION};
+use vision_core::messages::{FeaturesExtracted, ImageSubmitted, SCHEMA_VERSION, content_key};
 use vision_core::metrics::metrics;
 use vision_core::objects::StoreError;
 use vision_core::stage::{self, StageKind};
@@ -172,6 +172,7 @@ impl Extracting {
             descriptors,
             extractor_version: self.stage.model.version.clone(),
             extract_ms: spent.as_secs_f64() * 1000.0,
+            content_key: message.content_hash.as_deref().and_then(content_key),
             label: message.label,
             submitted_at: message.submitted_at,
         };

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-use vision_core::messages::{FeaturesExtracted, SCHEMA_VERSION};
+use vision_core::messages::{FeaturesExtracted, SCHEMA_VERSION, content_key};
 use vision_core::metrics::metrics;
 use vision_core::{MessageBus, topics};
 use vision_db::{Db, images};
@@ -46,6 +46,7 @@ async fn resend(bus: &dyn MessageBus, image: &images::Model) -> anyhow::Result<(
                 extract_ms: image.extract_ms.unwrap_or_default(),
                 label: image.label.clone(),
                 submitted_at: image.created_at,
+                content_key: content_key(&image.content_hash),
             };
             topics::IMAGE_FEATURES.publish(bus, &key, &features).await?;
         }

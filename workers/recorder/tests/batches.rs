@@ -49,6 +49,7 @@ fn features(image_id: Uuid) -> FeaturesExtracted {
         extract_ms: 3.0,
         label: Some("cat".into()),
         submitted_at: Utc::now(),
+        content_key: None,
     }
 }
 

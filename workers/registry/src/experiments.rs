@@ -66,7 +66,7 @@ fn answers(rows: Vec<vision_db::PairedRow>) -> Vec<PairedAnswer> {
 
 impl Registry {
     /// Starts (or changes) an A/B test of head `name`: `version` answers `share` of the images
-    /// (chosen by the image, so sticky), production the rest; both score every image.
+    /// (chosen by the image's content hash, so sticky), production the rest; both score every image.
     pub async fn start_ab(&self, name: &str, version: i32, share: f64, by: &str) -> Result<()> {
         let production = self.db.model_aliases(Some(name)).await?;
         if production

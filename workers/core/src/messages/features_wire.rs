@@ -13,12 +13,15 @@
 //! | 16     | image id                                                         |
 //! | 8      | `submitted_at`: microseconds since the Unix epoch (`i64`)        |
 //! | 4      | `extract_ms` (`f32`)                                             |
-//! | 1      | flags: bit 0 set when a label follows                            |
+//! | 1      | flags: bit 0 set when a label follows, bit 1 when a content key does |
+//! | 8      | `content_key` (`u64`), when flagged                              |
 //! | varint + n | `extractor_version`, UTF-8                                   |
 //! | varint + n | `label`, UTF-8, when flagged                                 |
 //! | varint + 4n | the descriptors (`f32`)                                     |
 //!
-//! Lengths are LEB128 varints (one byte below 128). A JSON feature message, as producers before
+//! Lengths are LEB128 varints (one byte below 128). The content key (the image's SHA-256, first
+//! 8 bytes: an A/B arm follows the bytes, not the upload) adds 8 bytes; readers that predate it
+//! refuse the flag, so in a rolling upgrade the heads and the recorder go before the extractor. A JSON feature message, as producers before
 //! this format wrote, is still read, so a rolling upgrade loses nothing in flight.
 
 use chrono::DateTime;
@@ -28,17 +31,28 @@ use super::{DecodeError, FeaturesExtracted, Wire};
 
 const FORMAT: u8 = 0xB1;
 const HAS_LABEL: u8 = 1;
+const HAS_CONTENT_KEY: u8 = 2;
 
 impl Wire for FeaturesExtracted {
     fn to_wire(&self) -> Vec<u8> {
         let strings = self.extractor_version.len() + self.label.as_ref().map_or(0, String::len);
-        let mut out = Vec::with_capacity(48 + strings + 4 * self.descriptors.len());
+        let mut out = Vec::with_capacity(56 + strings + 4 * self.descriptors.len());
         out.push(FORMAT);
         out.extend_from_slice(&self.v.to_le_bytes());
         out.extend_from_slice(self.image_id.as_bytes());
         out.extend_from_slice(&self.submitted_at.timestamp_micros().to_le_bytes());
         out.extend_from_slice(&(self.extract_ms as f32).to_le_bytes());
-        out.push(if self.label.is_some() { HAS_LABEL } else { 0 });
+        let mut flags = 0;
+        if self.label.is_some() {
+            flags |= HAS_LABEL;
+        }
+        if self.content_key.is_some() {
+            flags |= HAS_CONTENT_KEY;
+        }
+        out.push(flags);
+        if let Some(key) = self.content_key {
+            out.extend_from_slice(&key.to_le_bytes());
+        }
         put_bytes(&mut out, self.extractor_version.as_bytes());
         if let Some(label) = &self.label {
             put_bytes(&mut out, label.as_bytes());
@@ -69,9 +83,14 @@ impl Wire for FeaturesExtracted {
             .ok_or_else(|| malformed(format!("submitted_at out of range: {micros} us")))?;
         let extract_ms = f64::from(f32::from_le_bytes(r.take("extract_ms")?));
         let flags = r.take::<1>("flags")?[0];
-        if flags & !HAS_LABEL != 0 {
+        if flags & !(HAS_LABEL | HAS_CONTENT_KEY) != 0 {
             return Err(malformed(format!("unknown flags 0x{flags:02x}")));
         }
+        let content_key = if flags & HAS_CONTENT_KEY != 0 {
+            Some(u64::from_le_bytes(r.take("content_key")?))
+        } else {
+            None
+        };
         let extractor_version = r.string("extractor_version")?;
         let label = if flags & HAS_LABEL != 0 {
             Some(r.string("label")?)
@@ -95,6 +114,7 @@ impl Wire for FeaturesExtracted {
             extract_ms,
             label,
             submitted_at,
+            content_key,
         })
     }
 }
@@ -176,6 +196,7 @@ mod tests {
             submitted_at: Utc::now()
                 .duration_trunc(TimeDelta::microseconds(1))
                 .unwrap(),
+            content_key: None,
         }
     }
 
@@ -186,6 +207,14 @@ mod tests {
             assert_eq!(decode::<FeaturesExtracted>(&bytes).unwrap(), m);
             let strings = m.extractor_version.len() + m.label.as_ref().map_or(0, String::len);
             assert_eq!(bytes.len(), 114 + strings + usize::from(m.label.is_some()));
+            // The content key costs 8 bytes.
+            let keyed = FeaturesExtracted {
+                content_key: Some(0xdead_beef_0123_4567),
+                ..m.clone()
+            };
+            let keyed_bytes = encode(&keyed);
+            assert_eq!(keyed_bytes.len(), bytes.len() + 8);
+            assert_eq!(decode::<FeaturesExtracted>(&keyed_bytes).unwrap(), keyed);
         }
         // Nanoseconds and f64 digits beyond what is kept are dropped, nothing else.
         let mut fine = features(None);

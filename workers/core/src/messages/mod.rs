@@ -38,6 +38,20 @@ pub struct FeaturesExtracted {
     pub extract_ms: f64,
     pub label: Option<String>,
     pub submitted_at: DateTime<Utc>,
+    /// The image's content key ([`content_key`]): what an A/B test's arm is chosen by, so
+    /// the same bytes uploaded twice get the same arm. `None` in messages written before it
+    /// existed and for images without a hash; the arm then follows the image id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_key: Option<u64>,
+}
+
+/// The first 8 bytes, big-endian, of a hex SHA-256 (an image's `content_hash`); `None` when
+/// it is not one.
+pub fn content_key(content_hash: &str) -> Option<u64> {
+    if content_hash.len() != 64 {
+        return None;
+    }
+    u64::from_str_radix(content_hash.get(..16)?, 16).ok()
 }
 
 /// One entry of a top-k list.
