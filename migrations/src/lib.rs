@@ -52,6 +52,7 @@ mod m20261204_000009_audit_log;
 mod m20261204_000010_pipeline_feed;
 mod m20261204_000011_jobs;
 mod m20261205_000012_stats_rollups;
+mod m20261205_000013_rollup_generation;
 
 /// The migrator of the vision platform.
 pub struct Migrator;
@@ -72,6 +73,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000010_pipeline_feed::Migration),
             Box::new(m20261204_000011_jobs::Migration),
             Box::new(m20261205_000012_stats_rollups::Migration),
+            Box::new(m20261205_000013_rollup_generation::Migration),
         ]
     }
 }

@@ -23,6 +23,8 @@ pub struct Db {
     pub(crate) conn: DatabaseConnection,
     /// Audit entries waiting to be written in a group (see [`Db::append_audit`]).
     pub(crate) audit_appends: std::sync::Arc<crate::repository::audit::AuditAppends>,
+    /// Closed time-series points read before (see `rollups::points`).
+    pub(crate) points: std::sync::Arc<crate::rollups::points::PointCache>,
 }
 
 /// Removes the password from a URL, for error messages.
@@ -113,6 +115,7 @@ impl Db {
         Db {
             conn,
             audit_appends: Default::default(),
+            points: Default::default(),
         }
     }
 

@@ -18,6 +18,7 @@ use common::*;
 backend_tests!(
     rollups_equal_a_recomputation_from_the_rows,
     concurrent_writers_and_deleters_keep_rollups_exact,
+    time_series_points_kept_in_memory_follow_every_change,
 );
 
 const MODELS: [&str; 3] = ["fast", "balanced", "accurate"];
@@ -327,6 +328,72 @@ async fn rollups_equal_a_recomputation_from_the_rows(db: Db) {
     db.delete_images(&ids).await.unwrap();
     assert_eq!(dump(&db).await, Vec::<String>::new());
     assert!(db.model_stats(None).await.unwrap().is_empty());
+}
+
+/// A second process (another `Db` handle: its own memory) reads time series over closed and
+/// open time while the first changes closed points in every way there is: each read equals
+/// the rows. Rollup rows changed behind the repository's back (no generation bump) are not
+/// seen, which shows the closed points are served from memory.
+async fn time_series_points_kept_in_memory_follow_every_change(db: Db) {
+    let mut rng = Lcg(7);
+    let now = Utc::now();
+    let t0 = (now - Duration::hours(3))
+        .duration_trunc(Duration::minutes(1))
+        .unwrap();
+    let mut old = Vec::new();
+    for _ in 0..40 {
+        let at = t0 + Duration::milliseconds(rng.next(2 * 3_600_000) as i64);
+        old.extend(record(&db, &mut rng, at, 2).await);
+    }
+    // Open points: recorded just now.
+    record(&db, &mut rng, Utc::now(), 3).await;
+    let reader = Db::from_connection(db.conn().clone());
+    let until = Some(Utc::now() + Duration::minutes(1));
+    let ranges = [
+        (Some(t0 - Duration::hours(1)), until),
+        (Some(t0 + Duration::milliseconds(17_250)), until),
+    ];
+    check_against_rows(&reader, &ranges).await;
+    // Again, from memory.
+    check_against_rows(&reader, &ranges).await;
+
+    // Closed points changed without telling anyone: the reader still serves what it read.
+    let backend = db.conn().get_database_backend();
+    let (since, until_) = (t0 - Duration::hours(1), Utc::now());
+    let before = reader.series(60, since, until_).await.unwrap();
+    db.conn()
+        .execute(Statement::from_string(
+            backend,
+            format!(
+                "UPDATE stats_by_model SET count = count + 1000 WHERE bucket < {}",
+                (Utc::now() - Duration::minutes(10)).timestamp()
+            ),
+        ))
+        .await
+        .unwrap();
+    let fresh = Db::from_connection(db.conn().clone());
+    assert_ne!(
+        fresh.series(60, since, until_).await.unwrap(),
+        before,
+        "the rows changed"
+    );
+    assert_eq!(reader.series(60, since, until_).await.unwrap(), before);
+    db.rebuild_stats_rollups().await.unwrap();
+    check_against_rows(&reader, &ranges).await;
+
+    // Every change the repository makes to closed points is seen at the next read.
+    assert!(db.delete_image(old[0]).await.unwrap());
+    check_against_rows(&reader, &ranges).await;
+    assert_eq!(db.delete_images(&old[1..4]).await.unwrap(), 3);
+    check_against_rows(&reader, &ranges).await;
+    record(&db, &mut rng, t0 + Duration::minutes(30), 2).await;
+    check_against_rows(&reader, &ranges).await;
+    let purged = db
+        .purge_predictions_batch(t0 + Duration::hours(1), 10_000)
+        .await
+        .unwrap();
+    assert!(purged > 0);
+    check_against_rows(&reader, &ranges).await;
 }
 
 async fn concurrent_writers_and_deleters_keep_rollups_exact(db: Db) {

@@ -13,6 +13,7 @@
 
 mod check;
 pub(crate) mod cover;
+pub(crate) mod points;
 mod read;
 pub mod sketch;
 mod write;

@@ -3,8 +3,8 @@
 //! here. Nothing reads a number of rows that grows with the number of predictions.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Condition, Expr, Query};
 use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
@@ -12,6 +12,7 @@ use sea_orm::{
 };
 
 use super::cover::{Cover, cover};
+use super::points::{self, CLOSED_AFTER};
 use super::sketch::LatencySketch;
 use super::write::{Fact, Sign, apply, facts_page, load_facts, lock};
 use super::{CLASS_LEVELS, MODEL_COLUMNS, MODEL_LEVELS, ModelKey, Totals, read_model_row};
@@ -166,6 +167,45 @@ async fn model_rows<C: ConnectionTrait>(conn: &C, c: &Cover) -> Result<Vec<(Mode
     rows.iter().map(read_model_row).collect()
 }
 
+/// Whether a cover is read with one statement (rollup rows or raw rows, not both): one
+/// statement sees one snapshot without a transaction, which on PostgreSQL spares two round
+/// trips (`BEGIN`, `COMMIT`) per read.
+fn one_statement(c: &Cover) -> bool {
+    c.ranges.is_empty() || c.raw.is_empty()
+}
+
+/// (label, predicted class, count) summed over the `stats_by_class` rows of `c`, of `model`
+/// (every model when `None`).
+async fn class_rows<C: ConnectionTrait>(
+    conn: &C,
+    c: &Cover,
+    model: Option<&str>,
+) -> Result<Vec<(String, String, i64)>> {
+    if c.ranges.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = Query::select();
+    q.from(t("stats_by_class"))
+        .columns(["label", "predicted_class"].map(t))
+        .expr_as(sum_bigint("count"), t("n"))
+        .cond_where(ranges_cond(c))
+        .group_by_col(t("label"))
+        .group_by_col(t("predicted_class"));
+    if let Some(model) = model {
+        q.and_where(Expr::col(t("model")).eq(model));
+    }
+    let backend = conn.get_database_backend();
+    let mut out = Vec::new();
+    for row in conn.query_all(backend.build(&q)).await? {
+        out.push((
+            row.try_get("", "label")?,
+            row.try_get("", "predicted_class")?,
+            row.try_get("", "n")?,
+        ));
+    }
+    Ok(out)
+}
+
 impl Db {
     /// Figures per model of the (non-shadow) predictions made in `[since, until)` (open ends
     /// when `None`), sorted by model; models without predictions there are absent.
@@ -175,11 +215,19 @@ impl Db {
         until: Option<DateTimeUtc>,
     ) -> Result<Vec<(String, Figures)>> {
         let c = cover(since, until, &MODEL_LEVELS);
-        // One snapshot: rollups and raw rows agree with each other.
-        let txn = read_txn(&self.conn).await?;
-        let rows = model_rows(&txn, &c).await?;
-        let raw = raw_facts(&txn, &c, None).await?;
-        txn.commit().await?;
+        let (rows, raw) = if one_statement(&c) {
+            (
+                model_rows(&self.conn, &c).await?,
+                raw_facts(&self.conn, &c, None).await?,
+            )
+        } else {
+            // One snapshot: rollups and raw rows agree with each other.
+            let txn = read_txn(&self.conn).await?;
+            let rows = model_rows(&txn, &c).await?;
+            let raw = raw_facts(&txn, &c, None).await?;
+            txn.commit().await?;
+            (rows, raw)
+        };
         let mut by_model: BTreeMap<String, Figures> = BTreeMap::new();
         for ((_, _, model, version), totals) in rows {
             by_model.entry(model).or_default().add(&version, &totals);
@@ -193,7 +241,10 @@ impl Db {
     /// Figures per model and per `bucket_seconds`-long bucket (aligned on the Unix epoch) of
     /// the predictions made in `[since, until)`, sorted by model then time; empty buckets are
     /// left out. `bucket_seconds` must be a multiple of [`MODEL_LEVELS`]' finest (5 s): the
-    /// rows read are those of the largest level that divides it.
+    /// rows read are those of the largest level that divides it. Points that ended
+    /// [`CLOSED_AFTER`] ago are read once and then kept in memory (up to ~20 MB) until the
+    /// rollups' generation changes: a dashboard that asks every second reads only its newest
+    /// points.
     pub async fn series(
         &self,
         bucket_seconds: i64,
@@ -210,31 +261,81 @@ impl Db {
                 MODEL_LEVELS[0]
             )));
         }
-        let c = cover(Some(since), Some(until), &levels);
+        // The whole points that are over are kept in memory between reads (see `points`);
+        // the rest is read: the partial point at the start, points not kept, the open end.
+        let bucket = bucket_seconds;
+        let first = points::ceil_start(since, bucket);
+        let end = points::floor_start(until.min(now() - CLOSED_AFTER), bucket);
+        let cacheable = first < end && (end - first) / bucket <= points::MOST_LOOKED_UP;
         let txn = read_txn(&self.conn).await?;
+        let generation = points::generation(&txn).await?;
+        let (hits, misses, spans) = if cacheable {
+            let lookup = self.points.lookup(generation, bucket, first, end);
+            let mut spans = vec![(since, points::at(first)), (points::at(end), until)];
+            spans.extend(
+                lookup
+                    .misses
+                    .iter()
+                    .map(|&(a, b)| (points::at(a), points::at(b))),
+            );
+            (lookup.hits, lookup.misses, spans)
+        } else {
+            (Vec::new(), Vec::new(), vec![(since, until)])
+        };
+        let mut c = Cover::default();
+        for (a, b) in spans.into_iter().filter(|(a, b)| a < b) {
+            let part = cover(Some(a), Some(b), &levels);
+            c.ranges.extend(part.ranges);
+            c.raw.extend(part.raw);
+        }
         let rows = model_rows(&txn, &c).await?;
         let raw = raw_facts(&txn, &c, None).await?;
         txn.commit().await?;
-        let start = |s: i64| s.div_euclid(bucket_seconds) * bucket_seconds;
-        let mut points: BTreeMap<(String, i64), Figures> = BTreeMap::new();
-        for ((_, bucket, model, version), totals) in rows {
-            points
-                .entry((model, start(bucket)))
+        let start = |s: i64| s.div_euclid(bucket) * bucket;
+        let mut by_point: BTreeMap<(String, i64), Figures> = BTreeMap::new();
+        for ((_, at, model, version), totals) in rows {
+            by_point
+                .entry((model, start(at)))
                 .or_default()
                 .add(&version, &totals);
         }
         for f in &raw {
-            points
+            by_point
                 .entry((f.model.clone(), start(f.created_at.timestamp())))
                 .or_default()
                 .add_fact(f);
         }
-        Ok(points
+        if !misses.is_empty() {
+            // Keep the closed points just read, the empty ones too.
+            let mut fresh: BTreeMap<i64, Vec<(String, Figures)>> = misses
+                .iter()
+                .flat_map(|&(a, b)| (a..b).step_by(bucket as usize))
+                .map(|s| (s, Vec::new()))
+                .collect();
+            for ((model, s), figures) in &by_point {
+                if figures.count > 0
+                    && let Some(point) = fresh.get_mut(s)
+                {
+                    point.push((model.clone(), figures.clone()));
+                }
+            }
+            self.points.insert(
+                generation,
+                bucket,
+                fresh.into_iter().map(|(s, p)| (s, Arc::new(p))).collect(),
+            );
+        }
+        for (s, point) in hits {
+            for (model, figures) in point.iter() {
+                by_point.insert((model.clone(), s), figures.clone());
+            }
+        }
+        Ok(by_point
             .into_iter()
             .filter(|(_, f)| f.count > 0)
             .map(|((model, s), figures)| SeriesPoint {
                 model,
-                start: DateTime::<Utc>::from_timestamp(s, 0).unwrap_or_default(),
+                start: points::at(s),
                 figures,
             })
             .collect())
@@ -249,36 +350,27 @@ impl Db {
         until: Option<DateTimeUtc>,
     ) -> Result<Vec<(Option<String>, String, u64)>> {
         let c = cover(since, until, &CLASS_LEVELS);
-        let txn = read_txn(&self.conn).await?;
+        let (rows, raw) = if one_statement(&c) {
+            (
+                class_rows(&self.conn, &c, model).await?,
+                raw_facts(&self.conn, &c, model).await?,
+            )
+        } else {
+            let txn = read_txn(&self.conn).await?;
+            let rows = class_rows(&txn, &c, model).await?;
+            let raw = raw_facts(&txn, &c, model).await?;
+            txn.commit().await?;
+            (rows, raw)
+        };
         let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
-        if !c.ranges.is_empty() {
-            let mut q = Query::select();
-            q.from(t("stats_by_class"))
-                .columns(["label", "predicted_class"].map(t))
-                .expr_as(sum_bigint("count"), t("n"))
-                .cond_where(ranges_cond(&c))
-                .group_by_col(t("label"))
-                .group_by_col(t("predicted_class"));
-            if let Some(model) = model {
-                q.and_where(Expr::col(t("model")).eq(model));
-            }
-            let backend = txn.get_database_backend();
-            for row in txn.query_all(backend.build(&q)).await? {
-                let n: i64 = row.try_get("", "n")?;
-                *counts
-                    .entry((
-                        row.try_get("", "label")?,
-                        row.try_get("", "predicted_class")?,
-                    ))
-                    .or_default() += non_negative(n);
-            }
+        for (label, predicted, n) in rows {
+            *counts.entry((label, predicted)).or_default() += non_negative(n);
         }
-        for f in raw_facts(&txn, &c, model).await? {
+        for f in raw {
             *counts
                 .entry((f.label.unwrap_or_default(), f.predicted_class))
                 .or_default() += 1;
         }
-        txn.commit().await?;
         Ok(counts
             .into_iter()
             .filter(|(_, n)| *n > 0)
@@ -311,6 +403,7 @@ impl Db {
         let mut mark = Query::update();
         mark.table(t("stats_rollup_state"))
             .value(t("rebuilt_at"), now())
+            .value(t("generation"), Expr::col(t("generation")).add(1))
             .and_where(Expr::col(t("id")).eq(1));
         txn.execute(txn.get_database_backend().build(&mark)).await?;
         txn.commit().await?;

@@ -7,7 +7,8 @@ use sea_orm::{ConnectionTrait, DbBackend, Value};
 use uuid::Uuid;
 
 use super::{
-    CLASS_LEVELS, MODEL_COLUMNS, MODEL_LEVELS, ModelKey, ROLLUP_LOCK_KEY, Totals, read_model_row,
+    CLASS_LEVELS, MODEL_COLUMNS, MODEL_LEVELS, ModelKey, ROLLUP_LOCK_KEY, Totals, points,
+    read_model_row,
 };
 use crate::{DateTimeUtc, Result, images, predictions};
 
@@ -129,16 +130,12 @@ pub(crate) async fn lock<C: ConnectionTrait>(txn: &C) -> Result<()> {
 /// Takes the predictions matching `cond` out of the rollups, in the transaction that is about
 /// to delete them (call it before the delete).
 pub(crate) async fn remove_matching<C: ConnectionTrait>(txn: &C, cond: Condition) -> Result<()> {
-    // Write before reading: on SQLite the transaction then holds the write lock, and nothing
-    // can change the rows between this read and the delete.
-    let mut touch = Query::update();
-    touch
-        .table(t("stats_rollup_state"))
-        .value(t("id"), Expr::col(t("id")))
-        .and_where(Expr::col(t("id")).eq(1));
-    txn.execute(txn.get_database_backend().build(&touch))
-        .await?;
+    // The lock before the state row, in this order everywhere (PostgreSQL), then a write
+    // before reading: on SQLite the transaction then holds the write lock, and nothing can
+    // change the rows between this read and the delete. The write is the one that tells
+    // readers that closed time-series points change.
     lock(txn).await?;
+    points::bump_generation(txn).await?;
     let facts = load_facts(txn, cond).await?;
     apply(txn, &facts, Sign::Remove).await
 }
@@ -160,6 +157,14 @@ pub(crate) async fn apply<C: ConnectionTrait>(txn: &C, facts: &[Fact], sign: Sig
         return Ok(());
     }
     lock(txn).await?;
+    let now = crate::now();
+    if sign == Sign::Add
+        && facts
+            .iter()
+            .any(|f| points::may_be_closed(f.created_at, now))
+    {
+        points::bump_generation(txn).await?;
+    }
     let mut models: BTreeMap<ModelKey, Totals> = BTreeMap::new();
     let mut classes: BTreeMap<ClassKey, i64> = BTreeMap::new();
     for f in facts {
