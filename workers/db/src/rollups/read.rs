@@ -14,7 +14,7 @@ use sea_orm::{
 use super::cover::{Cover, cover};
 use super::points::{self, CLOSED_AFTER};
 use super::sketch::LatencySketch;
-use super::write::{Fact, Sign, apply, facts_page, load_facts, lock};
+use super::write::{Fact, Labels, Sign, apply, facts_page, load_facts, lock};
 use super::{CLASS_LEVELS, MODEL_COLUMNS, MODEL_LEVELS, ModelKey, Totals, read_model_row};
 
 /// Predictions per page of a rebuild.
@@ -138,10 +138,13 @@ fn raw_cond(c: &Cover) -> Condition {
     })
 }
 
+/// The predictions of `c`'s raw ranges (of `model` when given), as facts; with their images'
+/// labels when `labels` says so (class counts), without otherwise (model figures: no join).
 async fn raw_facts<C: ConnectionTrait>(
     conn: &C,
     c: &Cover,
     model: Option<&str>,
+    labels: Labels,
 ) -> Result<Vec<Fact>> {
     if c.raw.is_empty() {
         return Ok(Vec::new());
@@ -150,7 +153,7 @@ async fn raw_facts<C: ConnectionTrait>(
     if let Some(model) = model {
         cond = cond.add(Expr::col((predictions::Entity, predictions::Column::Model)).eq(model));
     }
-    load_facts(conn, cond).await
+    load_facts(conn, cond, labels).await
 }
 
 /// The `stats_by_model` rows of `c`.
@@ -218,13 +221,13 @@ impl Db {
         let (rows, raw) = if one_statement(&c) {
             (
                 model_rows(&self.conn, &c).await?,
-                raw_facts(&self.conn, &c, None).await?,
+                raw_facts(&self.conn, &c, None, Labels::Without).await?,
             )
         } else {
             // One snapshot: rollups and raw rows agree with each other.
             let txn = read_txn(&self.conn).await?;
             let rows = model_rows(&txn, &c).await?;
-            let raw = raw_facts(&txn, &c, None).await?;
+            let raw = raw_facts(&txn, &c, None, Labels::Without).await?;
             txn.commit().await?;
             (rows, raw)
         };
@@ -289,7 +292,7 @@ impl Db {
             c.raw.extend(part.raw);
         }
         let rows = model_rows(&txn, &c).await?;
-        let raw = raw_facts(&txn, &c, None).await?;
+        let raw = raw_facts(&txn, &c, None, Labels::Without).await?;
         txn.commit().await?;
         let start = |s: i64| s.div_euclid(bucket) * bucket;
         let mut by_point: BTreeMap<(String, i64), Figures> = BTreeMap::new();
@@ -353,12 +356,12 @@ impl Db {
         let (rows, raw) = if one_statement(&c) {
             (
                 class_rows(&self.conn, &c, model).await?,
-                raw_facts(&self.conn, &c, model).await?,
+                raw_facts(&self.conn, &c, model, Labels::With).await?,
             )
         } else {
             let txn = read_txn(&self.conn).await?;
             let rows = class_rows(&txn, &c, model).await?;
-            let raw = raw_facts(&txn, &c, model).await?;
+            let raw = raw_facts(&txn, &c, model, Labels::With).await?;
             txn.commit().await?;
             (rows, raw)
         };
