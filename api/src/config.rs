@@ -256,7 +256,7 @@ pub struct Config {
     #[arg(
         long,
         env = "VISION_ADMISSION_WAIT_MS",
-        default_value_t = 500,
+        default_value_t = 250,
         global = true
     )]
     pub admission_wait_ms: u64,
@@ -430,7 +430,7 @@ impl Config {
             cors_origins: Vec::new(),
             publish_wait_ms: 5000,
             max_backlog: 64,
-            admission_wait_ms: 500,
+            admission_wait_ms: 250,
             retention_images_days: 30,
             retention_predictions_days: 30,
             retention_feed_days: 7,

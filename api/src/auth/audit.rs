@@ -1,5 +1,6 @@
-//! The audit log of callers' actions (F25): every mutation (with its outcome), every refused
-//! operation and every failed authentication, recorded by [`Audit`] with who, their role, IP
+//! The audit log of callers' actions (F25): every mutation (with its outcome; an upload
+//! refused as OVERLOADED is counted in metrics instead), every refused operation and every
+//! failed authentication, recorded by [`Audit`] with who, their role, IP
 //! and the request id. Entries are hash-chained in the database (`vision audit verify`).
 
 use std::sync::{Arc, Mutex};
@@ -159,6 +160,13 @@ impl Extension for AuditStep {
     ) -> Response {
         let response = next.run(ctx, operation_name).await;
         let mutation = self.mutation.lock().expect("audit lock").clone();
+        let outcome = outcome_of(&response.errors);
+        // An upload refused because the pipeline is full is not an action of the caller's
+        // (nothing was done, and it is counted in `vision_images_rejected_total`): written
+        // down one by one, refusals would load the database most when it is busiest.
+        if outcome == "OVERLOADED" {
+            return response;
+        }
         if let (Some(operation), Some(audit)) = (mutation, audit(ctx)) {
             let detail = response.errors.first().map(|e| e.message.clone());
             audit
@@ -166,7 +174,7 @@ impl Extension for AuditStep {
                     ctx.data_opt::<Caller>(),
                     ctx.data_opt::<RequestMeta>(),
                     &operation,
-                    &outcome_of(&response.errors),
+                    &outcome,
                     detail,
                 )
                 .await;

@@ -115,6 +115,24 @@ async fn a_full_backlog_refuses_with_overloaded_and_loses_nothing() {
     assert_eq!(refused["data"], Value::Null);
     assert_eq!(app.image_rows().await, 2);
     assert_eq!(app.object_files().len(), 2);
+    // The two uploads are on the audit record; the refusal is a metric, not an entry.
+    let outcomes: Vec<String> = app
+        .platform()
+        .state
+        .db
+        .audit_log(&vision_db::AuditFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| format!("{} {}", e.operation, e.outcome))
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["mutation uploadImage OK", "mutation uploadImage OK"]
+    );
 
     // One finishes: its room comes back (the feed tells the gateway), and an upload waiting
     // for room is let in.
