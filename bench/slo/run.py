@@ -19,6 +19,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -165,6 +166,36 @@ def rss_mb(pids):
     return total / 1024
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a live process, in seconds (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds():
+    """CPU time of every PostgreSQL process on the machine (the server and its backends)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if text.split("(", 1)[1].rsplit(")", 1)[0] == "postgres":
+            total += cpu_seconds(stat.parent.name)
+    return total
+
+
+def cpu_snapshot(stack):
+    """CPU seconds so far of each process of the platform, of its helpers and of PostgreSQL."""
+    snapshot = {name: cpu_seconds(p.pid) for name, p in stack.processes + stack.helpers}
+    if stack.database:
+        snapshot["postgresql"] = postgres_cpu_seconds()
+    return snapshot
+
+
 def seed(url, count):
     """Uploads `count` images first, so that reads have rows to read."""
     images = []
@@ -225,10 +256,22 @@ def run_mode(args, mode):
         prefix = Path(tempfile.mkdtemp(prefix="slo-csv-")) / mode
         env = dict(os.environ)
         env.setdefault("SLO_DATASET", DATASET)
+        # Where the two cores go during the load: each process's CPU time over the run, and
+        # Locust's (the only child that exits meanwhile).
+        cpu_before, children_before = cpu_snapshot(stack), resource.getrusage(resource.RUSAGE_CHILDREN)
+        load_started = time.time()
         subprocess.run([sys.executable, "-m", "locust", "-f", str(HERE / "locustfile.py"), "--headless",
                         "-u", str(args.users), "-r", str(args.users), "-t", f"{args.duration}s",
                         "-H", stack.url, "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING"],
                        env=env, check=False, cwd=ROOT)
+        load_seconds = time.time() - load_started
+        cpu_after, children_after = cpu_snapshot(stack), resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
+        cpu["locust"] = (children_after.ru_utime + children_after.ru_stime
+                         - children_before.ru_utime - children_before.ru_stime)
+        print(f"CPU over the {load_seconds:.0f} s of load (cores busy):")
+        for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
+            print(f"  {name:<22} {seconds:8.1f} s  {seconds / load_seconds:5.2f}")
         stop.set()
         sampler.join()
         rows = list(csv.DictReader(open(f"{prefix}_stats.csv")))
@@ -258,6 +301,7 @@ def run_mode(args, mode):
             "slos": {name: {"value": figures[name], "unit": unit, "target": target,
                             "pass": bool(ok(figures[name]))} for name, unit, target, ok in SLOS},
             "by_request": by_name,
+            "cpu_cores_busy": {name: seconds / load_seconds for name, seconds in cpu.items()},
         }
     finally:
         stack.stop()
