@@ -35,7 +35,7 @@ pub(crate) fn cover(
     let finest = levels[0];
     let mut out = Cover::default();
     let lo = since.map_or(-FAR, |a| ceil_to(a, finest));
-    let hi = until.map_or(FAR, |b| b.timestamp().div_euclid(finest) * finest);
+    let hi = until.map_or(FAR, |b| floor_to(b, finest));
     if lo >= hi {
         if let (Some(a), Some(b)) = (since, until)
             && a < b
@@ -104,9 +104,14 @@ fn split(lo: i64, hi: i64, levels: &[i64], out: &mut Vec<LevelRange>) {
     split(inner_lo, inner_hi, &levels[1..], out);
 }
 
+/// The last multiple of `step` seconds at or before `t`.
+pub(crate) fn floor_to(t: DateTimeUtc, step: i64) -> i64 {
+    t.timestamp().div_euclid(step) * step
+}
+
 /// The first multiple of `step` seconds at or after `t`.
-fn ceil_to(t: DateTimeUtc, step: i64) -> i64 {
-    let floor = t.timestamp().div_euclid(step) * step;
+pub(crate) fn ceil_to(t: DateTimeUtc, step: i64) -> i64 {
+    let floor = floor_to(t, step);
     if floor == t.timestamp() && t.timestamp_subsec_nanos() == 0 {
         floor
     } else {
@@ -114,7 +119,8 @@ fn ceil_to(t: DateTimeUtc, step: i64) -> i64 {
     }
 }
 
-fn at(seconds: i64) -> DateTimeUtc {
+/// The time `seconds` after the Unix epoch.
+pub(crate) fn at(seconds: i64) -> DateTimeUtc {
     DateTime::<Utc>::from_timestamp(seconds, 0).unwrap_or_default()
 }
 

@@ -15,7 +15,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Alias, Expr, Query};
 
@@ -114,25 +114,6 @@ impl PointCache {
             }
         }
     }
-}
-
-/// The first point start of size `bucket` at or after `t`.
-pub(crate) fn ceil_start(t: DateTimeUtc, bucket: i64) -> i64 {
-    let floor = t.timestamp().div_euclid(bucket) * bucket;
-    if floor == t.timestamp() && t.timestamp_subsec_nanos() == 0 {
-        floor
-    } else {
-        floor + bucket
-    }
-}
-
-/// The last point end of size `bucket` at or before `t`.
-pub(crate) fn floor_start(t: DateTimeUtc, bucket: i64) -> i64 {
-    t.timestamp().div_euclid(bucket) * bucket
-}
-
-pub(crate) fn at(seconds: i64) -> DateTimeUtc {
-    DateTime::<Utc>::from_timestamp(seconds, 0).unwrap_or_default()
 }
 
 fn state() -> Alias {

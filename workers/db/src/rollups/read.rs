@@ -11,7 +11,7 @@ use sea_orm::{
     IsolationLevel, TransactionTrait,
 };
 
-use super::cover::{Cover, cover};
+use super::cover::{Cover, at, ceil_to, cover, floor_to};
 use super::points::{self, CLOSED_AFTER};
 use super::sketch::LatencySketch;
 use super::write::{Fact, Labels, Sign, apply, facts_page, load_facts, lock};
@@ -267,23 +267,18 @@ impl Db {
         // The whole points that are over are kept in memory between reads (see `points`);
         // the rest is read: the partial point at the start, points not kept, the open end.
         let bucket = bucket_seconds;
-        let first = points::ceil_start(since, bucket);
-        let end = points::floor_start(until.min(now() - CLOSED_AFTER), bucket);
+        let first = ceil_to(since, bucket);
+        let end = floor_to(until.min(now() - CLOSED_AFTER), bucket);
         let cacheable = first < end && (end - first) / bucket <= points::MOST_LOOKED_UP;
         let txn = read_txn(&self.conn).await?;
-        let generation = points::generation(&txn).await?;
-        let (hits, misses, spans) = if cacheable {
+        let (generation, hits, misses, spans) = if cacheable {
+            let generation = points::generation(&txn).await?;
             let lookup = self.points.lookup(generation, bucket, first, end);
-            let mut spans = vec![(since, points::at(first)), (points::at(end), until)];
-            spans.extend(
-                lookup
-                    .misses
-                    .iter()
-                    .map(|&(a, b)| (points::at(a), points::at(b))),
-            );
-            (lookup.hits, lookup.misses, spans)
+            let mut spans = vec![(since, at(first)), (at(end), until)];
+            spans.extend(lookup.misses.iter().map(|&(a, b)| (at(a), at(b))));
+            (generation, lookup.hits, lookup.misses, spans)
         } else {
-            (Vec::new(), Vec::new(), vec![(since, until)])
+            (0, Vec::new(), Vec::new(), vec![(since, until)])
         };
         let mut c = Cover::default();
         for (a, b) in spans.into_iter().filter(|(a, b)| a < b) {
@@ -296,9 +291,9 @@ impl Db {
         txn.commit().await?;
         let start = |s: i64| s.div_euclid(bucket) * bucket;
         let mut by_point: BTreeMap<(String, i64), Figures> = BTreeMap::new();
-        for ((_, at, model, version), totals) in rows {
+        for ((_, row_bucket, model, version), totals) in rows {
             by_point
-                .entry((model, start(at)))
+                .entry((model, start(row_bucket)))
                 .or_default()
                 .add(&version, &totals);
         }
@@ -338,7 +333,7 @@ impl Db {
             .filter(|(_, f)| f.count > 0)
             .map(|((model, s), figures)| SeriesPoint {
                 model,
-                start: points::at(s),
+                start: at(s),
                 figures,
             })
             .collect())
@@ -406,9 +401,9 @@ impl Db {
         let mut mark = Query::update();
         mark.table(t("stats_rollup_state"))
             .value(t("rebuilt_at"), now())
-            .value(t("generation"), Expr::col(t("generation")).add(1))
             .and_where(Expr::col(t("id")).eq(1));
         txn.execute(txn.get_database_backend().build(&mark)).await?;
+        points::bump_generation(&txn).await?;
         txn.commit().await?;
         Ok(counted)
     }

@@ -6,6 +6,7 @@ use sea_orm::sea_query::{Alias, Condition, Expr, OnConflict, Order, Query, Selec
 use sea_orm::{ConnectionTrait, DbBackend, Value};
 use uuid::Uuid;
 
+use super::cover::floor_to;
 use super::{
     CLASS_LEVELS, MODEL_COLUMNS, MODEL_LEVELS, ModelKey, ROLLUP_LOCK_KEY, Totals, points,
     read_model_row,
@@ -164,10 +165,6 @@ pub(crate) async fn remove_matching<C: ConnectionTrait>(txn: &C, cond: Condition
 
 type ClassKey = (i64, i64, String, String, String, String);
 
-fn bucket(at: DateTimeUtc, level: i64) -> i64 {
-    at.timestamp().div_euclid(level) * level
-}
-
 fn t(name: &str) -> Alias {
     Alias::new(name)
 }
@@ -194,7 +191,7 @@ pub(crate) async fn apply<C: ConnectionTrait>(txn: &C, facts: &[Fact], sign: Sig
             let d = models
                 .entry((
                     level,
-                    bucket(f.created_at, level),
+                    floor_to(f.created_at, level),
                     f.model.clone(),
                     f.model_version.clone(),
                 ))
@@ -205,7 +202,7 @@ pub(crate) async fn apply<C: ConnectionTrait>(txn: &C, facts: &[Fact], sign: Sig
             *classes
                 .entry((
                     level,
-                    bucket(f.created_at, level),
+                    floor_to(f.created_at, level),
                     f.model.clone(),
                     f.model_version.clone(),
                     f.label.clone().unwrap_or_default(),
