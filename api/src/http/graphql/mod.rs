@@ -14,6 +14,7 @@
 //! the body).
 
 mod media;
+mod multipart;
 #[cfg(test)]
 mod multipart_props;
 mod params;
@@ -35,7 +36,7 @@ use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
 use axum::http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER, VARY};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use serde_json::{Value, json};
 
 use self::media::{ResponseMedia, Wanted, negotiate};
@@ -113,16 +114,8 @@ pub async fn post_graphql(
                 &boundary,
                 2 * state.max_files + 2,
                 tripped.clone(),
-            )
-            .boxed()
-            .into_async_read();
-            match async_graphql::http::receive_batch_body(
-                Some(content_type),
-                reader,
-                state.multipart,
-            )
-            .await
-            {
+            );
+            match multipart::read(reader, &boundary, state.multipart).await {
                 Ok(BatchRequest::Batch(_)) => {
                     return refusal(
                         ErrorCode::TooManyOperations,

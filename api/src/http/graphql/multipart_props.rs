@@ -21,9 +21,9 @@ fn read(body: Vec<u8>) -> Result<async_graphql::BatchRequest, async_graphql::Par
     let options = MultipartOptions::default()
         .max_file_size(4096)
         .max_num_files(4);
-    runtime.block_on(async_graphql::http::receive_batch_body(
-        Some(format!("multipart/form-data; boundary={BOUNDARY}")),
-        futures::io::Cursor::new(body),
+    runtime.block_on(super::multipart::read(
+        futures::stream::iter([Ok(bytes::Bytes::from(body))]),
+        BOUNDARY,
         options,
     ))
 }

@@ -26,7 +26,7 @@ pub fn limit_parts<S>(
     boundary: &str,
     max_parts: usize,
     tripped: Arc<AtomicBool>,
-) -> impl Stream<Item = std::io::Result<Bytes>>
+) -> impl Stream<Item = std::io::Result<Bytes>> + use<S>
 where
     S: Stream<Item = std::io::Result<Bytes>>,
 {
