@@ -12,9 +12,12 @@ mod probes;
 mod serve;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use axum::Router;
+use axum::http::StatusCode;
 use axum::routing::get;
+use tower_http::classify::ServerErrorsFailureClass;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -43,7 +46,7 @@ pub struct HttpOptions {
 }
 
 /// Longest a request body may take to arrive.
-const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Clone)]
 pub(crate) struct HttpState {
@@ -101,7 +104,20 @@ pub fn router(app: AppState, schema: AppSchema, options: &HttpOptions) -> Router
         .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
         .layer(cors::layer(&options.cors_origins))
         .layer(axum::middleware::from_fn(metrics::track))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().on_failure(log_failure))
+}
+
+/// A 5xx answer is logged as an error, except 503: the platform answers it on purpose (an
+/// upload refused as OVERLOADED, a service it needs down), each already counted in metrics and
+/// answered with a code; at saturation hundreds a second, each logged at ERROR cost CPU the
+/// pipeline lacked and buried the errors worth reading.
+fn log_failure(class: ServerErrorsFailureClass, latency: Duration, _span: &tracing::Span) {
+    match class {
+        ServerErrorsFailureClass::StatusCode(StatusCode::SERVICE_UNAVAILABLE) => {
+            tracing::debug!(latency_ms = latency.as_millis() as u64, "answered 503")
+        }
+        class => tracing::error!(classification = %class, ?latency, "response failed"),
+    }
 }
 
 /// Refuses a request whose `Content-Length` is over `max` with `REQUEST_TOO_LARGE` (413),
