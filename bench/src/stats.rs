@@ -95,6 +95,20 @@ pub async fn run(args: &Args, sizes: &[u64]) -> anyhow::Result<()> {
                 .try_collect::<Vec<()>>()
                 .await?;
             let seed_s = started.elapsed().as_secs_f64();
+            if backend == "postgres" {
+                // What a running server does soon after a bulk load, not timed: autovacuum
+                // analyzes the tables (without statistics the planner scans tables it believes
+                // empty, e.g. to count the images of the last minute; the PostgreSQL here runs
+                // with autovacuum off), and the checkpointer writes the load's dirty pages out
+                // (otherwise the reads timed compete with that writing).
+                db.conn()
+                    .execute_unprepared("ANALYZE")
+                    .await
+                    .context("ANALYZE after seeding")?;
+                if let Err(e) = db.conn().execute_unprepared("CHECKPOINT").await {
+                    eprintln!("CHECKPOINT after seeding refused ({e}): reads may compete with it");
+                }
+            }
             println!("{backend}: {seeded} predictions (seeding {seed_s:.0} s)");
             let queries = time_queries(&db, args.stats_repeats).await?;
             let raw_ms = raw_group_by(&db).await?;
