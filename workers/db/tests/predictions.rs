@@ -17,6 +17,7 @@ backend_tests!(
     prediction_for_missing_image_is_not_found,
     list_and_recent_predictions,
     record_predictions_in_one_call,
+    record_more_predictions_than_one_statement_binds,
     purge_old_predictions,
 );
 
@@ -326,4 +327,27 @@ async fn purge_old_predictions(db: Db) {
     let left = db.recent_predictions(10).await.unwrap();
     assert_eq!(left.len(), 2);
     assert!(left.iter().all(|p| p.image_id == new.id));
+}
+
+/// 3,600 predictions bind 43,200 parameters, past SQLite's 32,766 for one statement: they are
+/// recorded in groups, in one transaction, each once, each told in the feed.
+async fn record_more_predictions_than_one_statement_binds(db: Db) {
+    let head = db.feed_head().await.unwrap();
+    let mut batch = Vec::new();
+    for _ in 0..1_200 {
+        let image = db.insert_image(new_image("upload", None)).await.unwrap();
+        for model in ["fast", "balanced", "accurate"] {
+            batch.push(new_prediction(image.id, model, "v1", "cat"));
+        }
+    }
+    let recorded = db.record_predictions(batch).await.unwrap();
+    assert_eq!(recorded.stored.len(), 3_600);
+    assert!(recorded.inserted.iter().all(|inserted| *inserted));
+    let told = db.feed_after(head, 10_000).await.unwrap();
+    assert_eq!(
+        told.iter()
+            .filter(|row| row.kind == vision_db::FeedKind::PredictionRecorded)
+            .count(),
+        3_600
+    );
 }

@@ -17,6 +17,9 @@ pub(crate) mod statistics;
 
 /// Ids per `IN (...)` query, well below SQLite's bound-parameter limit.
 pub(crate) const IN_CHUNK: usize = 500;
+/// Rows one multi-row INSERT carries at most: under SQLite's 32,766 parameters for tables of up
+/// to 32 columns.
+pub(crate) const INSERT_CHUNK: usize = 1_000;
 
 /// A count read from the database as `u64` (a negative one, which cannot happen, is 0).
 pub(crate) fn non_negative(n: i64) -> u64 {

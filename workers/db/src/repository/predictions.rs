@@ -11,8 +11,8 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::IN_CHUNK;
 use super::feed::{self, FeedEntry};
+use super::{IN_CHUNK, INSERT_CHUNK};
 use crate::cursor::before_cursor;
 use crate::entities::pipeline_feed::FeedKind;
 use crate::error::check_finite;
@@ -108,19 +108,28 @@ impl Db {
         if !rows.is_empty() {
             // The rows and their feed entries commit together.
             let txn = self.conn.begin().await?;
-            let inserted = predictions::Entity::insert_many(rows)
-                .on_conflict(
-                    OnConflict::columns([
-                        predictions::Column::ImageId,
-                        predictions::Column::Model,
-                        predictions::Column::ModelVersion,
-                    ])
+            // In groups: one statement's parameters are bounded (SQLite: 32,766; a
+            // prediction binds 12).
+            let mut inserted = Ok(());
+            for group in rows.chunks(INSERT_CHUNK) {
+                inserted = predictions::Entity::insert_many(group.iter().cloned())
+                    .on_conflict(
+                        OnConflict::columns([
+                            predictions::Column::ImageId,
+                            predictions::Column::Model,
+                            predictions::Column::ModelVersion,
+                        ])
+                        .do_nothing()
+                        .to_owned(),
+                    )
                     .do_nothing()
-                    .to_owned(),
-                )
-                .do_nothing()
-                .exec_without_returning(&txn)
-                .await;
+                    .exec_without_returning(&txn)
+                    .await
+                    .map(|_| ());
+                if inserted.is_err() {
+                    break;
+                }
+            }
             if let Err(e) = inserted {
                 txn.rollback().await?;
                 if matches!(e.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_))) {
