@@ -47,9 +47,6 @@ pub struct AuditVerification {
 /// Times an append is tried again when another writer took the same sequence number.
 const APPEND_TRIES: usize = 50;
 
-/// Entries per INSERT of a group (11 columns each, under SQLite's bound-parameter limit).
-const GROUP_CHUNK: usize = 500;
-
 /// The queue of entries waiting for their group, and the writer's turn (see
 /// [`Db::append_audit`]).
 #[derive(Debug, Default)]
@@ -202,7 +199,7 @@ impl Db {
                 });
             }
             let mut written = Ok(());
-            for chunk in rows.chunks(GROUP_CHUNK) {
+            for chunk in rows.chunks(super::INSERT_CHUNK) {
                 let models = chunk
                     .iter()
                     .cloned()

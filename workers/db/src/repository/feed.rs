@@ -62,10 +62,8 @@ pub(crate) async fn append<C: ConnectionTrait>(txn: &C, entries: Vec<FeedEntry>)
         model_version: Set(e.model_version),
         prediction_id: Set(e.prediction_id),
     });
-    let rows: Vec<_> = rows.collect();
-    // In groups: one statement's parameters are bounded (SQLite: 32,766).
-    for group in rows.chunks(super::INSERT_CHUNK) {
-        pipeline_feed::Entity::insert_many(group.iter().cloned())
+    for group in super::insert_groups(rows) {
+        pipeline_feed::Entity::insert_many(group)
             .exec_without_returning(txn)
             .await?;
     }

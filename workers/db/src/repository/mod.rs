@@ -21,6 +21,15 @@ pub(crate) const IN_CHUNK: usize = 500;
 /// to 32 columns.
 pub(crate) const INSERT_CHUNK: usize = 1_000;
 
+/// `rows` in groups of at most [`INSERT_CHUNK`], one INSERT each; moved, not copied.
+pub(crate) fn insert_groups<T>(rows: impl IntoIterator<Item = T>) -> impl Iterator<Item = Vec<T>> {
+    let mut rows = rows.into_iter().peekable();
+    std::iter::from_fn(move || {
+        rows.peek()?;
+        Some(rows.by_ref().take(INSERT_CHUNK).collect())
+    })
+}
+
 /// A count read from the database as `u64` (a negative one, which cannot happen, is 0).
 pub(crate) fn non_negative(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)

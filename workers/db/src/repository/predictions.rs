@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::feed::{self, FeedEntry};
-use super::{IN_CHUNK, INSERT_CHUNK};
+use super::{IN_CHUNK, insert_groups};
 use crate::cursor::before_cursor;
 use crate::entities::pipeline_feed::FeedKind;
 use crate::error::check_finite;
@@ -108,28 +108,25 @@ impl Db {
         if !rows.is_empty() {
             // The rows and their feed entries commit together.
             let txn = self.conn.begin().await?;
-            // In groups: one statement's parameters are bounded (SQLite: 32,766; a
-            // prediction binds 12).
-            let mut inserted = Ok(());
-            for group in rows.chunks(INSERT_CHUNK) {
-                inserted = predictions::Entity::insert_many(group.iter().cloned())
-                    .on_conflict(
-                        OnConflict::columns([
-                            predictions::Column::ImageId,
-                            predictions::Column::Model,
-                            predictions::Column::ModelVersion,
-                        ])
+            let inserted: std::result::Result<(), sea_orm::DbErr> = async {
+                for group in insert_groups(rows) {
+                    predictions::Entity::insert_many(group)
+                        .on_conflict(
+                            OnConflict::columns([
+                                predictions::Column::ImageId,
+                                predictions::Column::Model,
+                                predictions::Column::ModelVersion,
+                            ])
+                            .do_nothing()
+                            .to_owned(),
+                        )
                         .do_nothing()
-                        .to_owned(),
-                    )
-                    .do_nothing()
-                    .exec_without_returning(&txn)
-                    .await
-                    .map(|_| ());
-                if inserted.is_err() {
-                    break;
+                        .exec_without_returning(&txn)
+                        .await?;
                 }
+                Ok(())
             }
+            .await;
             if let Err(e) = inserted {
                 txn.rollback().await?;
                 if matches!(e.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_))) {
