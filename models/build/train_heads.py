@@ -252,6 +252,27 @@ def extractor_model(size, proj, sd, convs=None):
                f"({'whitened' if proj.whiten else 'globally scaled'}); input RGB 0..255 NHWC")
 
 
+def extractor_on_backbone(path, proj):
+    """The extractor at `path` (one of ours) with its PCA replaced by `proj`: the same
+    backbone, another descriptor size."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    import cut_backbone
+    source = onnx.load(path)
+    nodes, inits, pixels, size = cut_backbone.backbone_graph(source)
+    g = export_backbone.GraphBuilder()
+    proj.onnx_nodes(g, "features")
+    graph = helper.make_graph(
+        list(nodes) + g.nodes, f"extractor_lite0_{size}_pca{proj.dim}", [pixels],
+        [helper.make_tensor_value_info("descriptors", TensorProto.FLOAT, ["N", proj.dim])],
+        list(inits) + g.inits)
+    return export_backbone.finish_model(
+        graph, f"the backbone of {os.path.basename(path)} ({source.doc_string.split(' + PCA')[0]}) "
+               f"+ PCA to {proj.dim} ({'whitened' if proj.whiten else 'globally scaled'}); "
+               f"input RGB 0..255 NHWC")
+
+
 def ort_session(model_or_path, threads=1):
     import onnxruntime as ort
     o = ort.SessionOptions()
@@ -306,6 +327,11 @@ def main(argv=None):
                     help="candidate grid (quick = smoke tests only)")
     ap.add_argument("--compare-dims", default="10,20,32,64,128,256",
                     help="descriptor sizes scored on validation for the report ('' to skip)")
+    ap.add_argument("--backbone-from", default=None,
+                    help="put the PCA on the backbone of this extractor (one of ours, e.g. the "
+                         "shipped models/extractor.onnx, fine-tuned) instead of building it from "
+                         "the weights; the features must come from that backbone "
+                         "(cut_backbone.py)")
     ap.add_argument("--convs", default=None,
                     help="fine-tuned backbone convolutions (finetune.py --out); the features "
                          "must come from the backbone exported with them")
@@ -377,7 +403,13 @@ def main(argv=None):
     sd = export_backbone.load_state_dict(export_backbone.weights_path())
     convs = export_backbone.load_convs(a.convs, sd) if a.convs else None
     files = {}
-    ext = extractor_model(a.size, proj, sd, convs)
+    if a.backbone_from:
+        import cut_backbone
+        ext = extractor_on_backbone(a.backbone_from, proj)
+        backbone = cut_backbone.cut(onnx.load(a.backbone_from))
+    else:
+        ext = extractor_model(a.size, proj, sd, convs)
+        backbone = export_backbone.build_model(a.size, sd=sd, convs=convs)
     files["extractor"] = os.path.join(a.out_dir, "extractor.onnx")
     onnx.save(ext, files["extractor"])
     for family, mdl in final.items():
@@ -404,7 +436,7 @@ def main(argv=None):
     ext_sess = ort_session(files["extractor"])
     rng = np.random.default_rng(SEED)
     px = rng.uniform(0, 255, (2, a.size, a.size, 3)).astype(np.float32)
-    bb = ort_session(export_backbone.build_model(a.size, sd=sd, convs=convs))
+    bb = ort_session(backbone)
     want = proj.transform(bb.run(None, {"pixels": px})[0])
     got = ext_sess.run(None, {"pixels": px})[0]
     assert np.abs(got - want).max() < 1e-2, "extractor != backbone + projection"
@@ -432,7 +464,7 @@ def main(argv=None):
     models = [{
         "name": "extractor",
         "role": "extractor",
-        "version": f"extractor-lite0{'ft' if convs else ''}-s{a.size}-pca{a.pca_dim}-{MODEL_VERSION}",
+        "version": f"extractor-lite0{'ft' if convs or a.backbone_from else ''}-s{a.size}-pca{a.pca_dim}-{MODEL_VERSION}",
         "file": "extractor.onnx",
         "sha256": sha256(files["extractor"]),
         "bytes": os.path.getsize(files["extractor"]),
@@ -448,6 +480,7 @@ def main(argv=None):
                                                   "fitted_on": "train part (validation excluded)",
                                                   "solver": "full SVD"},
                        "fine_tuning": fine_tuning_provenance(a.convs),
+                       "backbone_from": backbone_provenance(a.backbone_from),
                        "data": data_prov, "environment": env},
     }]
     for family, mdl in final.items():
@@ -482,6 +515,13 @@ def main(argv=None):
         print(f"  {family:9s} val {chosen[family][3]:.4f}   test {test_acc[family]:.4f}   "
               f"head {head_us[family]:.0f} us/img")
     print(f"extractor {ext_ms:.1f} ms/img (onnxruntime, 1 thread); shipped ONNX {total_mb:.1f} MB")
+
+
+def backbone_provenance(path):
+    """The extractor whose backbone was reused (None: built from the weights here)."""
+    if not path:
+        return None
+    return {"file": os.path.basename(path), "sha256": sha256(path)}
 
 
 def fine_tuning_provenance(convs_path):

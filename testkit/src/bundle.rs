@@ -302,12 +302,59 @@ pub fn extractor_onnx(size: i64) -> Vec<u8> {
     })
 }
 
+/// An extractor of another descriptor size: `pixels` [N,S,S,3] (0..255) -> `descriptors` [N,6]
+/// = the mean colour in 0..1, then one minus it. Heads bound to it read six values, so a test
+/// can serve two descriptor sizes side by side and know every answer.
+pub fn wide_extractor_onnx(size: i64) -> Vec<u8> {
+    model(pb::GraphProto {
+        name: "test-wide-extractor".into(),
+        node: vec![
+            node(
+                "ReduceMean",
+                &["pixels"],
+                "mean",
+                vec![ints("axes", &[1, 2]), int("keepdims", 0)],
+            ),
+            node("Div", &["mean", "scale"], "colour", vec![]),
+            node("Sub", &["one", "colour"], "inverse", vec![]),
+            node(
+                "Concat",
+                &["colour", "inverse"],
+                "descriptors",
+                vec![int("axis", 1)],
+            ),
+        ],
+        initializer: vec![
+            tensor("scale", &[], vec![255.0]),
+            tensor("one", &[], vec![1.0]),
+        ],
+        input: vec![value_info(
+            "pixels",
+            &[None, Some(size), Some(size), Some(3)],
+        )],
+        output: vec![value_info("descriptors", &[None, Some(6)])],
+        ..Default::default()
+    })
+}
+
 /// Head: `descriptors` [N,3] -> `probabilities` [N,C] = softmax(descriptors x W), with
 /// `W[channel][class] = weights[class][channel]` and C = `weights.len()`.
 pub fn head_onnx(weights: &[[f32; 3]]) -> Vec<u8> {
+    let rows: Vec<Vec<f32>> = weights.iter().map(|row| row.to_vec()).collect();
+    linear_head_onnx(&rows)
+}
+
+/// Head over descriptors of any width D (that of `weights`' rows, all equal): `descriptors`
+/// [N,D] -> `probabilities` [N,C] = softmax(descriptors x W), `W[d][class] = weights[class][d]`.
+pub fn linear_head_onnx(weights: &[Vec<f32>]) -> Vec<u8> {
     let classes = weights.len();
-    let w: Vec<f32> = (0..3)
-        .flat_map(|channel| weights.iter().map(move |row| row[channel]))
+    let width = weights.first().map_or(0, Vec::len);
+    assert!(
+        weights.iter().all(|row| row.len() == width),
+        "rows of one width"
+    );
+    let w: Vec<f32> = (0..width)
+        .flat_map(|d| weights.iter().map(move |row| row[d]))
         .collect();
     model(pb::GraphProto {
         name: "test-head".into(),
@@ -320,8 +367,8 @@ pub fn head_onnx(weights: &[[f32; 3]]) -> Vec<u8> {
                 vec![int("axis", 1)],
             ),
         ],
-        initializer: vec![tensor("w", &[3, classes as i64], w)],
-        input: vec![value_info("descriptors", &[None, Some(3)])],
+        initializer: vec![tensor("w", &[width as i64, classes as i64], w)],
+        input: vec![value_info("descriptors", &[None, Some(width as i64)])],
         output: vec![value_info("probabilities", &[None, Some(classes as i64)])],
         ..Default::default()
     })

@@ -37,6 +37,11 @@ pub enum ModelsCommand {
         #[arg(long)]
         card: Option<PathBuf>,
     },
+    /// Registers a bundle directory (`manifest.json` and its ONNX files, as
+    /// `scripts/build-variants.sh` writes them in `models/variants/pca<D>/`): its extractor,
+    /// then its heads bound to it, each labelled as the manifest says, with its figures as
+    /// metrics and its provenance as lineage. Nothing is promoted.
+    Import { dir: PathBuf },
     /// Puts a version in production; every process serving the model swaps to it.
     Promote {
         name: String,
@@ -142,6 +147,7 @@ pub async fn run(client: &Client, command: ModelsCommand) -> anyhow::Result<()> 
             );
             Ok(())
         }
+        ModelsCommand::Import { dir } => import(client, &dir).await,
         ModelsCommand::Promote {
             name,
             version,
@@ -194,6 +200,67 @@ pub async fn run(client: &Client, command: ModelsCommand) -> anyhow::Result<()> 
         | ModelsCommand::Compare { .. }
         | ModelsCommand::Backtest { .. }) => experiments(client, command).await,
     }
+}
+
+/// `vision models import DIR` (see [`ModelsCommand::Import`]).
+async fn import(client: &Client, dir: &std::path::Path) -> anyhow::Result<()> {
+    let path = dir.join("manifest.json");
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?,
+    )
+    .with_context(|| format!("{} is not JSON", path.display()))?;
+    let models = manifest["models"]
+        .as_array()
+        .with_context(|| format!("{}: no models list", path.display()))?;
+    let extractor = models
+        .iter()
+        .find(|m| m["role"] == "extractor")
+        .with_context(|| format!("{}: no extractor", path.display()))?;
+    let extractor_label = extractor["version"]
+        .as_str()
+        .context("an extractor without a version")?;
+    // The extractor first: its heads are bound to it.
+    let heads = models.iter().filter(|m| m["role"] == "classifier");
+    for model in std::iter::once(extractor).chain(heads) {
+        let field = |key: &str| {
+            model[key]
+                .as_str()
+                .with_context(|| format!("{}: a model without {key}", path.display()))
+        };
+        let (name, label, file) = (field("name")?, field("version")?, field("file")?);
+        let is_extractor = model["role"] == "extractor";
+        let metrics: serde_json::Map<String, Value> = ["validation_accuracy", "test_accuracy"]
+            .into_iter()
+            .filter_map(|k| model.get(k).map(|v| (k.to_string(), v.clone())))
+            .collect();
+        let query = format!(
+            "mutation($file: Upload!, $name: String!, $kind: ModelKind!, $label: String,              $extractorLabel: String, $metrics: JSON, $lineage: JSON) {{ registerModelVersion(             file: $file, name: $name, kind: $kind, label: $label, extractorLabel:              $extractorLabel, metrics: $metrics, lineage: $lineage) {VERSION} }}"
+        );
+        let variables = json!({
+            "file": null, "name": name,
+            "kind": if is_extractor { "EXTRACTOR" } else { "CLASSIFIER" },
+            "label": label,
+            "extractorLabel": (!is_extractor).then_some(extractor_label),
+            "metrics": (!metrics.is_empty()).then_some(Value::Object(metrics)),
+            "lineage": model.get("provenance"),
+        });
+        let data = client
+            .with_file(&query, variables, &dir.join(file))
+            .await
+            .with_context(|| format!("cannot register {label}"))?;
+        let v = &data["registerModelVersion"];
+        println!(
+            "registered {} version {} ({label}){}",
+            v["name"].as_str().unwrap_or("?"),
+            v["version"],
+            if is_extractor {
+                String::new()
+            } else {
+                format!(", reading {extractor_label}")
+            }
+        );
+    }
+    Ok(())
 }
 
 async fn experiments(client: &Client, command: ModelsCommand) -> anyhow::Result<()> {

@@ -1,7 +1,8 @@
 //! Starting the pipeline's stages from the stage table (`vision_core::stage::STAGES`): the
 //! one-process mode starts every entry, `vision worker <stage>` one. Each stage gets the
 //! services its entry uses and serves the versions the model registry names (a head's
-//! `production` and `shadow`, the production extractor), following the registry as it changes.
+//! `production` and `shadow`; the production extractor and those served heads read), following
+//! the registry as it changes.
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use vision_core::{MessageBus, ObjectStore};
 use vision_db::Db;
 use vision_extractor::ExtractorStage;
 use vision_recorder::{ExpectedHeads, RecorderStage};
-use vision_registry::{HeadWatcher, Registry};
+use vision_registry::{ExtractorWatcher, HeadWatcher, Registry};
 
 use super::Tasks;
 use crate::config::Config;
@@ -68,19 +69,29 @@ impl Stages<'_> {
                     .store
                     .clone()
                     .context("the extractor needs an object store")?;
-                let model = self
-                    .registry()?
-                    .load_production_extractor(self.config.extractor_parallelism())
-                    .await
-                    .context("cannot load the production extractor")?;
-                let mut stage =
-                    ExtractorStage::new(self.bus.clone(), store, model, self.config.image_limits())
-                        .with_batching(self.config.batching());
+                let watcher = ExtractorWatcher::start(
+                    self.registry()?.clone(),
+                    self.bus.clone(),
+                    self.config.extractor_parallelism(),
+                    self.config.model_check(),
+                )
+                .await
+                .context("cannot load the production extractor")?;
+                let mut stage = ExtractorStage::serving(
+                    self.bus.clone(),
+                    store,
+                    watcher.served(),
+                    self.config.image_limits(),
+                )
+                .with_batching(self.config.batching());
                 if let Some(cache) = super::descriptor_cache(self.config).await {
                     stage = stage.with_cache(cache);
                 }
                 let name = spec.instance(None);
-                tasks.spawn(async move { (name, stage.run(stop).await) });
+                tasks.spawn(async move { (name, stage.run(stop.clone()).await) });
+                let watch_stop = self.shutdown.clone();
+                let name = format!("{} registry watcher", spec.instance(None));
+                tasks.spawn(async move { (name, watcher.run(watch_stop).await) });
             }
             StageKind::Classifier => {
                 let registry = self.registry()?;

@@ -338,11 +338,13 @@ async fn publish_features(bus: &dyn vision_core::MessageBus) -> uuid::Uuid {
         image_id,
         // The test bundle's heads read the mean colour (3 values).
         descriptors: vec![0.5; 3],
-        extractor_version: "test".into(),
+        // The heads read the production extractor's descriptors, named by its label.
+        extractor_version: vision_testkit::bundle::EXTRACTOR_VERSION.into(),
         extract_ms: 1.0,
         label: Some("cat".into()),
         submitted_at: chrono::Utc::now(),
         content_key: None,
+        other_descriptors: Vec::new(),
     };
     vision_core::topics::IMAGE_FEATURES
         .publish(bus, &image_id.to_string(), &features)

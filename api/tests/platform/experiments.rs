@@ -290,3 +290,243 @@ async fn an_ab_test_answers_a_sticky_share_and_compares_both_on_every_image() {
     assert_eq!(again["stopAbTest"], false);
     app.stop().await;
 }
+
+/// Uploads red images until one has a prediction `wanted` accepts, and returns that prediction
+/// (what the stages serve follows the registry a moment after it changes).
+async fn probe_until(app: &TestApp, wanted: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no image ever got the prediction wanted"
+        );
+        let id = app.upload_ok("p.png", images::png(RED), None).await;
+        let image = app.wait_done(&id).await;
+        assert_eq!(image["status"], "COMPLETED", "{image:#}");
+        let found = app
+            .query(
+                "query($id: ID!) { image(id: $id) { predictions { modelVersion predictedClass \
+                 shadow } } }",
+                json!({ "id": id }),
+            )
+            .await["image"]["predictions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| wanted(p))
+            .cloned();
+        if let Some(prediction) = found {
+            return prediction;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Registers `bytes` as a new version of `name` (`kind` EXTRACTOR or CLASSIFIER) labelled
+/// `label`, bound to extractor `extractor` when given.
+async fn register(
+    app: &TestApp,
+    name: &str,
+    kind: &str,
+    label: &str,
+    extractor: Option<&str>,
+    bytes: Vec<u8>,
+) -> Value {
+    app.multipart(
+        &format!(
+            "mutation($file: Upload!, $extractor: String) {{ registerModelVersion(file: $file, \
+             name: \"{name}\", kind: {kind}, label: \"{label}\", extractorLabel: $extractor) \
+             {{ version descriptorDim }} }}"
+        ),
+        json!({ "file": null, "extractor": extractor }),
+        vec![("variables.file".into(), "m.onnx".into(), bytes)],
+    )
+    .await
+}
+
+/// Descriptor sizes side by side (F24): a shadow head bound to an extractor version of
+/// another size (6 values against production's 3) reads that extractor's descriptors, which
+/// the extractor stage computes on every image while the head is served, and is compared with
+/// production like any shadow. A head cannot be bound to an extractor that does not fit it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_of_another_descriptor_size_reads_its_own_extractor() {
+    use vision_testkit::bundle::{linear_head_onnx, wide_extractor_onnx};
+
+    let app = TestApp::start().await;
+    let wide = register(
+        &app,
+        "extractor",
+        "EXTRACTOR",
+        "wide",
+        None,
+        wide_extractor_onnx(32),
+    )
+    .await;
+    assert!(wide.get("errors").is_none(), "{wide:#}");
+    assert_eq!(wide["data"]["registerModelVersion"]["descriptorDim"], 6);
+    // `fast-cats`'s weights on the mean colour, none on its inverse.
+    let rows: Vec<Vec<f32>> = HeadSpec::colours(
+        "fast",
+        "x",
+        &CIFAR10_CLASSES,
+        ["cat", "automobile", "bird"],
+        5.0,
+    )
+    .weights
+    .iter()
+    .map(|row| [row.as_slice(), &[0.0; 3]].concat())
+    .collect();
+    // Six values in: refused against production's three, taken against `wide`.
+    let refused = register(
+        &app,
+        "fast",
+        "CLASSIFIER",
+        "fast-wide",
+        None,
+        linear_head_onnx(&rows),
+    )
+    .await;
+    assert_eq!(error_code(&refused), "SHAPE_MISMATCH", "{refused:#}");
+    let head = register(
+        &app,
+        "fast",
+        "CLASSIFIER",
+        "fast-wide",
+        Some("wide"),
+        linear_head_onnx(&rows),
+    )
+    .await;
+    assert!(head.get("errors").is_none(), "{head:#}");
+    assert_eq!(head["data"]["registerModelVersion"]["descriptorDim"], 6);
+    app.query(
+        "mutation { setModelAlias(name: \"fast\", alias: \"shadow\", version: 2) { changed } }",
+        json!({}),
+    )
+    .await;
+
+    // Once the head serves it and the extractor runs `wide`, an image gets both answers.
+    let probe = probe_until(&app, |p| p["shadow"] == true).await;
+    assert_eq!(probe["modelVersion"], "fast-wide");
+    assert_eq!(
+        probe["predictedClass"], "cat",
+        "red is a cat to the wide head"
+    );
+
+    upload_nine(&app).await;
+    let data = app
+        .query(
+            &format!(
+                "{{ shadowComparison(model: \"fast\") {{ shadow comparison {{ {PAIRED} }} }} }}"
+            ),
+            json!({}),
+        )
+        .await;
+    let c = &data["shadowComparison"]["comparison"];
+    assert_eq!(data["shadowComparison"]["shadow"], "fast-wide");
+    // The nine and the probe that the shadow scored (unlabeled).
+    assert_eq!(
+        (c["n"].as_i64(), c["labeled"].as_i64()),
+        (Some(10), Some(9)),
+        "{c:#}"
+    );
+    assert_eq!(c["accuracyA"], 1.0);
+    assert!(
+        (c["accuracyB"].as_f64().unwrap() - 5.0 / 9.0).abs() < 1e-9,
+        "{c:#}"
+    );
+    assert_eq!(
+        (c["mcnemarB"].as_i64(), c["mcnemarC"].as_i64()),
+        (Some(4), Some(0))
+    );
+    app.stop().await;
+}
+
+/// `vision models import DIR` registers a bundle of another descriptor size (its extractor, then
+/// its head bound to it, figures as metrics), and that head, as an A/B candidate answering
+/// every image, answers from its own extractor's descriptors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_bundle_of_another_size_answers_as_an_ab_candidate() {
+    use vision_testkit::bundle::{linear_head_onnx, wide_extractor_onnx};
+
+    let app = TestApp::start().await;
+    let bundle = tempfile::tempdir().unwrap();
+    // Red is a cat, read from the inverse colour alone: 1 - green and 1 - blue are 1 for red.
+    let rows: Vec<Vec<f32>> = CIFAR10_CLASSES
+        .iter()
+        .map(|class| match *class {
+            "cat" => vec![0.0, 0.0, 0.0, 0.0, 5.0, 5.0],
+            _ => vec![0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        })
+        .collect();
+    std::fs::write(
+        bundle.path().join("extractor.onnx"),
+        wide_extractor_onnx(32),
+    )
+    .unwrap();
+    std::fs::write(bundle.path().join("fast.onnx"), linear_head_onnx(&rows)).unwrap();
+    let manifest = json!({
+        "schema": 1,
+        "classes": CIFAR10_CLASSES,
+        "models": [
+            { "name": "extractor", "role": "extractor", "version": "wide-v1",
+              "file": "extractor.onnx", "descriptor_dim": 6, "provenance": { "from": "test" } },
+            { "name": "fast", "role": "classifier", "version": "fast-wide-v1", "file": "fast.onnx",
+              "descriptor_dim": 6, "validation_accuracy": 0.5 },
+        ]
+    });
+    std::fs::write(
+        bundle.path().join("manifest.json"),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
+    let vision = |args: Vec<&str>| {
+        let base = app.base.clone();
+        let args: Vec<String> = args.into_iter().map(String::from).collect();
+        async move {
+            let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_vision"))
+                .args(&args)
+                .args(["--url", &base])
+                .output()
+                .await
+                .unwrap();
+            let out = String::from_utf8_lossy(&output.stdout).to_string();
+            let err = String::from_utf8_lossy(&output.stderr).to_string();
+            (output.status.success(), out, err)
+        }
+    };
+    let dir = bundle.path().to_str().unwrap();
+    let (ok, out, err) = vision(vec!["models", "import", dir]).await;
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("registered extractor version 2 (wide-v1)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("registered fast version 2 (fast-wide-v1), reading wide-v1"),
+        "{out}"
+    );
+    let versions = app
+        .query(
+            "{ registeredModel(name: \"fast\") { versions { version metrics extractorLabel } } }",
+            json!({}),
+        )
+        .await;
+    let second = &versions["registeredModel"]["versions"][1];
+    assert_eq!(
+        second["metrics"]["validation_accuracy"], 0.5,
+        "{versions:#}"
+    );
+    assert_eq!(second["extractorLabel"], "wide-v1", "{versions:#}");
+    // Again: the labels are taken, and it says so.
+    let (ok, _, err) = vision(vec!["models", "import", dir]).await;
+    assert!(!ok && err.contains("VERSION_EXISTS"), "{err}");
+
+    let (ok, out, err) = vision(vec!["models", "ab", "fast", "2", "--share", "1"]).await;
+    assert!(ok, "{out}{err}");
+    let answer = probe_until(&app, |p| {
+        p["shadow"] == false && p["modelVersion"] == "fast-wide-v1"
+    })
+    .await;
+    assert_eq!(answer["predictedClass"], "cat", "{answer:#}");
+    app.stop().await;
+}

@@ -56,9 +56,10 @@ fn predict(
     features: &FeaturesExtracted,
     shadow: bool,
 ) -> Result<PredictionMade, String> {
+    let descriptors = readable(model, features)?;
     let started = Instant::now();
     let classification = model
-        .classify(&features.descriptors)
+        .classify(descriptors)
         .map_err(|e| format!("{} {}: {e}", model.name, model.version))?;
     let elapsed = started.elapsed();
     let m = metrics();
@@ -89,6 +90,24 @@ fn predict(
     })
 }
 
+/// The descriptors `model` reads in `features`: those of the extractor it is bound to.
+fn readable<'a>(
+    model: &ClassifierModel,
+    features: &'a FeaturesExtracted,
+) -> Result<&'a [f32], String> {
+    features
+        .descriptors_for(model.extractor.as_deref())
+        .ok_or_else(|| {
+            format!(
+                "{} {} reads extractor {}, whose descriptors are not in the message (from {})",
+                model.name,
+                model.version,
+                model.extractor.as_deref().unwrap_or_default(),
+                features.extractor_version
+            )
+        })
+}
+
 /// Where an image falls in `[0, 1)`: by its content key, so the same bytes uploaded twice fall
 /// in the same place, or by its id in a message without one. The same for every delivery, so
 /// an A/B arm is sticky; both are uniformly spread (a hash, a random id), so arms get their
@@ -113,7 +132,11 @@ impl Stage for ClassifierStage {
         // An A/B candidate answers its share of the images; the other arm's version scores
         // them too, as a shadow, so both are compared on every image.
         let (answering, mut shadows) = match &served.candidate {
-            Some((candidate, share)) if bucket(&features) < *share => {
+            // A candidate of another descriptor size answers only once its extractor runs (the
+            // extractor stage follows the registry too, a moment apart).
+            Some((candidate, share))
+                if bucket(&features) < *share && readable(candidate, &features).is_ok() =>
+            {
                 (candidate, vec![&served.production])
             }
             Some((candidate, _)) => (&served.production, vec![candidate]),
@@ -169,6 +192,7 @@ mod tests {
             label: None,
             submitted_at: Default::default(),
             content_key: hash.and_then(content_key),
+            other_descriptors: Vec::new(),
         }
     }
 

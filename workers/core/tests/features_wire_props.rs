@@ -4,7 +4,7 @@
 
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
-use vision_core::messages::{self, FeaturesExtracted, SCHEMA_VERSION};
+use vision_core::messages::{self, FeaturesExtracted, SCHEMA_VERSION, VersionedDescriptors};
 
 fn config() -> ProptestConfig {
     ProptestConfig {
@@ -22,6 +22,10 @@ prop_compose! {
         label in prop::option::of("[a-z ]{0,30}"),
         micros in 0i64..4_000_000_000_000_000,
         content_key in prop::option::of(any::<u64>()),
+        others in prop::collection::vec(
+            ("[a-z0-9.-]{0,20}", prop::collection::vec(-1e6f32..1e6, 0..64)),
+            0..3,
+        ),
     ) -> FeaturesExtracted {
         FeaturesExtracted {
             v: SCHEMA_VERSION,
@@ -33,6 +37,13 @@ prop_compose! {
             label,
             submitted_at: Utc.timestamp_micros(micros).unwrap(),
             content_key,
+            other_descriptors: others
+                .into_iter()
+                .map(|(extractor_version, descriptors)| VersionedDescriptors {
+                    extractor_version,
+                    descriptors,
+                })
+                .collect(),
         }
     }
 }

@@ -5,15 +5,22 @@
 //! `max_wait`.
 //!
 //! Workers are OS threads, not async tasks: a backbone pass holds a core for milliseconds.
+//!
+//! A pass runs every extractor version served at its start (see [`ServedExtractors`]):
+//! production's descriptors are the image's; the others' feed the heads bound to them. The
+//! served set is swapped from outside (the registry's watcher); a batch keeps the set it
+//! started with.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use tokio::sync::oneshot;
+use vision_core::messages::VersionedDescriptors;
 use vision_core::metrics::metrics;
-use vision_inference::{ExtractorModel, InferenceError};
+use vision_inference::{ExtractorModel, InferenceError, ServedExtractors};
 
 /// How the extractor groups images into backbone passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,12 +50,25 @@ impl Default for BatchSettings {
     }
 }
 
-/// What the batcher answers for one image: its descriptors and the duration of the pass that
-/// computed them, divided by the images in it (the image's share of the backbone).
-pub type Extracted = Result<(Vec<f32>, Duration), String>;
+/// One image's descriptors from every extractor version served.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Extraction {
+    /// Production's.
+    pub extractor_version: String,
+    pub descriptors: Vec<f32>,
+    /// The other versions' (one whose pass failed is left out: a shadow never holds the
+    /// answer back).
+    pub others: Vec<VersionedDescriptors>,
+    /// The passes that computed them divided by the images in them: the image's share.
+    pub spent: Duration,
+}
 
-/// Makes one image's pixels (decoding, resizing); an `Err` is the reason it cannot be read.
-pub type Prepare = Box<dyn FnOnce() -> Result<Vec<f32>, String> + Send>;
+/// What the batcher answers for one image; an `Err` is the reason it cannot be read.
+pub type Extracted = Result<Extraction, String>;
+
+/// Makes one image's pixels (decoding, resizing) at the side it is given; an `Err` is the
+/// reason it cannot be read.
+pub type Prepare = Box<dyn FnOnce(u32) -> Result<Vec<f32>, String> + Send>;
 
 struct Job {
     prepare: Prepare,
@@ -60,39 +80,36 @@ struct Job {
 #[derive(Clone)]
 pub struct Batcher {
     queue: Sender<Job>,
-    pixels_per_image: usize,
 }
 
 impl Batcher {
-    pub fn start(model: Arc<ExtractorModel>, settings: BatchSettings) -> Self {
+    /// Workers that run what `served` holds when each pass starts.
+    pub fn start(served: Arc<ArcSwap<ServedExtractors>>, settings: BatchSettings) -> Self {
         let (queue, jobs) = mpsc::channel::<Job>();
         let jobs = Arc::new(Mutex::new(jobs));
-        let size = model.input_size as usize;
-        let pixels_per_image = size * size * 3;
         for worker in 0..settings.workers.max(1) {
-            let (model, jobs) = (model.clone(), jobs.clone());
+            let (served, jobs) = (served.clone(), jobs.clone());
             std::thread::Builder::new()
                 .name(format!("extractor-{worker}"))
-                .spawn(move || work(&model, &jobs, settings, pixels_per_image))
+                .spawn(move || work(&served, &jobs, settings))
                 .expect("cannot start an extractor thread");
         }
-        Self {
-            queue,
-            pixels_per_image,
-        }
+        Self { queue }
     }
 
-    /// Values one image's pixels must have (`size * size * 3`, NHWC).
-    pub fn pixels_per_image(&self) -> usize {
-        self.pixels_per_image
+    /// Workers that run `model` alone.
+    pub fn start_with(model: Arc<ExtractorModel>, settings: BatchSettings) -> Self {
+        let served = ArcSwap::from_pointee(ServedExtractors::production(model));
+        Self::start(Arc::new(served), settings)
     }
 
     /// Prepares one image and runs it through the backbone with whatever else is queued.
-    /// `prepare` runs on the worker that makes the pass: decoding and resizing cost a fraction
-    /// of the pass, and doing them there saves a hand-off to another thread and back per image.
+    /// `prepare` runs on the worker that makes the pass, given the side the served extractors
+    /// take: decoding and resizing cost a fraction of the pass, and doing them there saves a
+    /// hand-off to another thread and back per image.
     pub async fn extract(
         &self,
-        prepare: impl FnOnce() -> Result<Vec<f32>, String> + Send + 'static,
+        prepare: impl FnOnce(u32) -> Result<Vec<f32>, String> + Send + 'static,
     ) -> Extracted {
         let (reply, answer) = oneshot::channel();
         let prepare = Box::new(prepare);
@@ -105,16 +122,15 @@ impl Batcher {
     }
 }
 
-fn work(
-    model: &ExtractorModel,
-    jobs: &Mutex<Receiver<Job>>,
-    settings: BatchSettings,
-    pixels_per_image: usize,
-) {
+fn work(served: &ArcSwap<ServedExtractors>, jobs: &Mutex<Receiver<Job>>, settings: BatchSettings) {
     while let Some(batch) = next_batch(jobs, settings) {
+        // This batch runs the versions served now, whatever is swapped meanwhile.
+        let served = served.load_full();
+        let side = served.production.input_size;
+        let pixels_per_image = (side * side * 3) as usize;
         let mut images = Vec::with_capacity(batch.len());
         for job in batch {
-            match prepare(job.prepare, pixels_per_image) {
+            match prepare(job.prepare, side, pixels_per_image) {
                 Ok(pixels) => images.push((pixels, job.reply)),
                 // Unreadable: answered now, the others go on without it.
                 Err(reason) => {
@@ -123,15 +139,15 @@ fn work(
             }
         }
         if !images.is_empty() {
-            run(model, images);
+            run(&served, images);
         }
     }
 }
 
 /// Runs `prepare`; a panic (a decoder bug on hostile bytes) is this image's error, not the
 /// worker's end.
-fn prepare(prepare: Prepare, pixels_per_image: usize) -> Result<Vec<f32>, String> {
-    let pixels = std::panic::catch_unwind(AssertUnwindSafe(prepare))
+fn prepare(prepare: Prepare, side: u32, pixels_per_image: usize) -> Result<Vec<f32>, String> {
+    let pixels = std::panic::catch_unwind(AssertUnwindSafe(|| prepare(side)))
         .unwrap_or_else(|_| Err("image preparation panicked".to_string()))?;
     // A tensor of the wrong size is refused before it can spoil a batch.
     if pixels.len() != pixels_per_image {
@@ -163,29 +179,44 @@ fn next_batch(jobs: &Mutex<Receiver<Job>>, settings: BatchSettings) -> Option<Ve
     Some(batch)
 }
 
-/// One backbone pass over prepared images, each answered with its own row.
-fn run(model: &ExtractorModel, mut images: Vec<(Vec<f32>, oneshot::Sender<Extracted>)>) {
+/// One pass of every served extractor over prepared images, each answered with its own rows.
+fn run(served: &ServedExtractors, mut images: Vec<(Vec<f32>, oneshot::Sender<Extracted>)>) {
     let n = images.len();
     let pixels = if n == 1 {
         std::mem::take(&mut images[0].0)
     } else {
         images.iter().flat_map(|(p, _)| p.iter().copied()).collect()
     };
+    // The other versions take the same pixels (kept only when there are any).
+    let for_others = (!served.others.is_empty()).then(|| pixels.clone());
     let started = Instant::now();
-    // A panic in the runtime must not take the worker (and with the last one, the stage) down.
-    let output = std::panic::catch_unwind(AssertUnwindSafe(|| model.run_pixels(n, pixels)))
-        .unwrap_or_else(|_| Err(InferenceError::Run("the backbone pass panicked".into())));
+    let output = pass(&served.production, n, pixels);
     let share = started.elapsed() / n as u32;
     let m = metrics();
     match output {
         Ok(tensor) => {
             m.extractor_batch_size.observe(n as f64);
+            let others = for_others
+                .map(|pixels| run_others(served, n, pixels))
+                .unwrap_or_default();
             for (i, (_, reply)) in images.into_iter().enumerate() {
                 m.inference_duration
                     .with_label_values(&["extractor"])
                     .observe(share.as_secs_f64());
+                let extraction = Extraction {
+                    extractor_version: served.production.version.clone(),
+                    descriptors: tensor.row(i).to_vec(),
+                    others: others
+                        .iter()
+                        .map(|(version, tensor, _)| VersionedDescriptors {
+                            extractor_version: version.clone(),
+                            descriptors: tensor.row(i).to_vec(),
+                        })
+                        .collect(),
+                    spent: share + others.iter().map(|(_, _, spent)| *spent).sum::<Duration>(),
+                };
                 // A handler that gave up (shutdown) no longer listens: nothing to do.
-                let _ = reply.send(Ok((tensor.row(i).to_vec(), share)));
+                let _ = reply.send(Ok(extraction));
             }
         }
         // One image the backbone cannot take must not fail the others: run them one by one.
@@ -193,7 +224,7 @@ fn run(model: &ExtractorModel, mut images: Vec<(Vec<f32>, oneshot::Sender<Extrac
         Err(e) if n > 1 => {
             tracing::warn!(error = %e, images = n, "batched pass failed; running each alone");
             for image in images {
-                run(model, vec![image]);
+                run(served, vec![image]);
             }
         }
         Err(e) => {
@@ -203,4 +234,38 @@ fn run(model: &ExtractorModel, mut images: Vec<(Vec<f32>, oneshot::Sender<Extrac
             }
         }
     }
+}
+
+/// A panic in the runtime must not take the worker (and with the last one, the stage) down.
+fn pass(
+    model: &ExtractorModel,
+    n: usize,
+    pixels: Vec<f32>,
+) -> Result<vision_inference::Tensor, InferenceError> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| model.run_pixels(n, pixels)))
+        .unwrap_or_else(|_| Err(InferenceError::Run("the backbone pass panicked".into())))
+}
+
+/// The other served versions over the same pixels: their label, rows and each image's share
+/// of the pass. One that fails is logged, counted and left out.
+fn run_others(
+    served: &ServedExtractors,
+    n: usize,
+    pixels: Vec<f32>,
+) -> Vec<(String, vision_inference::Tensor, Duration)> {
+    let mut out = Vec::with_capacity(served.others.len());
+    for model in &served.others {
+        let started = Instant::now();
+        match pass(model, n, pixels.clone()) {
+            Ok(tensor) => out.push((model.version.clone(), tensor, started.elapsed() / n as u32)),
+            Err(e) => {
+                tracing::warn!(extractor = %model.version, error = %e, images = n, "other extractor failed");
+                metrics()
+                    .errors
+                    .with_label_values(&["extract", "other_extractor"])
+                    .inc();
+            }
+        }
+    }
+    out
 }

@@ -18,7 +18,8 @@ pub mod signature;
 pub use image_input::{CheckedImage, ImageKind, ImageLimits, ImageRejection};
 pub use manifest::{Manifest, ModelEntry};
 pub use models::{
-    Classification, ClassifierModel, ExtractorModel, ModelBundle, ServedHead, ServedLabels,
+    Classification, ClassifierModel, ExtractorModel, ModelBundle, ServedExtractors, ServedHead,
+    ServedLabels,
 };
 pub use runtime::{InferenceError, Parallelism, RuntimeKind, Session, Tensor};
 pub use signature::{Signature, read_signature};

@@ -103,6 +103,9 @@ pub struct ClassifierModel {
     pub name: String,
     pub version: String,
     pub classes: Vec<String>,
+    /// The extractor version (its label) whose descriptors it reads; the production
+    /// extractor's when `None`.
+    pub extractor: Option<String>,
     session: Arc<dyn Session>,
 }
 
@@ -122,8 +125,15 @@ impl ClassifierModel {
             name,
             version,
             classes,
+            extractor: None,
             session,
         }
+    }
+
+    /// The same head, reading the descriptors of extractor version `label`.
+    pub fn bound_to(mut self, label: Option<String>) -> Self {
+        self.extractor = label;
+        self
     }
 
     /// Classifies each row of `descriptors` (`n` rows of equal width).
@@ -292,6 +302,37 @@ fn load_classifier(
         manifest.classes.clone(),
         session,
     )))
+}
+
+/// The extractor versions an extractor stage runs on every image: production, whose
+/// descriptors every head bound to it reads (and the database stores), and the others that a
+/// served head version is bound to (a shadow or candidate of another descriptor size). All
+/// take the same input size, so one decoded image feeds them all. Swapped whole when the
+/// registry changes.
+#[derive(Clone)]
+pub struct ServedExtractors {
+    pub production: Arc<ExtractorModel>,
+    pub others: Vec<Arc<ExtractorModel>>,
+}
+
+impl ServedExtractors {
+    /// Production alone.
+    pub fn production(model: Arc<ExtractorModel>) -> Self {
+        Self {
+            production: model,
+            others: Vec::new(),
+        }
+    }
+
+    /// Every version served, production first.
+    pub fn all(&self) -> impl Iterator<Item = &Arc<ExtractorModel>> {
+        std::iter::once(&self.production).chain(&self.others)
+    }
+
+    /// The labels served: production's, then the others' in order.
+    pub fn labels(&self) -> Vec<String> {
+        self.all().map(|m| m.version.clone()).collect()
+    }
 }
 
 /// A head as a classifier stage serves it: its production version, whose prediction is the

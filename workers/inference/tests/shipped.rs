@@ -150,3 +150,42 @@ fn a_missing_onnx_runtime_library_names_the_fix() {
         "{stderr}"
     );
 }
+
+/// The other descriptor sizes (`scripts/build-variants.sh`): each bundle in
+/// `models/variants/pca<D>/` loads against its checksums, gives D descriptors, puts its PCA on
+/// the shipped extractor's backbone (the one recorded in its manifest), and its heads classify
+/// real CIFAR-10 test images.
+#[test]
+fn descriptor_size_variants_share_the_shipped_backbone_and_classify() {
+    let shipped = vision_inference::manifest::sha256_file(&repo().join("models/extractor.onnx"))
+        .expect("shipped extractor");
+    let images = test_images(30);
+    let refs: Vec<&DynamicImage> = images.iter().map(|(_, i)| i).collect();
+    for dim in [10, 50] {
+        let dir = repo().join(format!("models/variants/pca{dim}"));
+        let bundle = ModelBundle::load(&dir, RuntimeKind::Tract, Parallelism::threads(1))
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(
+            manifest["models"][0]["provenance"]["backbone_from"]["sha256"], shipped,
+            "pca{dim} is not on the shipped backbone"
+        );
+        assert_eq!(bundle.extractor.descriptor_dim, dim);
+        let descriptors = bundle.extractor.extract(&refs).unwrap();
+        assert!(descriptors.iter().all(|d| d.len() == dim));
+        assert_eq!(bundle.classifiers.len(), 3);
+        for head in &bundle.classifiers {
+            let correct = descriptors
+                .iter()
+                .zip(&images)
+                .filter(|(d, (truth, _))| head.classify(d).unwrap().class_index == *truth)
+                .count();
+            assert!(
+                correct >= 20,
+                "pca{dim} {}: {correct}/30 correct",
+                head.name
+            );
+        }
+    }
+}

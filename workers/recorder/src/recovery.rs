@@ -47,6 +47,9 @@ async fn resend(bus: &dyn MessageBus, image: &images::Model) -> anyhow::Result<(
                 label: image.label.clone(),
                 submitted_at: image.created_at,
                 content_key: content_key(&image.content_hash),
+                // Only production's descriptors are stored: a head bound to another extractor
+                // does not score an image sent again (its shadow counts a failure).
+                other_descriptors: Vec::new(),
             };
             topics::IMAGE_FEATURES.publish(bus, &key, &features).await?;
         }

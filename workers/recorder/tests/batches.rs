@@ -50,6 +50,7 @@ fn features(image_id: Uuid) -> FeaturesExtracted {
         label: Some("cat".into()),
         submitted_at: Utc::now(),
         content_key: None,
+        other_descriptors: Vec::new(),
     }
 }
 

@@ -9,6 +9,7 @@
 //!   first start (the bundle in `models/` stays the offline default).
 
 mod experiments;
+mod extractors;
 mod import;
 pub mod paired;
 mod serving;
@@ -28,6 +29,7 @@ use vision_db::{AliasChange, Db, DbError, NewModelVersion};
 use vision_inference::RuntimeKind;
 
 pub use experiments::{AbComparison, Backtest, ShadowComparison};
+pub use extractors::{ExtractorPlan, ExtractorWatcher};
 pub use import::import_bundle;
 pub use serving::{HeadPlan, HeadWatcher};
 pub use validate::{Checked, Expected};

@@ -1,5 +1,5 @@
 //! Serving from the registry (F21): a process loads the versions the registry's aliases name
-//! (a head's `production`, and its `shadow` when one is set; the production extractor) from
+//! (a head's `production`, and its `shadow` when one is set; the extractors: see `extractors`) from
 //! their files in the object store, checked against their sha256, and keeps a head's served
 //! versions equal to the registry's without a restart.
 //!
@@ -20,7 +20,7 @@ use vision_core::messages::{ModelEvent, SCHEMA_VERSION};
 use vision_core::{MessageBus, topics};
 use vision_db::entities::model_versions::{self, ModelRole};
 use vision_inference::runtime::{self, Parallelism};
-use vision_inference::{ClassifierModel, ExtractorModel, ServedHead, ServedLabels};
+use vision_inference::{ClassifierModel, ServedHead, ServedLabels};
 
 use crate::{PRODUCTION, Registry, RegistryError, Result, SHADOW};
 
@@ -105,7 +105,8 @@ impl Registry {
             version.label.clone(),
             classes,
             session,
-        );
+        )
+        .bound_to(version.extractor_label.clone());
         let dim = version.descriptor_dim as usize;
         let model = Arc::new(model);
         let warm = model.clone();
@@ -116,29 +117,7 @@ impl Registry {
         Ok(model)
     }
 
-    /// Loads the production extractor, `parallelism` passes at once.
-    pub async fn load_production_extractor(
-        &self,
-        parallelism: Parallelism,
-    ) -> Result<Arc<ExtractorModel>> {
-        let version = self.production_extractor().await?;
-        let session = self.load_session(&version, parallelism).await?;
-        let side = version.input_size.unwrap_or(1) as usize;
-        let model = Arc::new(ExtractorModel::from_session(
-            version.label.clone(),
-            side as u32,
-            version.descriptor_dim as usize,
-            session,
-        ));
-        let warm = model.clone();
-        tokio::task::spawn_blocking(move || warm.run_pixels(1, vec![0.0; side * side * 3]))
-            .await
-            .map_err(|e| RegistryError::InvalidModel(e.to_string()))?
-            .map_err(|e| RegistryError::InvalidModel(format!("{} warm-up: {e}", version.label)))?;
-        Ok(model)
-    }
-
-    async fn load_session(
+    pub(crate) async fn load_session(
         &self,
         version: &model_versions::Model,
         parallelism: Parallelism,

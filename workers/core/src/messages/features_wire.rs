@@ -13,25 +13,30 @@
 //! | 16     | image id                                                         |
 //! | 8      | `submitted_at`: microseconds since the Unix epoch (`i64`)        |
 //! | 4      | `extract_ms` (`f32`)                                             |
-//! | 1      | flags: bit 0 set when a label follows, bit 1 when a content key does |
+//! | 1      | flags: bit 0 set when a label follows, bit 1 when a content key does, bit 2 when other extractors' descriptors do |
 //! | 8      | `content_key` (`u64`), when flagged                              |
 //! | varint + n | `extractor_version`, UTF-8                                   |
 //! | varint + n | `label`, UTF-8, when flagged                                 |
 //! | varint + 4n | the descriptors (`f32`)                                     |
+//! | varint | when flagged: how many other extractors' descriptors follow, each a     |
+//! |        | `varint + n` extractor version and `varint + 4n` descriptors            |
 //!
 //! Lengths are LEB128 varints (one byte below 128). The content key (the image's SHA-256, first
 //! 8 bytes: an A/B arm follows the bytes, not the upload) adds 8 bytes; readers that predate it
-//! refuse the flag, so in a rolling upgrade the heads and the recorder go before the extractor. A JSON feature message, as producers before
+//! refuse the flag, so in a rolling upgrade the heads and the recorder go before the extractor; the
+//! same holds for other extractors' descriptors (sent only while a head of another descriptor
+//! size is served). A JSON feature message, as producers before
 //! this format wrote, is still read, so a rolling upgrade loses nothing in flight.
 
 use chrono::DateTime;
 use uuid::Uuid;
 
-use super::{DecodeError, FeaturesExtracted, Wire};
+use super::{DecodeError, FeaturesExtracted, VersionedDescriptors, Wire};
 
 const FORMAT: u8 = 0xB1;
 const HAS_LABEL: u8 = 1;
 const HAS_CONTENT_KEY: u8 = 2;
+const HAS_OTHERS: u8 = 4;
 
 impl Wire for FeaturesExtracted {
     fn to_wire(&self) -> Vec<u8> {
@@ -49,6 +54,9 @@ impl Wire for FeaturesExtracted {
         if self.content_key.is_some() {
             flags |= HAS_CONTENT_KEY;
         }
+        if !self.other_descriptors.is_empty() {
+            flags |= HAS_OTHERS;
+        }
         out.push(flags);
         if let Some(key) = self.content_key {
             out.extend_from_slice(&key.to_le_bytes());
@@ -57,9 +65,13 @@ impl Wire for FeaturesExtracted {
         if let Some(label) = &self.label {
             put_bytes(&mut out, label.as_bytes());
         }
-        put_varint(&mut out, self.descriptors.len() as u64);
-        for d in &self.descriptors {
-            out.extend_from_slice(&d.to_le_bytes());
+        put_floats(&mut out, &self.descriptors);
+        if !self.other_descriptors.is_empty() {
+            put_varint(&mut out, self.other_descriptors.len() as u64);
+            for other in &self.other_descriptors {
+                put_bytes(&mut out, other.extractor_version.as_bytes());
+                put_floats(&mut out, &other.descriptors);
+            }
         }
         out
     }
@@ -83,7 +95,7 @@ impl Wire for FeaturesExtracted {
             .ok_or_else(|| malformed(format!("submitted_at out of range: {micros} us")))?;
         let extract_ms = f64::from(f32::from_le_bytes(r.take("extract_ms")?));
         let flags = r.take::<1>("flags")?[0];
-        if flags & !(HAS_LABEL | HAS_CONTENT_KEY) != 0 {
+        if flags & !(HAS_LABEL | HAS_CONTENT_KEY | HAS_OTHERS) != 0 {
             return Err(malformed(format!("unknown flags 0x{flags:02x}")));
         }
         let content_key = if flags & HAS_CONTENT_KEY != 0 {
@@ -97,12 +109,21 @@ impl Wire for FeaturesExtracted {
         } else {
             None
         };
-        let count = r.varint("descriptor count")?;
-        let bytes = r.slice(count.saturating_mul(4), "descriptors")?;
-        let descriptors = bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().expect("chunks of 4")))
-            .collect();
+        let descriptors = r.floats("descriptors")?;
+        let mut other_descriptors = Vec::new();
+        if flags & HAS_OTHERS != 0 {
+            let count = r.varint("other descriptors")?;
+            // Each takes at least two bytes: a count past that is refused before allocating.
+            if count > r.rest.len() as u64 / 2 {
+                return Err(malformed(format!("{count} other descriptors cannot fit")));
+            }
+            for _ in 0..count {
+                other_descriptors.push(VersionedDescriptors {
+                    extractor_version: r.string("other extractor version")?,
+                    descriptors: r.floats("other descriptors")?,
+                });
+            }
+        }
         if !r.rest.is_empty() {
             return Err(malformed(format!("{} bytes after the end", r.rest.len())));
         }
@@ -115,7 +136,15 @@ impl Wire for FeaturesExtracted {
             label,
             submitted_at,
             content_key,
+            other_descriptors,
         })
+    }
+}
+
+fn put_floats(out: &mut Vec<u8>, values: &[f32]) {
+    put_varint(out, values.len() as u64);
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
     }
 }
 
@@ -170,6 +199,15 @@ impl<'a> Reader<'a> {
         Err(malformed(format!("{field}: length longer than 64 bits")))
     }
 
+    fn floats(&mut self, field: &str) -> Result<Vec<f32>, DecodeError> {
+        let count = self.varint(field)?;
+        let bytes = self.slice(count.saturating_mul(4), field)?;
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("chunks of 4")))
+            .collect())
+    }
+
     fn string(&mut self, field: &str) -> Result<String, DecodeError> {
         let n = self.varint(field)?;
         let bytes = self.slice(n, field)?;
@@ -197,6 +235,7 @@ mod tests {
                 .duration_trunc(TimeDelta::microseconds(1))
                 .unwrap(),
             content_key: None,
+            other_descriptors: Vec::new(),
         }
     }
 
@@ -230,6 +269,52 @@ mod tests {
         let mut long = features(Some(&"x".repeat(300)));
         long.descriptors.clear();
         assert_eq!(decode::<FeaturesExtracted>(&encode(&long)).unwrap(), long);
+    }
+
+    #[test]
+    fn other_extractors_descriptors_round_trip() {
+        let mut m = features(Some("cat"));
+        let plain = encode(&m).len();
+        m.other_descriptors = vec![
+            VersionedDescriptors {
+                extractor_version: "pca50".into(),
+                descriptors: (0..50).map(|i| i as f32 * 0.5).collect(),
+            },
+            VersionedDescriptors {
+                extractor_version: "pca10".into(),
+                descriptors: vec![1.5; 10],
+            },
+        ];
+        let bytes = encode(&m);
+        // A count, then each: its version and its floats.
+        assert_eq!(
+            bytes.len(),
+            plain + 1 + (1 + 5 + 1 + 200) + (1 + 5 + 1 + 40)
+        );
+        let read = decode::<FeaturesExtracted>(&bytes).unwrap();
+        assert_eq!(read, m);
+        assert_eq!(read.descriptors_for(Some("pca10")), Some(&[1.5; 10][..]));
+        assert_eq!(
+            read.descriptors_for(Some("pca50")).map(<[f32]>::len),
+            Some(50)
+        );
+        assert_eq!(
+            read.descriptors_for(Some(&m.extractor_version)),
+            Some(m.descriptors.as_slice())
+        );
+        assert_eq!(read.descriptors_for(None), Some(m.descriptors.as_slice()));
+        assert_eq!(read.descriptors_for(Some("pca64")), None);
+        for cut in 0..bytes.len() {
+            assert!(
+                decode::<FeaturesExtracted>(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        // JSON as well.
+        assert_eq!(
+            decode::<FeaturesExtracted>(&serde_json::to_vec(&m).unwrap()).unwrap(),
+            m
+        );
     }
 
     #[test]

@@ -43,6 +43,36 @@ pub struct FeaturesExtracted {
     /// existed and for images without a hash; the arm then follows the image id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_key: Option<u64>,
+    /// The image's descriptors from the other extractor versions a served head is bound to
+    /// (a shadow or candidate head of another descriptor size); `descriptors` are those of
+    /// `extractor_version`, the production extractor. Empty when every served head reads
+    /// production's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_descriptors: Vec<VersionedDescriptors>,
+}
+
+/// Descriptors of one image by one extractor version.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VersionedDescriptors {
+    pub extractor_version: String,
+    pub descriptors: Vec<f32>,
+}
+
+impl FeaturesExtracted {
+    /// The descriptors a head bound to extractor `label` reads: production's when it is bound
+    /// to that one (or to none), another version's when the message carries them; `None`
+    /// when it does not.
+    pub fn descriptors_for(&self, label: Option<&str>) -> Option<&[f32]> {
+        match label {
+            None => Some(&self.descriptors),
+            Some(label) if label == self.extractor_version => Some(&self.descriptors),
+            Some(label) => self
+                .other_descriptors
+                .iter()
+                .find(|d| d.extractor_version == label)
+                .map(|d| d.descriptors.as_slice()),
+        }
+    }
 }
 
 /// The first 8 bytes, big-endian, of a hex SHA-256 (an image's `content_hash`); `None` when
