@@ -86,3 +86,34 @@ def test_extractor_runs_in_tract(trained):
         t = tract.onnx().load(str(out / f"{name}.onnx")).into_model().into_runnable() \
             .run([d])[0].to_numpy()
         assert np.abs(t - r).max() < 1e-5
+
+
+def test_another_descriptor_size_on_the_same_backbone(trained):
+    """--backbone-from: another PCA on an extractor's backbone, which stays the same graph."""
+    import onnxruntime as ort
+
+    import cut_backbone
+    tmp, out = trained
+    other = tmp / "pca8"
+    train_heads.main(["--train", str(tmp / "train"), "--test", str(tmp / "test"), "--size", "64",
+                      "--pca-dim", "8", "--grid", "quick", "--out-dir", str(other),
+                      "--backbone-from", str(out / "extractor.onnx"),
+                      "--report", str(tmp / "PCA8.md"), "--cache-dir", "", "--compare-dims", ""])
+    manifest = json.loads((other / "manifest.json").read_text())
+    ext = manifest["models"][0]
+    assert ext["descriptor_dim"] == 8 and "pca8" in ext["version"]
+    assert ext["provenance"]["backbone_from"]["sha256"] == train_heads.sha256(
+        str(out / "extractor.onnx"))
+    assert all(m["descriptor_dim"] == 8 for m in manifest["models"])
+
+    import onnx
+    x = np.random.default_rng(3).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+    run = lambda model: ort.InferenceSession(  # noqa: E731
+        model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"pixels": x})[0]
+    first = cut_backbone.cut(onnx.load(str(out / "extractor.onnx")))
+    second = cut_backbone.cut(onnx.load(str(other / "extractor.onnx")))
+    # The same backbone: the same features, whichever extractor it is cut from.
+    np.testing.assert_array_equal(run(first), run(second))
+    (d,) = ort.InferenceSession(str(other / "extractor.onnx"),
+                                providers=["CPUExecutionProvider"]).run(None, {"pixels": x})
+    assert d.shape == (2, 8)
