@@ -487,6 +487,7 @@ impl Config {
     }
 
     pub fn max_body_bytes(&self) -> usize {
+        // By default (64 files of 10 MB) also room for a model file of a registration.
         self.max_body_bytes.unwrap_or_else(|| {
             self.max_upload_bytes
                 .saturating_mul(self.max_batch.max(1))

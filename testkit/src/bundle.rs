@@ -337,6 +337,19 @@ pub fn wide_extractor_onnx(size: i64) -> Vec<u8> {
     })
 }
 
+/// `model` (ONNX bytes) with an unused initializer of `bytes` more bytes: a file as large as a
+/// real backbone's that answers as the small one does.
+pub fn with_padding(model: &[u8], bytes: usize) -> Vec<u8> {
+    let mut model = pb::ModelProto::decode(model).expect("an ONNX model");
+    let graph = model.graph.as_mut().expect("a graph");
+    graph.initializer.push(tensor(
+        "padding",
+        &[(bytes / 4) as i64],
+        vec![0.5; bytes / 4],
+    ));
+    model.encode_to_vec()
+}
+
 /// Head: `descriptors` [N,3] -> `probabilities` [N,C] = softmax(descriptors x W), with
 /// `W[channel][class] = weights[class][channel]` and C = `weights.len()`.
 pub fn head_onnx(weights: &[[f32; 3]]) -> Vec<u8> {

@@ -41,6 +41,8 @@ pub struct HttpOptions {
     pub max_file_bytes: usize,
     /// Most files of a multipart upload.
     pub max_files: usize,
+    /// Largest model file of a registration (`registerModelVersion` alone in its request).
+    pub max_model_bytes: usize,
     /// Serve GraphiQL to browsers.
     pub graphiql: bool,
 }
@@ -62,6 +64,8 @@ pub(crate) struct HttpState {
     pub max_files: usize,
     /// Bounds of a multipart upload, enforced while it streams in.
     pub multipart: async_graphql::http::MultipartOptions,
+    /// A registration's model file may be this large instead.
+    pub max_model_bytes: usize,
 }
 
 pub fn router(app: AppState, schema: AppSchema, options: &HttpOptions) -> Router {
@@ -82,6 +86,7 @@ pub fn router(app: AppState, schema: AppSchema, options: &HttpOptions) -> Router
         sockets,
         max_files: options.max_files,
         multipart,
+        max_model_bytes: options.max_model_bytes,
     };
     Router::new()
         .route(

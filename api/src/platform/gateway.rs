@@ -154,6 +154,11 @@ pub async fn start(
         // one that goes on a MiB past it is cut off while it streams in.
         max_file_bytes: config.max_upload_bytes.saturating_add(1024 * 1024),
         max_files: config.max_batch,
+        // A registration's ONNX file is checked against the registry's own limit; the HTTP
+        // layer only stops one far over it.
+        max_model_bytes: vision_registry::RegistryLimits::default()
+            .max_model_bytes
+            .saturating_add(1024 * 1024),
         graphiql: config.graphiql,
     };
     let router = http::router(state.clone(), schema, &options);

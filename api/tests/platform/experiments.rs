@@ -350,18 +350,16 @@ async fn register(
 /// production like any shadow. A head cannot be bound to an extractor that does not fit it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shadow_of_another_descriptor_size_reads_its_own_extractor() {
-    use vision_testkit::bundle::{linear_head_onnx, wide_extractor_onnx};
+    use vision_testkit::bundle::{linear_head_onnx, wide_extractor_onnx, with_padding};
 
     let app = TestApp::start().await;
-    let wide = register(
-        &app,
-        "extractor",
-        "EXTRACTOR",
-        "wide",
-        None,
-        wide_extractor_onnx(32),
-    )
-    .await;
+    // Past the image file limit (the upload limit + 1 MiB), as a real backbone (13.5 MB) is
+    // past the default one: a registration alone in its request may carry it.
+    let padded = with_padding(
+        &wide_extractor_onnx(32),
+        crate::common::MAX_UPLOAD_BYTES + 1536 * 1024,
+    );
+    let wide = register(&app, "extractor", "EXTRACTOR", "wide", None, padded).await;
     assert!(wide.get("errors").is_none(), "{wide:#}");
     assert_eq!(wide["data"]["registerModelVersion"]["descriptorDim"], 6);
     // `fast-cats`'s weights on the mean colour, none on its inverse.

@@ -115,7 +115,8 @@ pub async fn post_graphql(
                 2 * state.max_files + 2,
                 tripped.clone(),
             );
-            match multipart::read(reader, &boundary, state.multipart).await {
+            let model_file = Some(state.max_model_bytes);
+            match multipart::read_within(reader, &boundary, state.multipart, model_file).await {
                 Ok(BatchRequest::Batch(_)) => {
                     return refusal(
                         ErrorCode::TooManyOperations,

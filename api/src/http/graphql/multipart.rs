@@ -8,6 +8,10 @@
 //! anonymous memory file on Linux) while it is small, written to a temporary file on disk once
 //! it passes [`IN_MEMORY_BYTES`]. Memory held by one request is therefore at most
 //! `IN_MEMORY_BYTES` per file, whatever the files' size limit.
+//!
+//! A file is bounded by the image limit, except in a request whose one operation only registers
+//! model versions (`registerModelVersion`): an ONNX file (the shipped extractor is 13.5 MB) is
+//! bounded by the registry's limit instead ([`read_within`]).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -25,18 +29,38 @@ pub const IN_MEMORY_BYTES: usize = 256 * 1024;
 /// Reads the request of a multipart body with `boundary`, within `limits` (a file over
 /// `max_file_size` or a body over `max_file_size * max_num_files` is
 /// [`ParseRequestError::PayloadTooLarge`], cut off as it streams in).
+#[cfg(test)]
 pub async fn read(
     body: impl Stream<Item = std::io::Result<Bytes>> + Send + 'static,
     boundary: &str,
     limits: MultipartOptions,
 ) -> Result<BatchRequest, ParseRequestError> {
+    read_within(body, boundary, limits, None).await
+}
+
+/// [`read`], where a request that only registers model versions may carry a file of up to
+/// `model_file_bytes` (when given) instead of `limits.max_file_size`.
+pub async fn read_within(
+    body: impl Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+    boundary: &str,
+    limits: MultipartOptions,
+    model_file_bytes: Option<usize>,
+) -> Result<BatchRequest, ParseRequestError> {
+    // The stream's bounds fit the largest request; each file's own is checked below, once the
+    // operation is known.
+    let largest_file = limits
+        .max_file_size
+        .map(|file| file.max(model_file_bytes.unwrap_or(0)));
     let mut size = SizeLimit::new();
     if let (Some(file), Some(files)) = (limits.max_file_size, limits.max_num_files) {
-        size = size.whole_stream(file.saturating_mul(files) as u64);
+        let model = model_file_bytes.map_or(0, |m| m.saturating_add(1024 * 1024));
+        size = size.whole_stream(file.saturating_mul(files).max(model) as u64);
     }
-    if let Some(file) = limits.max_file_size {
+    if let Some(file) = largest_file {
         size = size.per_field(file as u64);
     }
+    // Until `operations` says the request registers a model, files are images.
+    let mut file_limit = limits.max_file_size;
     let mut multipart = Multipart::with_constraints(
         body,
         boundary.to_owned(),
@@ -50,10 +74,14 @@ pub async fn read(
         match field.name() {
             Some("operations") => {
                 let bytes = field.bytes().await?;
-                operations = Some(
-                    serde_json::from_slice::<BatchRequest>(&bytes)
-                        .map_err(|e| ParseRequestError::InvalidRequest(Box::new(e)))?,
-                );
+                let request = serde_json::from_slice::<BatchRequest>(&bytes)
+                    .map_err(|e| ParseRequestError::InvalidRequest(Box::new(e)))?;
+                if let Some(model) = model_file_bytes
+                    && registers_a_model(&request)
+                {
+                    file_limit = Some(model);
+                }
+                operations = Some(request);
             }
             Some("map") => {
                 let bytes = field.bytes().await?;
@@ -70,7 +98,12 @@ pub async fn read(
                 let name = name.to_owned();
                 let content_type = field.content_type().map(ToString::to_string);
                 let mut spool = Spool::default();
+                let mut written = 0usize;
                 while let Some(chunk) = field.chunk().await? {
+                    written += chunk.len();
+                    if file_limit.is_some_and(|limit| written > limit) {
+                        return Err(ParseRequestError::PayloadTooLarge);
+                    }
                     spool.write(&chunk)?;
                 }
                 files.push((name, filename, content_type, spool.finish()?));
@@ -111,6 +144,29 @@ pub async fn read(
         return Err(ParseRequestError::MissingFiles);
     }
     Ok(request)
+}
+
+/// Whether `request` is one operation, a mutation whose every root field is
+/// `registerModelVersion`: the only one that takes a model file, larger than any image.
+fn registers_a_model(request: &BatchRequest) -> bool {
+    use async_graphql::parser::types::{OperationType, Selection};
+    let BatchRequest::Single(request) = request else {
+        return false;
+    };
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    let mut operations = document.operations.iter();
+    let (Some((_, operation)), None) = (operations.next(), operations.next()) else {
+        return false;
+    };
+    let items = &operation.node.selection_set.node.items;
+    operation.node.ty == OperationType::Mutation
+        && !items.is_empty()
+        && items.iter().all(|item| {
+            matches!(&item.node, Selection::Field(field)
+                if field.node.name.node == "registerModelVersion")
+        })
 }
 
 /// One file as it streams in: in memory while small, on disk past [`IN_MEMORY_BYTES`].
@@ -168,6 +224,8 @@ fn memory_file() -> std::io::Result<File> {
 mod tests {
     use std::io::Read;
 
+    use serde_json::json;
+
     use super::*;
 
     /// A whole body as the stream [`read`] takes.
@@ -207,6 +265,62 @@ mod tests {
             .max_file_size(2 * IN_MEMORY_BYTES)
             .max_num_files(4);
         read(in_one_chunk(body), BOUNDARY, limits).await
+    }
+
+    #[tokio::test]
+    async fn a_model_registration_may_carry_a_larger_file_than_an_image() {
+        let limits = MultipartOptions::default()
+            .max_file_size(1000)
+            .max_num_files(4);
+        let with = |query: &str, size: usize| {
+            let mut body = Vec::new();
+            let mut part = |name: &str, extra: &str, content: &[u8]| {
+                body.extend_from_slice(
+                    format!(
+                        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"{extra}\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
+                body.extend_from_slice(content);
+                body.extend_from_slice(b"\r\n");
+            };
+            let operations = json!({ "query": query, "variables": { "f": null } });
+            part("operations", "", operations.to_string().as_bytes());
+            part("map", "", br#"{"0":["variables.f"]}"#);
+            part("0", "; filename=\"m.onnx\"", &vec![7; size]);
+            body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+            body
+        };
+        let register = "mutation($f: Upload!) { registerModelVersion(file: $f, name: \"fast\", \
+                        kind: CLASSIFIER) { version } }";
+        let upload = "mutation($f: Upload!) { uploadImage(file: $f) { id } }";
+        let both = "mutation($f: Upload!) { registerModelVersion(file: $f, name: \"fast\", \
+                    kind: CLASSIFIER) { version } uploadImage(file: $f) { id } }";
+        let read = |query: &str, size: usize| {
+            read_within(
+                in_one_chunk(with(query, size)),
+                BOUNDARY,
+                limits,
+                Some(5000),
+            )
+        };
+        assert!(read(register, 4000).await.is_ok());
+        assert!(matches!(
+            read(register, 6000).await,
+            Err(ParseRequestError::PayloadTooLarge)
+        ));
+        // Anything else keeps the image limit, a registration beside an upload too.
+        let commented = format!("# registerModelVersion\n{upload}");
+        for query in [upload, both, commented.as_str()] {
+            assert!(
+                matches!(
+                    read(query, 4000).await,
+                    Err(ParseRequestError::PayloadTooLarge)
+                ),
+                "{query}"
+            );
+            assert!(read(query, 900).await.is_ok(), "{query}");
+        }
     }
 
     fn contents(request: BatchRequest) -> Vec<Vec<u8>> {
