@@ -421,6 +421,14 @@ async fn a_shadow_of_another_descriptor_size_reads_its_own_extractor() {
         .await;
     let c = &data["shadowComparison"]["comparison"];
     assert_eq!(data["shadowComparison"]["shadow"], "fast-wide");
+    // Only production's descriptors are stored: nothing to back-test it on, and it says so.
+    let backtest = app
+        .graphql(
+            "{ backtest(model: \"fast\", version: 2) { comparison { n } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&backtest), "INVALID_ARGUMENT", "{backtest:#}");
     // The nine and the probe that the shadow scored (unlabeled).
     assert_eq!(
         (c["n"].as_i64(), c["labeled"].as_i64()),

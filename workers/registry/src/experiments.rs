@@ -192,6 +192,16 @@ impl Registry {
             )));
         }
         let extractor = row.extractor_label.clone().unwrap_or_default();
+        // Only production's descriptors are stored: a head reading another extractor (another
+        // descriptor size) has none to be scored on, unless its extractor was production once.
+        let production = self.production_extractor().await?;
+        if extractor != production.label && !self.db.has_descriptors_of(&extractor).await? {
+            return Err(RegistryError::InvalidArgument(format!(
+                "{} reads extractor {extractor}, whose descriptors are not stored (only the \
+                 production extractor's are): compare it live, as a shadow or an A/B candidate",
+                row.label
+            )));
+        }
         let stored = self.db.stored_answers(name, &extractor, window).await?;
         let model = self.load_classifier(&row).await?;
         let dim = row.descriptor_dim as usize;

@@ -3,7 +3,9 @@
 //! (back-testing a registered version on them).
 
 use sea_orm::sea_query::{Alias, Expr, JoinType, Order, Query, SimpleExpr};
-use sea_orm::{ConnectionTrait, FromQueryResult};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+};
 use uuid::Uuid;
 
 use crate::entities::{Descriptors, images, predictions};
@@ -156,6 +158,19 @@ impl Db {
             .all(&self.conn)
             .await?;
         Ok(rows.into_iter().map(PairedRow::from).collect())
+    }
+
+    /// Whether any image has stored descriptors of extractor version `extractor`.
+    pub async fn has_descriptors_of(&self, extractor: &str) -> Result<bool> {
+        Ok(images::Entity::find()
+            .select_only()
+            .column(images::Column::Id)
+            .filter(images::Column::ExtractorVersion.eq(extractor))
+            .filter(images::Column::Descriptors.is_not_null())
+            .into_tuple::<Uuid>()
+            .one(&self.conn)
+            .await?
+            .is_some())
     }
 
     /// Past images with descriptors of extractor version `extractor` and production's answer
