@@ -37,6 +37,9 @@
 //!
 //! `m20261204_000011_jobs` adds `job_runs` (maintenance runs and their reports) and `job_locks`
 //! (one run of a job at a time across replicas).
+//!
+//! `m20261205_000014_image_descriptors` adds `image_descriptors`: an image's descriptors from
+//! other extractor versions (heads of another descriptor size), for their back-tests.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -53,6 +56,7 @@ mod m20261204_000010_pipeline_feed;
 mod m20261204_000011_jobs;
 mod m20261205_000012_stats_rollups;
 mod m20261205_000013_rollup_generation;
+mod m20261205_000014_image_descriptors;
 
 /// The migrator of the vision platform.
 pub struct Migrator;
@@ -74,6 +78,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000011_jobs::Migration),
             Box::new(m20261205_000012_stats_rollups::Migration),
             Box::new(m20261205_000013_rollup_generation::Migration),
+            Box::new(m20261205_000014_image_descriptors::Migration),
         ]
     }
 }

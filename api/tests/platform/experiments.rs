@@ -421,14 +421,57 @@ async fn a_shadow_of_another_descriptor_size_reads_its_own_extractor() {
         .await;
     let c = &data["shadowComparison"]["comparison"];
     assert_eq!(data["shadowComparison"]["shadow"], "fast-wide");
-    // Only production's descriptors are stored: nothing to back-test it on, and it says so.
+    // Its extractor's descriptors were kept beside production's: it back-tests on them (the
+    // nine, and the probes that went through once `wide` ran), with the same figures.
     let backtest = app
-        .graphql(
-            "{ backtest(model: \"fast\", version: 2) { comparison { n } } }",
+        .query(
+            &format!("{{ backtest(model: \"fast\", version: 2) {{ comparison {{ {PAIRED} }} }} }}"),
             json!({}),
         )
         .await;
-    assert_eq!(error_code(&backtest), "INVALID_ARGUMENT", "{backtest:#}");
+    let b = &backtest["backtest"]["comparison"];
+    assert!(b["n"].as_i64().unwrap() >= 10, "{b:#}");
+    assert_eq!(b["labeled"].as_i64(), Some(9), "{b:#}");
+    assert!(
+        (b["accuracyB"].as_f64().unwrap() - 5.0 / 9.0).abs() < 1e-9,
+        "{b:#}"
+    );
+    assert_eq!(
+        (b["mcnemarB"].as_i64(), b["mcnemarC"].as_i64()),
+        (Some(4), Some(0))
+    );
+    // A head of an extractor that never ran has nothing to be scored on, and it says so.
+    let never = register(
+        &app,
+        "extractor",
+        "EXTRACTOR",
+        "wide-2",
+        None,
+        wide_extractor_onnx(32),
+    )
+    .await;
+    assert!(never.get("errors").is_none(), "{never:#}");
+    let head = register(
+        &app,
+        "fast",
+        "CLASSIFIER",
+        "fast-wide-2",
+        Some("wide-2"),
+        linear_head_onnx(&rows),
+    )
+    .await;
+    let version = head["data"]["registerModelVersion"]["version"]
+        .as_i64()
+        .unwrap();
+    let refused = app
+        .graphql(
+            &format!(
+                "{{ backtest(model: \"fast\", version: {version}) {{ comparison {{ n }} }} }}"
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "INVALID_ARGUMENT", "{refused:#}");
     // The nine and the probe that the shadow scored (unlabeled).
     assert_eq!(
         (c["n"].as_i64(), c["labeled"].as_i64()),

@@ -23,6 +23,7 @@ backend_tests!(
     descriptor_reuse_by_hash,
     non_finite_numbers_are_refused,
     descriptors_are_stored_compactly,
+    other_extractors_descriptors_are_kept_and_back_tested,
     unknown_status_is_an_error,
 );
 
@@ -450,4 +451,68 @@ async fn unknown_status_is_an_error(db: Db) {
         db.list_images(&pending, None, 10).await.unwrap(),
         vec![good]
     );
+}
+
+/// Descriptors of another extractor version (a head of another descriptor size) are kept beside
+/// the image's own, once, go with the image, and are what a back-test of that extractor's heads
+/// reads; the image's own stay what a back-test of its extractor reads.
+async fn other_extractors_descriptors_are_kept_and_back_tested(db: Db) {
+    let image = db
+        .insert_image(new_image("upload", Some("cat")))
+        .await
+        .unwrap();
+    db.set_extracted(image.id, &[0.25; 3], "e20", 1.0)
+        .await
+        .unwrap();
+    assert!(!db.has_descriptors_of("e50").await.unwrap());
+    db.set_other_descriptors(image.id, &[("e50".into(), vec![0.5; 5])])
+        .await
+        .unwrap();
+    // A redelivery keeps what is stored.
+    db.set_other_descriptors(image.id, &[("e50".into(), vec![0.75; 5])])
+        .await
+        .unwrap();
+    assert_eq!(
+        db.other_descriptors(image.id).await.unwrap(),
+        vec![("e50".to_string(), vec![0.5; 5])]
+    );
+    let refused = db
+        .set_other_descriptors(image.id, &[("e10".into(), vec![f32::NAN])])
+        .await;
+    assert!(
+        matches!(refused, Err(DbError::InvalidInput(_))),
+        "{refused:?}"
+    );
+    assert!(db.has_descriptors_of("e50").await.unwrap());
+    assert!(db.has_descriptors_of("e20").await.unwrap());
+    assert!(!db.has_descriptors_of("e10").await.unwrap());
+
+    db.insert_prediction(new_prediction(image.id, "fast", "v1", "dog"))
+        .await
+        .unwrap();
+    let window = vision_db::ImageWindow {
+        since: None,
+        until: None,
+        limit: 10,
+    };
+    let other = db.stored_answers("fast", "e50", &window).await.unwrap();
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].descriptors, vec![0.5; 5]);
+    assert_eq!(
+        (other[0].class.as_str(), other[0].label.as_deref()),
+        ("dog", Some("cat"))
+    );
+    let own = db.stored_answers("fast", "e20", &window).await.unwrap();
+    assert_eq!(own.len(), 1);
+    assert_eq!(own[0].descriptors, vec![0.25; 3]);
+    assert!(
+        db.stored_answers("fast", "e10", &window)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert!(db.delete_image(image.id).await.unwrap());
+    assert!(db.other_descriptors(image.id).await.unwrap().is_empty());
+    assert!(!db.has_descriptors_of("e50").await.unwrap());
 }

@@ -262,9 +262,16 @@ impl Stage for Features {
                 .await
             {
                 Ok(_) => stored.push(f.image_id),
-                Err(DbError::NotFound { .. }) => {}
+                Err(DbError::NotFound { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
+            // Those of other extractor versions, for back-tests of the heads that read them.
+            let others: Vec<(String, Vec<f32>)> = f
+                .other_descriptors
+                .iter()
+                .map(|o| (o.extractor_version.clone(), o.descriptors.clone()))
+                .collect();
+            db.set_other_descriptors(f.image_id, &others).await?;
         }
         let predictions = db.predictions_for_images(&stored).await?;
         let outputs = self.0.complete_with(predictions).await?;

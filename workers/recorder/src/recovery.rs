@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-use vision_core::messages::{FeaturesExtracted, SCHEMA_VERSION, content_key};
+use vision_core::messages::{FeaturesExtracted, SCHEMA_VERSION, VersionedDescriptors, content_key};
 use vision_core::metrics::metrics;
 use vision_core::{MessageBus, topics};
 use vision_db::{Db, images};
@@ -20,7 +20,7 @@ const RECOVERY_BATCH: u64 = 100_000;
 pub async fn recover(db: &Db, bus: &dyn MessageBus) -> anyhow::Result<usize> {
     let images = db.incomplete_images(RECOVERY_BATCH).await?;
     for image in &images {
-        resend(bus, image).await?;
+        resend(db, bus, image).await?;
     }
     if !images.is_empty() {
         tracing::info!(
@@ -33,7 +33,7 @@ pub async fn recover(db: &Db, bus: &dyn MessageBus) -> anyhow::Result<usize> {
 
 /// Sends one incomplete image through the pipeline again: its descriptors to the heads when the
 /// extractor had finished, else the image to the extractor.
-async fn resend(bus: &dyn MessageBus, image: &images::Model) -> anyhow::Result<()> {
+async fn resend(db: &Db, bus: &dyn MessageBus, image: &images::Model) -> anyhow::Result<()> {
     let key = image.id.to_string();
     let descriptors = image.descriptors.as_ref().map(|d| d.0.clone());
     match (descriptors, &image.extractor_version) {
@@ -47,9 +47,16 @@ async fn resend(bus: &dyn MessageBus, image: &images::Model) -> anyhow::Result<(
                 label: image.label.clone(),
                 submitted_at: image.created_at,
                 content_key: content_key(&image.content_hash),
-                // Only production's descriptors are stored: a head bound to another extractor
-                // does not score an image sent again (its shadow counts a failure).
-                other_descriptors: Vec::new(),
+                // Those kept of other extractor versions, for the heads that read them.
+                other_descriptors: db
+                    .other_descriptors(image.id)
+                    .await?
+                    .into_iter()
+                    .map(|(extractor_version, descriptors)| VersionedDescriptors {
+                        extractor_version,
+                        descriptors,
+                    })
+                    .collect(),
             };
             topics::IMAGE_FEATURES.publish(bus, &key, &features).await?;
         }
@@ -113,7 +120,7 @@ pub async fn sweep(db: &Db, bus: &dyn MessageBus, settings: Sweep, shutdown: Can
             if last_sent.contains_key(&image.id) {
                 continue;
             }
-            match resend(bus, image).await {
+            match resend(db, bus, image).await {
                 Ok(()) => {
                     last_sent.insert(image.id, Instant::now());
                     resent += 1;

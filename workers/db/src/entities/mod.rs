@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod audit_log;
 pub mod comparisons;
 pub mod events;
+pub mod image_descriptors;
 pub mod images;
 pub mod job_locks;
 pub mod job_runs;

@@ -4,11 +4,11 @@
 
 use sea_orm::sea_query::{Alias, Expr, JoinType, Order, Query, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
 };
 use uuid::Uuid;
 
-use crate::entities::{Descriptors, images, predictions};
+use crate::entities::{Descriptors, image_descriptors, images, predictions};
 use crate::{DateTimeUtc, Db, Result};
 
 /// One image answered by production (`a`) and by another version (`b`).
@@ -160,8 +160,19 @@ impl Db {
         Ok(rows.into_iter().map(PairedRow::from).collect())
     }
 
-    /// Whether any image has stored descriptors of extractor version `extractor`.
+    /// Whether any image has stored descriptors of extractor version `extractor` (its own, or
+    /// another version's kept beside them).
     pub async fn has_descriptors_of(&self, extractor: &str) -> Result<bool> {
+        let other = image_descriptors::Entity::find()
+            .select_only()
+            .column(image_descriptors::Column::ImageId)
+            .filter(image_descriptors::Column::ExtractorVersion.eq(extractor))
+            .into_tuple::<Uuid>()
+            .one(&self.conn)
+            .await?;
+        if other.is_some() {
+            return Ok(true);
+        }
         Ok(images::Entity::find()
             .select_only()
             .column(images::Column::Id)
@@ -181,9 +192,10 @@ impl Db {
         extractor: &str,
         window: &ImageWindow,
     ) -> Result<Vec<StoredAnswer>> {
+        use image_descriptors::Column as D;
         use images::Column as I;
         use predictions::Column as P;
-        let (a, i) = (Alias::new("a"), Alias::new("i"));
+        let (a, i, d) = (Alias::new("a"), Alias::new("i"), Alias::new("d"));
         let mut q = Query::select();
         q.from_as(images::Entity, i.clone())
             .join_as(
@@ -195,10 +207,23 @@ impl Db {
                     .and(Expr::col((a.clone(), P::Model)).eq(model))
                     .and(Expr::col((a.clone(), P::Shadow)).eq(false)),
             )
+            // Another version's descriptors, kept beside the image's own when a head of
+            // another descriptor size was served.
+            .join_as(
+                JoinType::LeftJoin,
+                image_descriptors::Entity,
+                d.clone(),
+                Expr::col((d.clone(), D::ImageId))
+                    .equals((i.clone(), I::Id))
+                    .and(Expr::col((d.clone(), D::ExtractorVersion)).eq(extractor)),
+            )
             .expr_as(Expr::col((i.clone(), I::Id)), Alias::new("image_id"))
             .expr_as(Expr::col((i.clone(), I::Label)), Alias::new("label"))
             .expr_as(
-                Expr::col((i.clone(), I::Descriptors)),
+                SimpleExpr::FunctionCall(sea_orm::sea_query::Func::coalesce([
+                    Expr::col((d.clone(), D::Descriptors)).into(),
+                    Expr::col((i.clone(), I::Descriptors)).into(),
+                ])),
                 Alias::new("descriptors"),
             )
             .expr_as(
@@ -206,8 +231,15 @@ impl Db {
                 Alias::new("class"),
             )
             .expr_as(Expr::col((a, P::InferenceMs)), Alias::new("inference_ms"))
-            .and_where(Expr::col((i.clone(), I::Descriptors)).is_not_null())
-            .and_where(Expr::col((i.clone(), I::ExtractorVersion)).eq(extractor))
+            .cond_where(
+                Condition::any()
+                    .add(Expr::col((d, D::ImageId)).is_not_null())
+                    .add(
+                        Expr::col((i.clone(), I::Descriptors))
+                            .is_not_null()
+                            .and(Expr::col((i.clone(), I::ExtractorVersion)).eq(extractor)),
+                    ),
+            )
             .order_by((i.clone(), I::CreatedAt), Order::Desc)
             .limit(window.limit);
         if let Some(since) = window.since {

@@ -220,6 +220,60 @@ impl Db {
         Ok(res.rows_affected > 0)
     }
 
+    /// Keeps image `id`'s descriptors from other extractor versions (`(version, descriptors)`),
+    /// for back-tests of the heads that read them; one already stored is kept.
+    pub async fn set_other_descriptors(
+        &self,
+        id: Uuid,
+        others: &[(String, Vec<f32>)],
+    ) -> Result<()> {
+        use crate::entities::image_descriptors;
+        use sea_orm::sea_query::OnConflict;
+        if others.is_empty() {
+            return Ok(());
+        }
+        for (version, descriptors) in others {
+            if let Some(i) = descriptors.iter().position(|x| !x.is_finite()) {
+                return Err(DbError::InvalidInput(format!(
+                    "descriptor {i} of image {id} by {version} is {}",
+                    descriptors[i]
+                )));
+            }
+        }
+        let rows = others
+            .iter()
+            .map(|(version, descriptors)| image_descriptors::ActiveModel {
+                image_id: sea_orm::Set(id),
+                extractor_version: sea_orm::Set(version.clone()),
+                descriptors: sea_orm::Set(Descriptors(descriptors.clone())),
+            });
+        image_descriptors::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([
+                    image_descriptors::Column::ImageId,
+                    image_descriptors::Column::ExtractorVersion,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .do_nothing()
+            .exec_without_returning(&self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Image `id`'s descriptors from other extractor versions, as `(version, descriptors)`.
+    pub async fn other_descriptors(&self, id: Uuid) -> Result<Vec<(String, Vec<f32>)>> {
+        use crate::entities::image_descriptors;
+        Ok(image_descriptors::Entity::find()
+            .filter(image_descriptors::Column::ImageId.eq(id))
+            .all(&self.conn)
+            .await?
+            .into_iter()
+            .map(|row| (row.extractor_version, row.descriptors.0))
+            .collect())
+    }
+
     /// Marks an image `failed` with a reason. A `completed` image is left untouched and `false`
     /// is returned. [`DbError::NotFound`] if there is no such image.
     pub async fn mark_failed(&self, id: Uuid, reason: &str) -> Result<bool> {
