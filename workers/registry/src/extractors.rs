@@ -14,12 +14,13 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
+use vision_core::MessageBus;
 use vision_core::messages::ModelEvent;
-use vision_core::{MessageBus, topics};
 use vision_db::entities::model_versions::{self, ModelRole};
 use vision_inference::runtime::Parallelism;
 use vision_inference::{ExtractorModel, ServedExtractors};
 
+use crate::serving::RegistryChanges;
 use crate::{Registry, RegistryError, Result};
 
 /// The extractor versions to run, as registry rows.
@@ -165,26 +166,20 @@ impl ExtractorWatcher {
 
     /// Follows the registry until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let mut events = self.bus.subscribe_live(topics::MODEL_EVENTS.name()).await?;
-        let mut ticks = tokio::time::interval(self.check_every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                _ = ticks.tick() => {}
-                delivery = events.next() => {
-                    let Some(delivery) = delivery else { return Ok(()) };
-                    let event = vision_core::messages::decode::<ModelEvent>(&delivery.payload);
-                    let _ = delivery.ack();
-                    if !matches!(event, Ok(ModelEvent::AliasMoved { .. } | ModelEvent::SplitChanged { .. })) {
-                        continue;
-                    }
-                }
-            }
+        let mut changes = RegistryChanges::start(self.bus.as_ref(), self.check_every).await?;
+        // Any head's versions may read another extractor.
+        let any_move = |event: &ModelEvent| {
+            matches!(
+                event,
+                ModelEvent::AliasMoved { .. } | ModelEvent::SplitChanged { .. }
+            )
+        };
+        while changes.next(&shutdown, any_move).await {
             if let Err(e) = self.follow().await {
                 tracing::warn!(error = %e, "cannot follow the registry; running what ran");
             }
         }
+        Ok(())
     }
 
     /// Swaps to what the registry names, when it differs from what runs.

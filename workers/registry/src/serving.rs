@@ -214,30 +214,19 @@ impl HeadWatcher {
 
     /// Follows the registry until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let mut events = self.bus.subscribe_live(topics::MODEL_EVENTS.name()).await?;
-        let mut ticks = tokio::time::interval(self.check_every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                _ = ticks.tick() => {}
-                delivery = events.next() => {
-                    let Some(delivery) = delivery else { return Ok(()) };
-                    let event = vision_core::messages::decode::<ModelEvent>(&delivery.payload);
-                    let _ = delivery.ack();
-                    match event {
-                        Ok(ModelEvent::AliasMoved { model, .. } | ModelEvent::SplitChanged { model, .. })
-                            if model == self.head => {}
-                        _ => continue,
-                    }
-                }
-            }
+        let mut changes = RegistryChanges::start(self.bus.as_ref(), self.check_every).await?;
+        let mine = |event: &ModelEvent| {
+            matches!(event, ModelEvent::AliasMoved { model, .. } | ModelEvent::SplitChanged { model, .. }
+                if *model == self.head)
+        };
+        while changes.next(&shutdown, mine).await {
             if let Err(e) = self.follow().await {
                 tracing::warn!(head = %self.head, error = %e, "cannot follow the registry; serving what it served");
             }
             // Also when nothing changed: a gateway that started since learns what is served.
             self.announce().await;
         }
+        Ok(())
     }
 
     /// Swaps to what the registry names, when it differs from what is served.
@@ -273,6 +262,45 @@ impl HeadWatcher {
             .await
         {
             tracing::warn!(head = %self.head, error = %e, "cannot say what this replica serves");
+        }
+    }
+}
+
+/// When a watcher looks at the registry again: on a model event it cares about (read live from
+/// `model-events`), and every `check_every` whatever happened.
+pub(crate) struct RegistryChanges {
+    events: vision_core::Subscription,
+    ticks: tokio::time::Interval,
+}
+
+impl RegistryChanges {
+    pub(crate) async fn start(bus: &dyn MessageBus, check_every: Duration) -> anyhow::Result<Self> {
+        let events = bus.subscribe_live(topics::MODEL_EVENTS.name()).await?;
+        let mut ticks = tokio::time::interval(check_every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Ok(Self { events, ticks })
+    }
+
+    /// Waits for the next tick or event `wanted` accepts: `false` once `shutdown` fires or
+    /// the events end.
+    pub(crate) async fn next(
+        &mut self,
+        shutdown: &CancellationToken,
+        wanted: impl Fn(&ModelEvent) -> bool,
+    ) -> bool {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return false,
+                _ = self.ticks.tick() => return true,
+                delivery = self.events.next() => {
+                    let Some(delivery) = delivery else { return false };
+                    let event = vision_core::messages::decode::<ModelEvent>(&delivery.payload);
+                    let _ = delivery.ack();
+                    if event.is_ok_and(|e| wanted(&e)) {
+                        return true;
+                    }
+                }
+            }
         }
     }
 }
