@@ -236,6 +236,15 @@ mod tests {
     const BOUNDARY: &str = "b0undary";
 
     fn body(files: &[(&str, &[u8])], map: &str) -> Vec<u8> {
+        body_with(
+            br#"{"query":"mutation($a: Upload!, $b: Upload!) { x }","variables":{"a":null,"b":null}}"#,
+            files,
+            map,
+        )
+    }
+
+    /// A multipart body with these `operations`, `map` and files.
+    fn body_with(operations: &[u8], files: &[(&str, &[u8])], map: &str) -> Vec<u8> {
         let mut body = Vec::new();
         let mut part = |name: &str, extra: &str, content: &[u8]| {
             body.extend_from_slice(
@@ -247,11 +256,7 @@ mod tests {
             body.extend_from_slice(content);
             body.extend_from_slice(b"\r\n");
         };
-        part(
-            "operations",
-            "",
-            br#"{"query":"mutation($a: Upload!, $b: Upload!) { x }","variables":{"a":null,"b":null}}"#,
-        );
+        part("operations", "", operations);
         part("map", "", map.as_bytes());
         for (name, content) in files {
             part(name, "; filename=\"f.jpg\"", content);
@@ -273,23 +278,12 @@ mod tests {
             .max_file_size(1000)
             .max_num_files(4);
         let with = |query: &str, size: usize| {
-            let mut body = Vec::new();
-            let mut part = |name: &str, extra: &str, content: &[u8]| {
-                body.extend_from_slice(
-                    format!(
-                        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"{extra}\r\n\r\n"
-                    )
-                    .as_bytes(),
-                );
-                body.extend_from_slice(content);
-                body.extend_from_slice(b"\r\n");
-            };
-            let operations = json!({ "query": query, "variables": { "f": null } });
-            part("operations", "", operations.to_string().as_bytes());
-            part("map", "", br#"{"0":["variables.f"]}"#);
-            part("0", "; filename=\"m.onnx\"", &vec![7; size]);
-            body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
-            body
+            let operations = json!({ "query": query, "variables": { "f": null } }).to_string();
+            body_with(
+                operations.as_bytes(),
+                &[("0", &vec![7; size])],
+                r#"{"0":["variables.f"]}"#,
+            )
         };
         let register = "mutation($f: Upload!) { registerModelVersion(file: $f, name: \"fast\", \
                         kind: CLASSIFIER) { version } }";
